@@ -1,0 +1,123 @@
+//! The application: shared state, the router with its middleware, and a server that binds and
+//! reports its port before it runs (port 0 in tests).
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::web;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub metrics: PrometheusHandle,
+}
+
+/// The process-wide Prometheus recorder; installed once, shared by every app in the process.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+        })
+        .clone()
+}
+
+/// Brings the schema up to date.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// The routes of every resource, with request ids, tracing, metrics and the body limit.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(web::rmas::routes())
+        .merge(web::units::routes())
+        .merge(web::lifecycle::routes())
+        .merge(web::openapi::routes())
+        .merge(web::ops::routes())
+        .fallback(|| async { AppError::not_found("no such page or endpoint") })
+        .layer(axum::middleware::from_fn(web::ops::track))
+        .layer(DefaultBodyLimit::max(web::extract::JSON_LIMIT))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// A bound, migrated server that has not started serving yet.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    pub state: AppState,
+}
+
+impl App {
+    /// Connects, migrates and binds `settings.bind`.
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let db = crate::db::connect(&settings).await?;
+        migrate(&db).await?;
+        let listener = TcpListener::bind(settings.bind).await?;
+        let state = AppState {
+            db,
+            settings: Arc::new(settings),
+            metrics: metrics_handle(),
+        };
+        Ok(App {
+            listener,
+            router: router(state.clone()),
+            state,
+        })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

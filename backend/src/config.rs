@@ -1,0 +1,81 @@
+//! Typed settings read once from the environment (SPEC §9).
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A value that must not appear in logs (it may carry a password).
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The wrapped value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything depot reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `DATABASE_URL`: a `sqlite://` file (default `./data/depot.db`) or a `postgres://` URL.
+    pub database_url: Secret,
+    /// `DEPOT_BIND`: where `depot serve` listens (default `127.0.0.1:3000`; port 0 picks a free one).
+    pub bind: SocketAddr,
+    /// `DEPOT_BASE_URL`: the public address used in emails and QR codes.
+    pub base_url: String,
+    /// `SMTP_URL`: the mail relay; unset means mail stays queued.
+    pub smtp_url: Option<Secret>,
+    /// `DEPOT_MAIL_FROM`: the sender of depot's emails.
+    pub mail_from: String,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/depot.db?mode=rwc";
+
+impl Settings {
+    /// Reads the environment; a malformed value is an error naming the variable.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Reads settings through `lookup`, so tests can supply their own values.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let bind = lookup("DEPOT_BIND").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let bind: SocketAddr = bind
+            .parse()
+            .map_err(|e| anyhow::anyhow!("DEPOT_BIND `{bind}` is not an address like 127.0.0.1:3000: {e}"))?;
+        let base_url = lookup("DEPOT_BASE_URL")
+            .unwrap_or_else(|| format!("http://{bind}"))
+            .trim_end_matches('/')
+            .to_string();
+        Ok(Settings {
+            database_url: Secret::new(lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into())),
+            bind,
+            base_url,
+            smtp_url: lookup("SMTP_URL").map(Secret::new),
+            mail_from: lookup("DEPOT_MAIL_FROM").unwrap_or_else(|| "depot <depot@localhost>".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_bad_bind() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert!(format!("{:?}", s.database_url).contains("***"));
+        let err = Settings::from_lookup(|k| (k == "DEPOT_BIND").then(|| "nope".into())).unwrap_err();
+        assert!(err.to_string().contains("DEPOT_BIND"));
+    }
+}

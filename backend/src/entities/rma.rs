@@ -1,0 +1,41 @@
+//! The case.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "rmas")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(unique)]
+    pub number: String,
+    pub organization_id: Uuid,
+    pub site_id: Uuid,
+    pub cluster_id: Option<Uuid>,
+    pub slot_id: Option<Uuid>,
+    pub unit_id: Uuid,
+    pub part_id: Uuid,
+    pub returned_unit_id: Uuid,
+    pub severity: String,
+    #[sea_orm(column_type = "Text")]
+    pub symptom: String,
+    pub status: String,
+    pub version: i32,
+    pub external_refs: Json,
+    pub fault_code: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub resolution: Option<String>,
+    pub replacement_kind: Option<String>,
+    pub replacement_part_id: Option<Uuid>,
+    pub replacement_unit_id: Option<Uuid>,
+    pub return_depot_id: Uuid,
+    pub created_by: Uuid,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub status_changed_at: DateTimeUtc,
+    pub closed_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

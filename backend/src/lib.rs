@@ -1,0 +1,18 @@
+//! depot: RMA and hardware-depot lifecycle system.
+
+/// Application state, router and server startup.
+pub mod app;
+/// Settings from the environment.
+pub mod config;
+/// Database connection and write transactions.
+pub mod db;
+/// Business rules without HTTP or SQL: the lifecycle table and the replacement policy.
+pub mod domain;
+/// sea-orm entities.
+pub mod entities;
+/// The error type and its HTTP rendering.
+pub mod error;
+/// Use cases, each in one transaction with the acting user.
+pub mod services;
+/// HTTP routes and extractors.
+pub mod web;

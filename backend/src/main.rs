@@ -1,0 +1,121 @@
+//! The `depot` binary: parses the command line and calls into the library.
+use clap::{Parser, Subcommand};
+use depot::config::Settings;
+use depot::services::{auth, fixtures, tokens};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "depot", version, about = "RMA and hardware-depot lifecycle system")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create or update the database schema.
+    Migrate,
+    /// Load the demo data (idempotent).
+    LoadFixtures {
+        /// Folder of fixture files.
+        #[arg(long, default_value = "fixtures")]
+        dir: PathBuf,
+    },
+    /// Migrate, then serve the API and web UI until SIGINT or SIGTERM.
+    Serve,
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new API token for the user with EMAIL (on the last line).
+    Create {
+        email: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let settings = Settings::from_env()?;
+    match cli.command {
+        Command::Migrate => {
+            let db = depot::db::connect(&settings).await?;
+            depot::app::migrate(&db).await?;
+            println!("database is up to date");
+        }
+        Command::LoadFixtures { dir } => {
+            let db = depot::db::connect(&settings).await?;
+            depot::app::migrate(&db).await?;
+            let loaded = fixtures::load_dir(&db, &dir).await?;
+            println!(
+                "fixtures loaded from {}: {} new units, {} new users",
+                dir.display(),
+                loaded.units,
+                loaded.users
+            );
+        }
+        Command::Serve => {
+            let app = depot::app::App::build(settings.clone()).await?;
+            let url = format!("http://{}:{}", settings.bind.ip(), app.port());
+            println!("depot is serving on {url}");
+            let demo: Vec<(String, String)> = fixtures::demo_users(&app.state.db).await?;
+            let demo = demo_sign_ins(&app.state.db, demo).await?;
+            if !demo.is_empty() {
+                println!("demo sign-ins (password `{DEMO_PASSWORD}`):");
+                for (email, role) in demo {
+                    println!("  {email:<28} {role}");
+                }
+                println!("API token: depot token create fe@vast.example");
+            }
+            app.run_until(depot::app::shutdown_signal()).await?;
+        }
+        Command::Token {
+            command: TokenCommand::Create { email, label },
+        } => {
+            let db = depot::db::connect(&settings).await?;
+            depot::app::migrate(&db).await?;
+            let token = tokens::create(&db, &email, &label).await?;
+            println!("token for {email} (shown once; send as `Authorization: Bearer <token>`):");
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+const DEMO_PASSWORD: &str = "depot-demo";
+
+/// The users that still have the demo password.
+async fn demo_sign_ins(
+    db: &sea_orm::DatabaseConnection,
+    users: Vec<(String, String)>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    use depot::entities::user;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut out = Vec::new();
+    for (email, role) in users {
+        if let Some(u) = user::Entity::find()
+            .filter(user::Column::Email.eq(&email))
+            .one(db)
+            .await?
+        {
+            if auth::verify_password(DEMO_PASSWORD, &u.password_hash) {
+                out.push((email, role));
+            }
+        }
+    }
+    Ok(out)
+}

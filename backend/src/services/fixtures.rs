@@ -1,0 +1,517 @@
+//! Loads the demo data of `fixtures/*.toml`. Records are keyed by their human identifiers (codes,
+//! serials, emails); what already exists is left as it is, so loading twice changes nothing.
+use crate::db::begin_write;
+use crate::domain::{Condition, Location, Role};
+use crate::entities::{cluster, depot, organization, part, site, slot, unit, user};
+use crate::services::auth::hash_password;
+use anyhow::{Context, bail};
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+use uuid::Uuid;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fixtures {
+    #[serde(default)]
+    organizations: Vec<OrganizationRow>,
+    #[serde(default)]
+    depots: Vec<DepotRow>,
+    #[serde(default)]
+    sites: Vec<SiteRow>,
+    #[serde(default)]
+    parts: Vec<PartRow>,
+    #[serde(default)]
+    clusters: Vec<ClusterRow>,
+    #[serde(default)]
+    frus: FruRows,
+    #[serde(default)]
+    stock: Vec<SerialsRow>,
+    #[serde(default)]
+    site_spares: Vec<SerialsRow>,
+    #[serde(default)]
+    users: Vec<UserRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OrganizationRow {
+    code: String,
+    name: String,
+    kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Address {
+    street: String,
+    city: String,
+    region: String,
+    postal_code: String,
+    country: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DepotRow {
+    code: String,
+    name: String,
+    #[serde(flatten)]
+    address: Address,
+}
+
+#[derive(Debug, Deserialize)]
+struct SiteRow {
+    code: String,
+    organization: String,
+    name: String,
+    #[serde(flatten)]
+    address: Address,
+    contact_emails: Vec<String>,
+    coverage: String,
+    default_depot: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PartRow {
+    number: String,
+    kind: String,
+    description: String,
+    field_replaceable: bool,
+    holds_media: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClusterRow {
+    site: String,
+    name: String,
+    kind: String,
+    racks: Vec<RackRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RackRow {
+    name: String,
+    nodes: Vec<NodeRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NodeRow {
+    u: i32,
+    hostname: String,
+    part: String,
+    serial: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FruRows {
+    units: Vec<FruRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FruRow {
+    node: String,
+    bay: String,
+    part: String,
+    serial: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SerialsRow {
+    #[serde(default)]
+    depot: Option<String>,
+    #[serde(default)]
+    site: Option<String>,
+    part: String,
+    condition: String,
+    serials: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UserRow {
+    email: String,
+    name: String,
+    role: String,
+    organization: String,
+    #[serde(default)]
+    depot: Option<String>,
+    password: String,
+}
+
+/// What a load added.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub units: usize,
+    pub users: usize,
+}
+
+/// Loads every `*.toml` file of `dir`, in name order, each in one transaction.
+pub async fn load_dir(db: &DatabaseConnection, dir: &Path) -> anyhow::Result<Loaded> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading fixtures from {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut total = Loaded::default();
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        let fixtures: Fixtures = toml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+        let loaded = load(db, fixtures)
+            .await
+            .with_context(|| format!("loading {}", file.display()))?;
+        total.units += loaded.units;
+        total.users += loaded.users;
+    }
+    Ok(total)
+}
+
+/// Maps a human key to the id of an existing row.
+fn lookup<'a>(map: &'a HashMap<String, Uuid>, what: &str, key: &str) -> anyhow::Result<&'a Uuid> {
+    map.get(key).with_context(|| format!("unknown {what} `{key}`"))
+}
+
+async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
+    let txn = begin_write(db).await?;
+    let now = Utc::now();
+    let mut loaded = Loaded::default();
+
+    let mut orgs: HashMap<String, Uuid> = organization::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|o| (o.code, o.id))
+        .collect();
+    for o in f.organizations {
+        if !orgs.contains_key(&o.code) {
+            let id = Uuid::now_v7();
+            organization::ActiveModel {
+                id: Set(id),
+                code: Set(o.code.clone()),
+                name: Set(o.name),
+                kind: Set(o.kind),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            orgs.insert(o.code, id);
+        }
+    }
+    let mut depots: HashMap<String, Uuid> = depot::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|d| (d.code, d.id))
+        .collect();
+    for d in f.depots {
+        if !depots.contains_key(&d.code) {
+            let id = Uuid::now_v7();
+            let a = d.address;
+            depot::ActiveModel {
+                id: Set(id),
+                code: Set(d.code.clone()),
+                name: Set(d.name),
+                street: Set(a.street),
+                city: Set(a.city),
+                region: Set(a.region),
+                postal_code: Set(a.postal_code),
+                country: Set(a.country),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            depots.insert(d.code, id);
+        }
+    }
+    let mut sites: HashMap<String, Uuid> = site::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|s| (s.code, s.id))
+        .collect();
+    for s in f.sites {
+        if !sites.contains_key(&s.code) {
+            let id = Uuid::now_v7();
+            let a = s.address;
+            site::ActiveModel {
+                id: Set(id),
+                code: Set(s.code.clone()),
+                organization_id: Set(*lookup(&orgs, "organization", &s.organization)?),
+                name: Set(s.name),
+                street: Set(a.street),
+                city: Set(a.city),
+                region: Set(a.region),
+                postal_code: Set(a.postal_code),
+                country: Set(a.country),
+                contact_emails: Set(serde_json::json!(s.contact_emails)),
+                coverage: Set(s.coverage),
+                default_depot_id: Set(*lookup(&depots, "depot", &s.default_depot)?),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            sites.insert(s.code, id);
+        }
+    }
+    let mut parts: HashMap<String, Uuid> = part::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|p| (p.number, p.id))
+        .collect();
+    for p in f.parts {
+        if !parts.contains_key(&p.number) {
+            let id = Uuid::now_v7();
+            part::ActiveModel {
+                id: Set(id),
+                number: Set(p.number.clone()),
+                kind: Set(p.kind),
+                description: Set(p.description),
+                field_replaceable: Set(p.field_replaceable),
+                holds_media: Set(p.holds_media),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            parts.insert(p.number, id);
+        }
+    }
+
+    let mut units = UnitBatch {
+        known: unit::Entity::find()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|u| (u.serial, u.id))
+            .collect(),
+        rows: Vec::new(),
+        now,
+    };
+
+    let mut clusters: HashMap<(Uuid, String), Uuid> = cluster::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|c| ((c.site_id, c.name), c.id))
+        .collect();
+    let mut slots: HashMap<(Uuid, String), Uuid> = slot::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|s| ((s.cluster_id, s.name), s.id))
+        .collect();
+    let mut new_slots: Vec<slot::ActiveModel> = Vec::new();
+    // The slot of each node, so FRUs can be placed in bays beneath it.
+    let mut node_slots: HashMap<String, (Uuid, Uuid, String, Uuid)> = HashMap::new();
+    for c in f.clusters {
+        let site_id = *lookup(&sites, "site", &c.site)?;
+        let cluster_id = match clusters.get(&(site_id, c.name.clone())) {
+            Some(id) => *id,
+            None => {
+                let id = Uuid::now_v7();
+                cluster::ActiveModel {
+                    id: Set(id),
+                    site_id: Set(site_id),
+                    name: Set(c.name.clone()),
+                    kind: Set(c.kind),
+                    created_at: Set(now),
+                }
+                .insert(&txn)
+                .await?;
+                clusters.insert((site_id, c.name), id);
+                id
+            }
+        };
+        for rack in c.racks {
+            for node in rack.nodes {
+                let name = format!("{}-U{:02}", rack.name, node.u);
+                let slot_id = match slots.get(&(cluster_id, name.clone())) {
+                    Some(id) => *id,
+                    None => {
+                        let id = Uuid::now_v7();
+                        new_slots.push(slot::ActiveModel {
+                            id: Set(id),
+                            cluster_id: Set(cluster_id),
+                            parent_slot_id: Set(None),
+                            name: Set(name.clone()),
+                            rack: Set(rack.name.clone()),
+                            rack_unit: Set(Some(node.u)),
+                            hostname: Set(Some(node.hostname.clone())),
+                            bay: Set(None),
+                            created_at: Set(now),
+                        });
+                        slots.insert((cluster_id, name.clone()), id);
+                        id
+                    }
+                };
+                let part = *lookup(&parts, "part", &node.part)?;
+                units.add(
+                    &node.serial,
+                    part,
+                    "new",
+                    (Location::Site, Some(site_id), None),
+                    Some(slot_id),
+                    None,
+                )?;
+                node_slots.insert(node.serial.clone(), (cluster_id, slot_id, name, site_id));
+            }
+        }
+    }
+    for fru in f.frus.units {
+        let (cluster_id, node_slot, node_slot_name, site_id) = node_slots
+            .get(&fru.node)
+            .cloned()
+            .with_context(|| format!("FRU {} names unknown node {}", fru.serial, fru.node))?;
+        let name = format!("{node_slot_name}/{}", fru.bay);
+        let slot_id = match slots.get(&(cluster_id, name.clone())) {
+            Some(id) => *id,
+            None => {
+                let id = Uuid::now_v7();
+                new_slots.push(slot::ActiveModel {
+                    id: Set(id),
+                    cluster_id: Set(cluster_id),
+                    parent_slot_id: Set(Some(node_slot)),
+                    name: Set(name.clone()),
+                    rack: Set(node_slot_name.split('-').next().unwrap_or_default().to_string()),
+                    rack_unit: Set(None),
+                    hostname: Set(None),
+                    bay: Set(Some(fru.bay.clone())),
+                    created_at: Set(now),
+                });
+                slots.insert((cluster_id, name), id);
+                id
+            }
+        };
+        let part = *lookup(&parts, "part", &fru.part)?;
+        let node = *units
+            .known
+            .get(&fru.node)
+            .with_context(|| format!("unknown node {}", fru.node))?;
+        units.add(
+            &fru.serial,
+            part,
+            "new",
+            (Location::Site, Some(site_id), None),
+            Some(slot_id),
+            Some(node),
+        )?;
+    }
+    for row in f.stock.iter().chain(&f.site_spares) {
+        let part = *lookup(&parts, "part", &row.part)?;
+        let place = match (&row.depot, &row.site) {
+            (Some(d), None) => (Location::Depot, None, Some(*lookup(&depots, "depot", d)?)),
+            (None, Some(s)) => (Location::Site, Some(*lookup(&sites, "site", s)?), None),
+            _ => bail!("a stock row names either a depot or a site: {:?}", row.serials),
+        };
+        for serial in &row.serials {
+            units.add(serial, part, &row.condition, place, None, None)?;
+        }
+    }
+    insert_chunked(&txn, new_slots).await?;
+    loaded.units = units.rows.len();
+    // Nodes go in before the FRUs that reference them: the list is in that order already.
+    insert_chunked(&txn, units.rows).await?;
+
+    let existing: Vec<String> = user::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|u| u.email)
+        .collect();
+    for u in f.users {
+        let email = u.email.trim().to_lowercase();
+        if existing.contains(&email) {
+            continue;
+        }
+        let role: Role = u.role.parse().map_err(anyhow::Error::msg)?;
+        let depot_id = u
+            .depot
+            .as_deref()
+            .map(|d| lookup(&depots, "depot", d).copied())
+            .transpose()?;
+        if (role == Role::DepotTech) != depot_id.is_some() {
+            bail!("user {email}: a depot_tech needs a depot, and only a depot_tech has one");
+        }
+        user::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email),
+            name: Set(u.name),
+            role: Set(role.as_str().into()),
+            organization_id: Set(*lookup(&orgs, "organization", &u.organization)?),
+            depot_id: Set(depot_id),
+            password_hash: Set(hash_password(&u.password)?),
+            disabled: Set(false),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        loaded.users += 1;
+    }
+    txn.commit().await?;
+    Ok(loaded)
+}
+
+/// Units to insert, keyed by serial so that existing ones are skipped.
+struct UnitBatch {
+    known: HashMap<String, Uuid>,
+    rows: Vec<unit::ActiveModel>,
+    now: chrono::DateTime<Utc>,
+}
+
+/// Where a new unit is: location, site, depot.
+type Whereabouts = (Location, Option<Uuid>, Option<Uuid>);
+
+impl UnitBatch {
+    fn add(
+        &mut self,
+        serial: &str,
+        part: Uuid,
+        condition: &str,
+        place: Whereabouts,
+        slot: Option<Uuid>,
+        parent: Option<Uuid>,
+    ) -> anyhow::Result<()> {
+        if self.known.contains_key(serial) {
+            return Ok(());
+        }
+        let condition: Condition = condition.parse().map_err(anyhow::Error::msg)?;
+        let id = Uuid::now_v7();
+        self.known.insert(serial.to_string(), id);
+        self.rows.push(unit::ActiveModel {
+            id: Set(id),
+            serial: Set(serial.to_string()),
+            part_id: Set(part),
+            condition: Set(condition.as_str().into()),
+            location: Set(place.0.as_str().into()),
+            site_id: Set(place.1),
+            depot_id: Set(place.2),
+            slot_id: Set(slot),
+            parent_unit_id: Set(parent),
+            replaced_by_unit_id: Set(None),
+            created_at: Set(self.now),
+            updated_at: Set(self.now),
+        });
+        Ok(())
+    }
+}
+
+/// Inserts in chunks that stay under SQLite's bound-parameter limit.
+async fn insert_chunked<A>(txn: &DatabaseTransaction, rows: Vec<A>) -> anyhow::Result<()>
+where
+    A: ActiveModelTrait + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(200).collect();
+        A::Entity::insert_many(chunk).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// The users a demo sign-in banner lists.
+pub async fn demo_users(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, String)>> {
+    let users = user::Entity::find()
+        .filter(user::Column::Disabled.eq(false))
+        .all(db)
+        .await?;
+    Ok(users.into_iter().map(|u| (u.email, u.role)).collect())
+}

@@ -1,0 +1,1089 @@
+//! Opening, listing, reading and moving RMAs. [`transition`] is the only code that writes an RMA's status.
+use crate::db::begin_write;
+use crate::domain::lifecycle::{self, Field, Notice, Status, Transition, UnitEffect};
+use crate::domain::policy::{self, Facts, PartFacts, ReplacementKind, TestResult, UnitFacts};
+use crate::domain::{Condition, Location, RmaNumber, Role, Serial, Severity};
+use crate::entities::{
+    depot, event, notification, part, repair_record, rma, rma_counter, rma_watcher, shipment, site, slot, unit, user,
+};
+use crate::error::{AppError, AppResult};
+use crate::services::views::{self, EventView, NextTransition, RmaView, load_map};
+use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
+use chrono::{DateTime, Datelike, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition as Where, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Unchanged,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// `POST /api/v1/rmas`: open a case.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct OpenRma {
+    /// Site code, e.g. `cw-ord1`.
+    pub site: String,
+    /// Serial of the failed unit, in service at that site.
+    pub serial: String,
+    /// `sev1` .. `sev4`.
+    pub severity: String,
+    pub symptom: String,
+    /// CS ticket, engineering ticket, chat thread link: names to strings.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub external_refs: Option<Value>,
+}
+
+/// `POST /api/v1/rmas/{number}/transitions`: the target status, the version read, and the fields it needs.
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct TransitionRequest {
+    pub to: String,
+    pub version: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_code: Option<String>,
+    /// `whole_unit` or `fru`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement_kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement_part: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement_serial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spare_serial: Option<String>,
+    /// RFC 3339; defaults to now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed_serial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled_serial: Option<String>,
+    /// Depot code the failed unit ships to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanned_serial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_return_reference: Option<String>,
+    /// Serials taken from the depot's stock; may be empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts_consumed: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_results: Option<Vec<TestResult>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl TransitionRequest {
+    /// A text field, trimmed; empty counts as absent.
+    pub fn text(&self, field: Field) -> Option<&str> {
+        let value = match field {
+            Field::Note => &self.note,
+            Field::Resolution => &self.resolution,
+            Field::FaultCode => &self.fault_code,
+            Field::ReplacementKind => &self.replacement_kind,
+            Field::ReplacementPart => &self.replacement_part,
+            Field::ReplacementSerial => &self.replacement_serial,
+            Field::Carrier => &self.carrier,
+            Field::TrackingNumber => &self.tracking_number,
+            Field::SpareSerial => &self.spare_serial,
+            Field::InstalledSerial => &self.installed_serial,
+            Field::PulledSerial => &self.pulled_serial,
+            Field::Depot => &self.depot,
+            Field::ScannedSerial => &self.scanned_serial,
+            Field::Finding => &self.finding,
+            Field::Vendor => &self.vendor,
+            Field::VendorReference => &self.vendor_reference,
+            Field::VendorReturnReference => &self.vendor_return_reference,
+            Field::Reason => &self.reason,
+            Field::DeliveredAt | Field::PartsConsumed | Field::TestResults => &None,
+        };
+        value.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+
+    /// Whether a required field is given.
+    pub fn has(&self, field: Field) -> bool {
+        match field {
+            Field::DeliveredAt => self.delivered_at.is_some(),
+            Field::PartsConsumed => self.parts_consumed.is_some(),
+            Field::TestResults => self.test_results.as_ref().is_some_and(|t| !t.is_empty()),
+            other => self.text(other).is_some(),
+        }
+    }
+
+    /// The fields this request set, as recorded in the event.
+    fn recorded_fields(&self, row: &Transition) -> Value {
+        let all = serde_json::to_value(self).unwrap_or_default();
+        let keep: Vec<&str> = row.required.iter().chain(row.optional).map(|f| f.as_str()).collect();
+        match all {
+            Value::Object(map) => Value::Object(map.into_iter().filter(|(k, _)| keep.contains(&k.as_str())).collect()),
+            _ => json!({}),
+        }
+    }
+}
+
+/// Filters of `GET /api/v1/rmas`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct RmaFilter {
+    pub status: Option<String>,
+    /// Site code.
+    pub site: Option<String>,
+    pub severity: Option<String>,
+    /// Organization code.
+    pub organization: Option<String>,
+    /// Return depot code.
+    pub depot: Option<String>,
+    /// An RMA number or a serial (failed, returned or replacement unit).
+    pub q: Option<String>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(value: &str) -> AppResult<T> {
+    value.trim().parse().map_err(AppError::invalid)
+}
+
+fn serial(raw: &str) -> AppResult<Serial> {
+    Serial::parse(raw).map_err(AppError::invalid)
+}
+
+/// Finds an RMA by number as `actor` may see it; another organization's RMA is "not found".
+pub async fn find_visible(db: &impl ConnectionTrait, actor: &Actor, number: &str) -> AppResult<rma::Model> {
+    let not_found = || AppError::not_found(format!("no RMA {}", number.trim()));
+    let number = RmaNumber::parse(number).ok_or_else(not_found)?;
+    let mut query = rma::Entity::find().filter(rma::Column::Number.eq(number.as_str()));
+    if let Some(org) = actor.organization_scope() {
+        query = query.filter(rma::Column::OrganizationId.eq(org));
+    }
+    query.one(db).await?.ok_or_else(not_found)
+}
+
+/// Opens an RMA in `reported`, numbered gap-free within its year.
+#[tracing::instrument(skip(db, input), fields(actor = %actor.email))]
+pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> AppResult<RmaView> {
+    actor.require(&[Role::FieldEngineer, Role::DcTech, Role::Admin], "open an RMA")?;
+    let severity: Severity = parse(&input.severity)?;
+    let symptom = input.symptom.trim();
+    if symptom.is_empty() {
+        return Err(AppError::invalid("symptom is required: what failed and how it shows"));
+    }
+    let external_refs = external_refs(input.external_refs)?;
+    let serial = serial(&input.serial)?;
+
+    let txn = begin_write(db).await?;
+    let site_code = input.site.trim();
+    let mut site_query = site::Entity::find().filter(site::Column::Code.eq(site_code));
+    if let Some(org) = actor.organization_scope() {
+        site_query = site_query.filter(site::Column::OrganizationId.eq(org));
+    }
+    let site = site_query
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown site `{site_code}`")))?;
+    let unit = unit::Entity::find()
+        .filter(unit::Column::Serial.eq(serial.as_str()))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown serial {}", serial.as_str())))?;
+    if unit.location != Location::Site.as_str() || unit.site_id != Some(site.id) {
+        return Err(AppError::invalid(format!(
+            "{} is not in service at site {}",
+            serial.as_str(),
+            site.code
+        )));
+    }
+    let slot = match unit.slot_id {
+        Some(id) => slot::Entity::find_by_id(id).one(&txn).await?,
+        None => None,
+    };
+
+    let now = Utc::now();
+    let number = next_number(&txn, now.year()).await?;
+    let id = Uuid::now_v7();
+    rma::ActiveModel {
+        id: Set(id),
+        number: Set(number.as_str().to_string()),
+        organization_id: Set(site.organization_id),
+        site_id: Set(site.id),
+        cluster_id: Set(slot.as_ref().map(|s| s.cluster_id)),
+        slot_id: Set(slot.as_ref().map(|s| s.id)),
+        unit_id: Set(unit.id),
+        part_id: Set(unit.part_id),
+        returned_unit_id: Set(unit.id),
+        severity: Set(severity.as_str().into()),
+        symptom: Set(symptom.to_string()),
+        status: Set(Status::Reported.as_str().into()),
+        version: Set(1),
+        external_refs: Set(external_refs),
+        fault_code: Set(None),
+        resolution: Set(None),
+        replacement_kind: Set(None),
+        replacement_part_id: Set(None),
+        replacement_unit_id: Set(None),
+        return_depot_id: Set(site.default_depot_id),
+        created_by: Set(actor.user_id),
+        created_at: Set(now),
+        updated_at: Set(now),
+        status_changed_at: Set(now),
+        closed_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    rma_watcher::ActiveModel {
+        rma_id: Set(id),
+        user_id: Set(actor.user_id),
+    }
+    .insert(&txn)
+    .await?;
+    let fields =
+        json!({"site": site.code, "serial": serial.as_str(), "severity": severity.as_str(), "symptom": symptom});
+    record_event(&txn, id, actor, None, Status::Reported, None, fields, now).await?;
+    let created = rma::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("RMA vanished"))?;
+    let view = views::rma_views(&txn, vec![created]).await?.remove(0);
+    txn.commit().await?;
+    metrics::counter!("depot_rmas_opened_total").increment(1);
+    Ok(view)
+}
+
+fn external_refs(raw: Option<Value>) -> AppResult<Value> {
+    match raw {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(Value::Object(map)) => {
+            if let Some((k, _)) = map.iter().find(|(_, v)| !v.is_string()) {
+                return Err(AppError::invalid(format!(
+                    "external_refs.{k} must be a string (a ticket id or a link)"
+                )));
+            }
+            Ok(Value::Object(map))
+        }
+        Some(_) => Err(AppError::invalid("external_refs must be an object of names to strings")),
+    }
+}
+
+/// Takes the next number of `year`. The counter row stays locked until the transaction ends, so
+/// concurrent opens queue behind it and a rolled-back open gives its number back.
+async fn next_number(txn: &DatabaseTransaction, year: i32) -> AppResult<RmaNumber> {
+    rma_counter::Entity::insert(rma_counter::ActiveModel {
+        year: Set(year),
+        last_number: Set(0),
+    })
+    .on_conflict_do_nothing_on([rma_counter::Column::Year])
+    .exec(txn)
+    .await?;
+    let bump = Query::update()
+        .table(rma_counter::Entity)
+        .value(
+            rma_counter::Column::LastNumber,
+            Expr::col(rma_counter::Column::LastNumber).add(1),
+        )
+        .and_where(Expr::col(rma_counter::Column::Year).eq(year))
+        .returning_col(rma_counter::Column::LastNumber)
+        .to_owned();
+    let row = txn
+        .query_one(&bump)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("RMA counter row for {year} is missing"))?;
+    let last: i64 = row.try_get("", "last_number")?;
+    Ok(RmaNumber::new(year, last))
+}
+
+/// Lists RMAs visible to `actor`, newest first.
+pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> AppResult<Page<RmaView>> {
+    let limit = page_limit(filter.limit)?;
+    let cursor = parse_cursor(filter.cursor.as_deref())?;
+    let mut query = rma::Entity::find();
+    if let Some(org) = actor.organization_scope() {
+        query = query.filter(rma::Column::OrganizationId.eq(org));
+    }
+    if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(rma::Column::Status.eq(parse::<Status>(status)?.as_str()));
+    }
+    if let Some(severity) = filter.severity.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(rma::Column::Severity.eq(parse::<Severity>(severity)?.as_str()));
+    }
+    if let Some(code) = filter.site.as_deref().filter(|s| !s.is_empty()) {
+        let ids = site::Entity::find()
+            .select_only()
+            .column(site::Column::Id)
+            .filter(site::Column::Code.eq(code.trim()));
+        query = query.filter(rma::Column::SiteId.in_subquery(ids.into_query()));
+    }
+    if let Some(code) = filter.organization.as_deref().filter(|s| !s.is_empty()) {
+        use crate::entities::organization;
+        let ids = organization::Entity::find()
+            .select_only()
+            .column(organization::Column::Id)
+            .filter(organization::Column::Code.eq(code.trim()));
+        query = query.filter(rma::Column::OrganizationId.in_subquery(ids.into_query()));
+    }
+    if let Some(code) = filter.depot.as_deref().filter(|s| !s.is_empty()) {
+        let ids = depot::Entity::find()
+            .select_only()
+            .column(depot::Column::Id)
+            .filter(depot::Column::Code.eq(code.trim().to_uppercase()));
+        query = query.filter(rma::Column::ReturnDepotId.in_subquery(ids.into_query()));
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        query = match (RmaNumber::parse(q), Serial::parse(q)) {
+            (Some(number), _) => query.filter(rma::Column::Number.eq(number.as_str())),
+            (None, Ok(serial)) => {
+                let ids = unit::Entity::find()
+                    .select_only()
+                    .column(unit::Column::Id)
+                    .filter(unit::Column::Serial.eq(serial.as_str()))
+                    .all(db)
+                    .await?
+                    .into_iter()
+                    .map(|u| u.id);
+                let ids: Vec<Uuid> = ids.collect();
+                query.filter(
+                    Where::any()
+                        .add(rma::Column::UnitId.is_in(ids.clone()))
+                        .add(rma::Column::ReturnedUnitId.is_in(ids.clone()))
+                        .add(rma::Column::ReplacementUnitId.is_in(ids)),
+                )
+            }
+            (None, Err(_)) => {
+                return Ok(Page {
+                    items: vec![],
+                    next_cursor: None,
+                });
+            }
+        };
+    }
+    if let Some(cursor) = cursor {
+        query = query.filter(rma::Column::Id.lt(cursor));
+    }
+    let rows = query.order_by_desc(rma::Column::Id).limit(limit + 1).all(db).await?;
+    let page = paginate(rows, limit, |r| r.id.to_string(), |rows| rows);
+    Ok(Page {
+        items: views::rma_views(db, page.items).await?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// One RMA with its shipments and what `actor` may do next.
+pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppResult<RmaView> {
+    let rma = find_visible(db, actor, number).await?;
+    detail(db, actor, rma).await
+}
+
+async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> AppResult<RmaView> {
+    let status: Status = parse(&rma.status)?;
+    let shipments = shipment::Entity::find()
+        .filter(shipment::Column::RmaId.eq(rma.id))
+        .order_by_asc(shipment::Column::Id)
+        .all(db)
+        .await?;
+    let mut view = views::rma_views(db, vec![rma]).await?.remove(0);
+    view.shipments = Some(views::shipment_views(db, shipments).await?);
+    view.next_transitions = Some(NextTransition::for_role(status, actor.role));
+    Ok(view)
+}
+
+/// Pagination of `GET .../events` and other id-ordered lists.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+/// An RMA's history, oldest first.
+pub async fn events(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    number: &str,
+    page: PageParams,
+) -> AppResult<Page<EventView>> {
+    let limit = page_limit(page.limit)?;
+    let cursor = parse_cursor(page.cursor.as_deref())?;
+    let rma = find_visible(db, actor, number).await?;
+    let mut query = event::Entity::find().filter(event::Column::RmaId.eq(rma.id));
+    if let Some(cursor) = cursor {
+        query = query.filter(event::Column::Id.gt(cursor));
+    }
+    let rows = query.order_by_asc(event::Column::Id).limit(limit + 1).all(db).await?;
+    Ok(paginate(
+        rows,
+        limit,
+        |e| e.id.to_string(),
+        |rows| rows.into_iter().map(EventView::from).collect(),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_event(
+    txn: &DatabaseTransaction,
+    rma_id: Uuid,
+    actor: &Actor,
+    from: Option<Status>,
+    to: Status,
+    note: Option<&str>,
+    fields: Value,
+    at: DateTime<Utc>,
+) -> AppResult<Uuid> {
+    let id = Uuid::now_v7();
+    event::ActiveModel {
+        id: Set(id),
+        rma_id: Set(rma_id),
+        kind: Set(if from.is_some() { "transition" } else { "opened" }.into()),
+        from_status: Set(from.map(|s| s.as_str().into())),
+        to_status: Set(Some(to.as_str().into())),
+        actor_id: Set(Some(actor.user_id)),
+        actor_email: Set(actor.email.clone()),
+        at: Set(at),
+        note: Set(note.map(str::to_string)),
+        fields: Set(fields),
+    }
+    .insert(txn)
+    .await?;
+    Ok(id)
+}
+
+/// The units a transition touches, loaded once.
+struct Loaded {
+    failed: unit::Model,
+    returned: unit::Model,
+    replacement: Option<unit::Model>,
+    by_serial: HashMap<String, unit::Model>,
+    facts: HashMap<Uuid, UnitFacts>,
+}
+
+/// Moves an RMA along one row of the lifecycle table, in one transaction: the status and version
+/// (compare-and-set on `version`), the units, shipments and repair records, the event and the queued
+/// notifications commit together or not at all.
+#[tracing::instrument(skip(db, req), fields(actor = %actor.email, to = %req.to))]
+pub async fn transition(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    number: &str,
+    req: TransitionRequest,
+) -> AppResult<RmaView> {
+    let txn = begin_write(db).await?;
+    let rma = find_visible(&txn, actor, number).await?;
+    let from: Status = parse(&rma.status)?;
+    let to: Status = parse(&req.to)?;
+    let row = lifecycle::authorize(from, to, actor.role, |f| req.has(f))?;
+    if req.version != rma.version {
+        return Err(AppError::VersionConflict(format!(
+            "{} is at version {}, not {}; reload it and try again",
+            rma.number, rma.version, req.version
+        )));
+    }
+    let uses = |f: Field| row.required.contains(&f) || row.optional.contains(&f);
+
+    // Resolve every name the request uses; an unknown one is a 422 naming it.
+    let mut serials: Vec<Serial> = Vec::new();
+    for field in [
+        Field::ReplacementSerial,
+        Field::SpareSerial,
+        Field::InstalledSerial,
+        Field::PulledSerial,
+        Field::ScannedSerial,
+    ] {
+        if let (true, Some(raw)) = (uses(field), req.text(field)) {
+            serials.push(serial(raw).map_err(|e| AppError::invalid(format!("{field}: {e}")))?);
+        }
+    }
+    let parts_consumed: Vec<Serial> = match (uses(Field::PartsConsumed), &req.parts_consumed) {
+        (true, Some(list)) => list.iter().map(|s| serial(s)).collect::<AppResult<_>>()?,
+        _ => vec![],
+    };
+    serials.extend(parts_consumed.iter().cloned());
+    let loaded = load_units(&txn, &rma, &serials).await?;
+
+    let approving = row.effects.contains(&UnitEffect::RecordDecision);
+    let replacement_kind: Option<ReplacementKind> = if approving {
+        req.text(Field::ReplacementKind).map(parse).transpose()?
+    } else {
+        rma.replacement_kind.as_deref().map(parse).transpose()?
+    };
+    let replacement_part = match (approving, req.text(Field::ReplacementPart)) {
+        (true, Some(number)) => Some(find_part(&txn, number).await?),
+        (true, None) => None,
+        (false, _) => match rma.replacement_part_id {
+            Some(id) => part::Entity::find_by_id(id).one(&txn).await?,
+            None => None,
+        },
+    };
+    let return_depot = depot::Entity::find_by_id(rma.return_depot_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("return depot missing"))?;
+    let site = site::Entity::find_by_id(rma.site_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("site missing"))?;
+    let ship_to = match (uses(Field::Depot), req.text(Field::Depot)) {
+        (true, Some(code)) => Some(
+            depot::Entity::find()
+                .filter(depot::Column::Code.eq(code.to_uppercase()))
+                .one(&txn)
+                .await?
+                .ok_or_else(|| AppError::invalid(format!("unknown depot `{code}`; depots are CAM and SAC")))?,
+        ),
+        _ => None,
+    };
+
+    let named: HashMap<String, UnitFacts> = loaded
+        .by_serial
+        .iter()
+        .map(|(s, u)| (s.clone(), loaded.facts[&u.id].clone()))
+        .collect();
+    let text_serial = |f: Field| req.text(f).map(|s| s.trim().to_uppercase());
+    let (replacement_serial, spare_serial, installed_serial, pulled_serial, scanned_serial) = (
+        text_serial(Field::ReplacementSerial),
+        text_serial(Field::SpareSerial),
+        text_serial(Field::InstalledSerial),
+        text_serial(Field::PulledSerial),
+        text_serial(Field::ScannedSerial),
+    );
+    let consumed_names: Vec<String> = parts_consumed.iter().map(|s| s.as_str().to_string()).collect();
+    let replacement_part_facts = replacement_part.as_ref().map(part_facts);
+    let facts = Facts {
+        actor_depot: actor.depot_code.as_deref(),
+        site: &site.code,
+        return_depot: &return_depot.code,
+        failed: &loaded.facts[&loaded.failed.id],
+        returned: &loaded.facts[&loaded.returned.id],
+        replacement_kind,
+        replacement_part: replacement_part_facts.as_ref(),
+        replacement: loaded.replacement.as_ref().map(|u| &loaded.facts[&u.id]),
+        named: &named,
+        replacement_serial: replacement_serial.as_deref(),
+        spare_serial: spare_serial.as_deref(),
+        installed_serial: installed_serial.as_deref(),
+        pulled_serial: pulled_serial.as_deref(),
+        scanned_serial: scanned_serial.as_deref(),
+        parts_consumed: &consumed_names,
+        test_results: req.test_results.as_deref().unwrap_or_default(),
+    };
+    policy::check_guards(row, &facts)?;
+
+    // The units this transition moves.
+    let unit_of = |s: &Option<String>| s.as_ref().and_then(|s| loaded.by_serial.get(s)).cloned();
+    let installed = if from == Status::Approved {
+        unit_of(&spare_serial)
+    } else {
+        unit_of(&installed_serial)
+    };
+    let pulled = match (replacement_kind, &replacement_part) {
+        (Some(ReplacementKind::Fru), Some(p)) if p.id != loaded.failed.part_id => unit_of(&pulled_serial),
+        _ => Some(loaded.failed.clone()),
+    };
+
+    // Compare-and-set the RMA first: a concurrent change makes this a 409 before anything else moves.
+    let now = Utc::now();
+    let mut changes = rma::ActiveModel {
+        status: Set(to.as_str().into()),
+        version: Set(rma.version + 1),
+        updated_at: Set(now),
+        status_changed_at: Set(now),
+        closed_at: Set(to.is_end().then_some(now)),
+        ..Default::default()
+    };
+    for effect in row.effects {
+        match effect {
+            UnitEffect::RecordResolution => changes.resolution = Set(req.text(Field::Resolution).map(Into::into)),
+            UnitEffect::RecordDecision => {
+                changes.fault_code = Set(req.text(Field::FaultCode).map(Into::into));
+                changes.replacement_kind = Set(replacement_kind.map(|k| k.as_str().into()));
+                changes.replacement_part_id = Set(match replacement_kind {
+                    Some(ReplacementKind::Fru) => replacement_part.as_ref().map(|p| p.id),
+                    _ => None,
+                });
+            }
+            UnitEffect::ShipReplacement => {
+                changes.replacement_unit_id = Set(unit_of(&replacement_serial).map(|u| u.id))
+            }
+            UnitEffect::Swap => {
+                changes.replacement_unit_id = Set(installed.as_ref().map(|u| u.id));
+                if let Some(p) = &pulled {
+                    changes.returned_unit_id = Set(p.id);
+                }
+            }
+            UnitEffect::ShipReturn => {
+                if let Some(d) = &ship_to {
+                    changes.return_depot_id = Set(d.id);
+                }
+            }
+            _ => {}
+        }
+    }
+    let updated = rma::Entity::update_many()
+        .set(changes)
+        .filter(rma::Column::Id.eq(rma.id))
+        .filter(rma::Column::Version.eq(rma.version))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::VersionConflict(format!(
+            "{} was changed by someone else; reload it and try again",
+            rma.number
+        )));
+    }
+
+    let work = Work {
+        txn: &txn,
+        rma: &rma,
+        actor,
+        now,
+    };
+    let returned_id = pulled
+        .as_ref()
+        .filter(|_| row.effects.contains(&UnitEffect::Swap))
+        .map_or(loaded.returned.id, |u| u.id);
+    for effect in row.effects {
+        match effect {
+            UnitEffect::RecordResolution | UnitEffect::RecordDecision => {}
+            UnitEffect::ShipReplacement => {
+                let unit = unit_of(&replacement_serial).ok_or_else(|| anyhow::anyhow!("replacement unresolved"))?;
+                let from_depot = actor
+                    .depot_id
+                    .ok_or_else(|| anyhow::anyhow!("depot tech without depot"))?;
+                let taken = unit::Entity::update_many()
+                    .col_expr(unit::Column::Location, Expr::value(Location::InTransit.as_str()))
+                    .col_expr(unit::Column::DepotId, Expr::value(Option::<Uuid>::None))
+                    .col_expr(unit::Column::UpdatedAt, Expr::value(now))
+                    .filter(unit::Column::Id.eq(unit.id))
+                    .filter(unit::Column::Location.eq(Location::Depot.as_str()))
+                    .filter(unit::Column::DepotId.eq(from_depot))
+                    .filter(unit::Column::ParentUnitId.is_null())
+                    .exec(&txn)
+                    .await?;
+                if taken.rows_affected != 1 {
+                    return Err(AppError::Conflict(format!(
+                        "{} was just taken from stock by another shipment",
+                        unit.serial
+                    )));
+                }
+                let depot = depot::Entity::find_by_id(from_depot)
+                    .one(&txn)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("depot"))?;
+                work.ship(
+                    "outbound",
+                    unit.id,
+                    &req,
+                    depot_address(&depot),
+                    site_address(&site),
+                    Some(depot.id),
+                )
+                .await?;
+            }
+            UnitEffect::DeliverReplacement => {
+                let unit = loaded
+                    .replacement
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("no replacement"))?;
+                work.place(unit.id, Place::loose_at_site(site.id), None).await?;
+                let delivered = req.delivered_at.unwrap_or(now);
+                shipment::Entity::update_many()
+                    .col_expr(shipment::Column::DeliveredAt, Expr::value(delivered))
+                    .filter(shipment::Column::RmaId.eq(rma.id))
+                    .filter(shipment::Column::Direction.eq("outbound"))
+                    .filter(shipment::Column::DeliveredAt.is_null())
+                    .exec(&txn)
+                    .await?;
+            }
+            UnitEffect::Swap => {
+                let installed = installed
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("installed unresolved"))?;
+                let pulled = pulled.as_ref().ok_or_else(|| anyhow::anyhow!("pulled unresolved"))?;
+                // Free the position first: a slot holds one unit at a time.
+                let mut out = Place::loose_at_site(site.id);
+                out.replaced_by = Some(installed.id);
+                work.place(pulled.id, out, Some(Condition::Failed)).await?;
+                let into = Place {
+                    location: Location::Site,
+                    site_id: Some(site.id),
+                    depot_id: None,
+                    slot_id: pulled.slot_id,
+                    parent_unit_id: pulled.parent_unit_id,
+                    replaced_by: None,
+                };
+                work.place(installed.id, into, None).await?;
+            }
+            UnitEffect::ShipReturn => {
+                let depot = ship_to.as_ref().ok_or_else(|| anyhow::anyhow!("depot unresolved"))?;
+                work.place(returned_id, Place::in_transit(), None).await?;
+                work.ship(
+                    "return",
+                    returned_id,
+                    &req,
+                    site_address(&site),
+                    depot_address(depot),
+                    Some(depot.id),
+                )
+                .await?;
+            }
+            UnitEffect::ReceiveReturn => {
+                work.place(returned_id, Place::at_depot(return_depot.id), Some(Condition::Failed))
+                    .await?;
+                shipment::Entity::update_many()
+                    .col_expr(shipment::Column::DeliveredAt, Expr::value(now))
+                    .filter(shipment::Column::RmaId.eq(rma.id))
+                    .filter(shipment::Column::Direction.eq("return"))
+                    .filter(shipment::Column::DeliveredAt.is_null())
+                    .exec(&txn)
+                    .await?;
+            }
+            UnitEffect::RecordFinding => {
+                work.repair_record(returned_id, "finding", json!({"finding": req.text(Field::Finding)}))
+                    .await?;
+            }
+            UnitEffect::SendToVendor => {
+                work.place(
+                    returned_id,
+                    Place {
+                        location: Location::Vendor,
+                        ..Place::in_transit()
+                    },
+                    None,
+                )
+                .await?;
+                let details =
+                    json!({"vendor": req.text(Field::Vendor), "vendor_reference": req.text(Field::VendorReference)});
+                work.repair_record(returned_id, "vendor_escalation", details).await?;
+            }
+            UnitEffect::BackFromVendor => {
+                work.place(returned_id, Place::at_depot(return_depot.id), None).await?;
+                let details = json!({"vendor_return_reference": req.text(Field::VendorReturnReference)});
+                work.repair_record(returned_id, "vendor_return", details).await?;
+            }
+            UnitEffect::ConsumeParts => {
+                for serial in &parts_consumed {
+                    let part_unit = &loaded.by_serial[serial.as_str()];
+                    let taken = unit::Entity::update_many()
+                        .col_expr(unit::Column::ParentUnitId, Expr::value(Some(returned_id)))
+                        .col_expr(unit::Column::UpdatedAt, Expr::value(now))
+                        .filter(unit::Column::Id.eq(part_unit.id))
+                        .filter(unit::Column::Location.eq(Location::Depot.as_str()))
+                        .filter(unit::Column::DepotId.eq(return_depot.id))
+                        .filter(unit::Column::ParentUnitId.is_null())
+                        .exec(&txn)
+                        .await?;
+                    if taken.rows_affected != 1 {
+                        return Err(AppError::Conflict(format!(
+                            "{} was just taken from stock",
+                            serial.as_str()
+                        )));
+                    }
+                }
+                work.repair_record(returned_id, "parts_consumed", json!({"parts_consumed": consumed_names}))
+                    .await?;
+            }
+            UnitEffect::RecordTests => {
+                work.repair_record(returned_id, "test_run", json!({"test_results": req.test_results}))
+                    .await?;
+            }
+            UnitEffect::Restock => {
+                work.place(
+                    returned_id,
+                    Place::at_depot(return_depot.id),
+                    Some(Condition::Refurbished),
+                )
+                .await?;
+            }
+            UnitEffect::Scrap => {
+                work.place(returned_id, Place::at_depot(return_depot.id), Some(Condition::Scrapped))
+                    .await?;
+            }
+        }
+    }
+
+    let event_id = record_event(
+        &txn,
+        rma.id,
+        actor,
+        Some(from),
+        to,
+        req.text(Field::Note),
+        req.recorded_fields(row),
+        now,
+    )
+    .await?;
+    if let Some(notice) = row.notice {
+        queue_notification(&txn, &rma, &site, event_id, notice, now).await?;
+    }
+    let updated = rma::Entity::find_by_id(rma.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("RMA vanished"))?;
+    let view = detail(&txn, actor, updated).await?;
+    txn.commit().await?;
+    metrics::counter!("depot_transitions_total", "to" => to.as_str()).increment(1);
+    Ok(view)
+}
+
+async fn find_part(db: &impl ConnectionTrait, number: &str) -> AppResult<part::Model> {
+    part::Entity::find()
+        .filter(part::Column::Number.eq(number.trim().to_uppercase()))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown part number `{}`", number.trim())))
+}
+
+fn part_facts(p: &part::Model) -> PartFacts {
+    PartFacts {
+        number: p.number.clone(),
+        kind: p.kind.clone(),
+        field_replaceable: p.field_replaceable,
+    }
+}
+
+/// Loads the RMA's own units and those named by serial, with what the guards need to know of each.
+async fn load_units(txn: &DatabaseTransaction, rma: &rma::Model, serials: &[Serial]) -> AppResult<Loaded> {
+    let names: Vec<&str> = serials.iter().map(Serial::as_str).collect();
+    let named = if names.is_empty() {
+        vec![]
+    } else {
+        unit::Entity::find()
+            .filter(unit::Column::Serial.is_in(names.clone()))
+            .all(txn)
+            .await?
+    };
+    let by_serial: HashMap<String, unit::Model> = named.into_iter().map(|u| (u.serial.clone(), u)).collect();
+    if let Some(unknown) = names.iter().find(|s| !by_serial.contains_key(**s)) {
+        return Err(AppError::invalid(format!("unknown serial {unknown}")));
+    }
+    let own = load_map::<unit::Entity>(
+        txn,
+        [Some(rma.unit_id), Some(rma.returned_unit_id), rma.replacement_unit_id]
+            .into_iter()
+            .flatten(),
+    )
+    .await?;
+    let mut all: HashMap<Uuid, unit::Model> = own.clone();
+    all.extend(by_serial.values().map(|u| (u.id, u.clone())));
+    let parts = load_map::<part::Entity>(txn, all.values().map(|u| u.part_id)).await?;
+    let sites = load_map::<site::Entity>(txn, all.values().filter_map(|u| u.site_id)).await?;
+    let depots = load_map::<depot::Entity>(txn, all.values().filter_map(|u| u.depot_id)).await?;
+    let slots = load_map::<slot::Entity>(txn, all.values().filter_map(|u| u.slot_id)).await?;
+    let parents = load_map::<unit::Entity>(txn, all.values().filter_map(|u| u.parent_unit_id)).await?;
+    let mut facts = HashMap::new();
+    for u in all.values() {
+        let part = parts
+            .get(&u.part_id)
+            .ok_or_else(|| anyhow::anyhow!("unit without part"))?;
+        facts.insert(
+            u.id,
+            UnitFacts {
+                serial: u.serial.clone(),
+                part: part_facts(part),
+                condition: parse(&u.condition)?,
+                location: parse(&u.location)?,
+                site: u.site_id.and_then(|id| sites.get(&id)).map(|s| s.code.clone()),
+                depot: u.depot_id.and_then(|id| depots.get(&id)).map(|d| d.code.clone()),
+                parent_serial: u
+                    .parent_unit_id
+                    .and_then(|id| parents.get(&id))
+                    .map(|p| p.serial.clone()),
+                slot: u.slot_id.and_then(|id| slots.get(&id)).map(|s| s.name.clone()),
+            },
+        );
+    }
+    let get = |id: Uuid| {
+        own.get(&id)
+            .cloned()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("RMA unit {id} missing")))
+    };
+    Ok(Loaded {
+        failed: get(rma.unit_id)?,
+        returned: get(rma.returned_unit_id)?,
+        replacement: rma.replacement_unit_id.map(get).transpose()?,
+        by_serial,
+        facts,
+    })
+}
+
+/// Where a unit goes.
+struct Place {
+    location: Location,
+    site_id: Option<Uuid>,
+    depot_id: Option<Uuid>,
+    slot_id: Option<Uuid>,
+    parent_unit_id: Option<Uuid>,
+    replaced_by: Option<Uuid>,
+}
+
+impl Place {
+    fn loose_at_site(site: Uuid) -> Place {
+        Place {
+            location: Location::Site,
+            site_id: Some(site),
+            ..Place::in_transit()
+        }
+    }
+    fn at_depot(depot: Uuid) -> Place {
+        Place {
+            location: Location::Depot,
+            depot_id: Some(depot),
+            ..Place::in_transit()
+        }
+    }
+    fn in_transit() -> Place {
+        Place {
+            location: Location::InTransit,
+            site_id: None,
+            depot_id: None,
+            slot_id: None,
+            parent_unit_id: None,
+            replaced_by: None,
+        }
+    }
+}
+
+/// The side effects of one transition, sharing its transaction.
+struct Work<'a> {
+    txn: &'a DatabaseTransaction,
+    rma: &'a rma::Model,
+    actor: &'a Actor,
+    now: DateTime<Utc>,
+}
+
+impl Work<'_> {
+    async fn place(&self, unit_id: Uuid, to: Place, condition: Option<Condition>) -> AppResult<()> {
+        let mut am = unit::ActiveModel {
+            id: Unchanged(unit_id),
+            location: Set(to.location.as_str().into()),
+            site_id: Set(to.site_id),
+            depot_id: Set(to.depot_id),
+            slot_id: Set(to.slot_id),
+            parent_unit_id: Set(to.parent_unit_id),
+            updated_at: Set(self.now),
+            ..Default::default()
+        };
+        if let Some(c) = condition {
+            am.condition = Set(c.as_str().into());
+        }
+        if let Some(r) = to.replaced_by {
+            am.replaced_by_unit_id = Set(Some(r));
+        }
+        am.update(self.txn).await?;
+        Ok(())
+    }
+
+    async fn ship(
+        &self,
+        direction: &str,
+        unit_id: Uuid,
+        req: &TransitionRequest,
+        from_address: String,
+        to_address: String,
+        depot_id: Option<Uuid>,
+    ) -> AppResult<()> {
+        shipment::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            rma_id: Set(self.rma.id),
+            unit_id: Set(unit_id),
+            direction: Set(direction.into()),
+            carrier: Set(req.text(Field::Carrier).unwrap_or_default().into()),
+            tracking_number: Set(req.text(Field::TrackingNumber).unwrap_or_default().into()),
+            from_address: Set(from_address),
+            to_address: Set(to_address),
+            depot_id: Set(depot_id),
+            packages: Set(1),
+            weight_kg: Set(None),
+            shipped_at: Set(self.now),
+            delivered_at: Set(None),
+        }
+        .insert(self.txn)
+        .await?;
+        Ok(())
+    }
+
+    async fn repair_record(&self, unit_id: Uuid, kind: &str, details: Value) -> AppResult<()> {
+        repair_record::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            rma_id: Set(self.rma.id),
+            unit_id: Set(unit_id),
+            kind: Set(kind.into()),
+            details: Set(details),
+            actor_id: Set(self.actor.user_id),
+            created_at: Set(self.now),
+        }
+        .insert(self.txn)
+        .await?;
+        Ok(())
+    }
+}
+
+fn site_address(s: &site::Model) -> String {
+    format!(
+        "{}\n{}\n{}, {} {}\n{}",
+        s.name, s.street, s.city, s.region, s.postal_code, s.country
+    )
+}
+
+fn depot_address(d: &depot::Model) -> String {
+    format!(
+        "{}\n{}\n{}, {} {}\n{}",
+        d.name, d.street, d.city, d.region, d.postal_code, d.country
+    )
+}
+
+/// Queues the email of `notice` to the site's DC-tech contacts and the RMA's watchers, in the
+/// transition's own transaction; delivery happens after commit.
+async fn queue_notification(
+    txn: &DatabaseTransaction,
+    rma: &rma::Model,
+    site: &site::Model,
+    event_id: Uuid,
+    notice: Notice,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mut recipients: Vec<String> = serde_json::from_value(site.contact_emails.clone()).unwrap_or_default();
+    let watcher_ids: Vec<Uuid> = rma_watcher::Entity::find()
+        .filter(rma_watcher::Column::RmaId.eq(rma.id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|w| w.user_id)
+        .collect();
+    if !watcher_ids.is_empty() {
+        let watchers = user::Entity::find()
+            .filter(user::Column::Id.is_in(watcher_ids))
+            .all(txn)
+            .await?;
+        recipients.extend(watchers.into_iter().filter(|u| !u.disabled).map(|u| u.email));
+    }
+    recipients.sort();
+    recipients.dedup();
+    notification::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(event_id),
+        rma_id: Set(rma.id),
+        template: Set(notice.as_str().into()),
+        channel: Set("email".into()),
+        recipients: Set(json!(recipients)),
+        state: Set("pending".into()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        last_error: Set(None),
+        created_at: Set(now),
+        sent_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! API tokens: random secrets shown once, stored only as SHA-256 hashes, revocable.
+use crate::domain::Role;
+use crate::entities::{api_token, depot, user};
+use crate::error::{AppError, AppResult};
+use crate::services::Actor;
+use rand::RngCore;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+const PREFIX: &str = "dpt_";
+
+/// The stored form of a token.
+pub fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Issues a token for the user with `email`; returns the secret, which is never stored.
+pub async fn create(db: &DatabaseConnection, email: &str, label: &str) -> anyhow::Result<String> {
+    let user = user::Entity::find()
+        .filter(user::Column::Email.eq(email.trim().to_lowercase()))
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user with email {email}"))?;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("{PREFIX}{}", hex::encode(bytes));
+    api_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user.id),
+        token_hash: Set(hash(&token)),
+        label: Set(label.to_string()),
+        created_at: Set(chrono::Utc::now()),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+/// Resolves a bearer token to the acting user; unknown, revoked or disabled is 401.
+pub async fn authenticate(db: &DatabaseConnection, token: &str) -> AppResult<Actor> {
+    let row = api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(hash(token)))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    let user = user::Entity::find_by_id(row.user_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    actor_for(db, user).await
+}
+
+/// Builds the [`Actor`] of a user row; a disabled user cannot act.
+pub async fn actor_for(db: &DatabaseConnection, user: user::Model) -> AppResult<Actor> {
+    if user.disabled {
+        return Err(AppError::Unauthorized);
+    }
+    let role: Role = user
+        .role
+        .parse()
+        .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+    let depot_code = match user.depot_id {
+        Some(id) => depot::Entity::find_by_id(id).one(db).await?.map(|d| d.code),
+        None => None,
+    };
+    Ok(Actor {
+        user_id: user.id,
+        email: user.email,
+        role,
+        organization_id: user.organization_id,
+        depot_id: user.depot_id,
+        depot_code,
+    })
+}

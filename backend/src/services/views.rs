@@ -1,0 +1,290 @@
+//! The JSON shapes of SPEC §7 (an RMA, a unit, an event), built in batches so a page costs a fixed
+//! number of queries whatever its length.
+use crate::domain::Role;
+use crate::domain::lifecycle::{self, Field, Status};
+use crate::entities::{cluster, depot, event, organization, part, rma, shipment, site, slot, unit};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Models addressed by a UUID `id` column.
+pub trait HasId {
+    fn id(&self) -> Uuid;
+}
+
+macro_rules! has_id {
+    ($($m:ident),*) => { $(impl HasId for $m::Model { fn id(&self) -> Uuid { self.id } })* };
+}
+has_id!(cluster, depot, organization, part, rma, site, slot, unit);
+
+/// Loads the rows of `E` with the given ids, keyed by id, in one query.
+///
+/// The ids are collected before the future is built, so callers can pass borrowing iterators.
+pub fn load_map<'a, E>(
+    db: &'a impl ConnectionTrait,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> impl Future<Output = Result<HashMap<Uuid, E::Model>, DbErr>> + Send + 'a
+where
+    E: EntityTrait + Default,
+    E::Model: HasId,
+{
+    let ids: HashSet<Uuid> = ids.into_iter().collect();
+    async move {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = E::find()
+            .filter(Expr::col((E::default(), Alias::new("id"))).is_in(ids))
+            .all(db)
+            .await?;
+        Ok(rows.into_iter().map(|m| (m.id(), m)).collect())
+    }
+}
+
+/// An RMA as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RmaView {
+    pub id: Uuid,
+    pub number: String,
+    pub status: String,
+    pub version: i32,
+    /// Organization code.
+    pub organization: String,
+    /// Site code.
+    pub site: String,
+    pub cluster: Option<String>,
+    pub slot: Option<String>,
+    pub severity: String,
+    pub symptom: String,
+    /// Serial of the failed unit the RMA was opened on.
+    pub serial: String,
+    /// Part number of the failed unit.
+    pub part: String,
+    /// Serial of the unit that goes back to the depot (the pulled FRU after an FRU swap).
+    pub returned_serial: String,
+    pub replacement_kind: Option<String>,
+    pub replacement_part: Option<String>,
+    pub replacement_serial: Option<String>,
+    /// Depot code the failed unit returns to.
+    pub return_depot: String,
+    pub fault_code: Option<String>,
+    pub resolution: Option<String>,
+    #[schema(value_type = Object)]
+    pub external_refs: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub status_changed_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Shipments, on the single-RMA answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipments: Option<Vec<ShipmentView>>,
+    /// What the requesting user may do next, on the single-RMA answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_transitions: Option<Vec<NextTransition>>,
+}
+
+/// A transition the requesting user may make, with the fields it takes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NextTransition {
+    pub to: String,
+    pub required: Vec<String>,
+    pub optional: Vec<String>,
+}
+
+impl NextTransition {
+    pub fn for_role(status: Status, role: Role) -> Vec<NextTransition> {
+        let names = |fields: &[Field]| fields.iter().map(|f| f.as_str().to_string()).collect();
+        lifecycle::available(status, role)
+            .map(|t| NextTransition {
+                to: t.to.as_str().into(),
+                required: names(t.required),
+                optional: names(t.optional),
+            })
+            .collect()
+    }
+}
+
+/// A shipment as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShipmentView {
+    pub direction: String,
+    pub serial: String,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub from_address: String,
+    pub to_address: String,
+    pub depot: Option<String>,
+    pub packages: i32,
+    pub weight_kg: Option<f64>,
+    pub shipped_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Builds the views of `rmas`, in order, with seven queries in all.
+pub async fn rma_views(db: &impl ConnectionTrait, rmas: Vec<rma::Model>) -> Result<Vec<RmaView>, DbErr> {
+    let orgs = load_map::<organization::Entity>(db, rmas.iter().map(|r| r.organization_id)).await?;
+    let sites = load_map::<site::Entity>(db, rmas.iter().map(|r| r.site_id)).await?;
+    let clusters = load_map::<cluster::Entity>(db, rmas.iter().filter_map(|r| r.cluster_id)).await?;
+    let slots = load_map::<slot::Entity>(db, rmas.iter().filter_map(|r| r.slot_id)).await?;
+    let unit_ids = rmas
+        .iter()
+        .flat_map(|r| [Some(r.unit_id), Some(r.returned_unit_id), r.replacement_unit_id])
+        .flatten();
+    let units = load_map::<unit::Entity>(db, unit_ids).await?;
+    let parts = load_map::<part::Entity>(
+        db,
+        rmas.iter()
+            .flat_map(|r| [Some(r.part_id), r.replacement_part_id])
+            .flatten(),
+    )
+    .await?;
+    let depots = load_map::<depot::Entity>(db, rmas.iter().map(|r| r.return_depot_id)).await?;
+    let serial = |id: Uuid| units.get(&id).map(|u| u.serial.clone()).unwrap_or_default();
+    Ok(rmas
+        .into_iter()
+        .map(|r| RmaView {
+            id: r.id,
+            organization: orgs.get(&r.organization_id).map(|o| o.code.clone()).unwrap_or_default(),
+            site: sites.get(&r.site_id).map(|s| s.code.clone()).unwrap_or_default(),
+            cluster: r.cluster_id.and_then(|id| clusters.get(&id)).map(|c| c.name.clone()),
+            slot: r.slot_id.and_then(|id| slots.get(&id)).map(|s| s.name.clone()),
+            serial: serial(r.unit_id),
+            part: parts.get(&r.part_id).map(|p| p.number.clone()).unwrap_or_default(),
+            returned_serial: serial(r.returned_unit_id),
+            replacement_part: r
+                .replacement_part_id
+                .and_then(|id| parts.get(&id))
+                .map(|p| p.number.clone()),
+            replacement_serial: r.replacement_unit_id.map(serial),
+            return_depot: depots
+                .get(&r.return_depot_id)
+                .map(|d| d.code.clone())
+                .unwrap_or_default(),
+            number: r.number,
+            status: r.status,
+            version: r.version,
+            severity: r.severity,
+            symptom: r.symptom,
+            replacement_kind: r.replacement_kind,
+            fault_code: r.fault_code,
+            resolution: r.resolution,
+            external_refs: r.external_refs,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            status_changed_at: r.status_changed_at,
+            closed_at: r.closed_at,
+            shipments: None,
+            next_transitions: None,
+        })
+        .collect())
+}
+
+/// Builds the views of an RMA's shipments.
+pub async fn shipment_views(db: &impl ConnectionTrait, rows: Vec<shipment::Model>) -> Result<Vec<ShipmentView>, DbErr> {
+    let units = load_map::<unit::Entity>(db, rows.iter().map(|s| s.unit_id)).await?;
+    let depots = load_map::<depot::Entity>(db, rows.iter().filter_map(|s| s.depot_id)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|s| ShipmentView {
+            serial: units.get(&s.unit_id).map(|u| u.serial.clone()).unwrap_or_default(),
+            depot: s.depot_id.and_then(|id| depots.get(&id)).map(|d| d.code.clone()),
+            direction: s.direction,
+            carrier: s.carrier,
+            tracking_number: s.tracking_number,
+            from_address: s.from_address,
+            to_address: s.to_address,
+            packages: s.packages,
+            weight_kg: s.weight_kg,
+            shipped_at: s.shipped_at,
+            delivered_at: s.delivered_at,
+        })
+        .collect())
+}
+
+/// A unit as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnitView {
+    pub serial: String,
+    pub part: String,
+    pub kind: String,
+    pub condition: String,
+    /// `site`, `depot`, `in_transit` or `vendor`.
+    pub location: String,
+    pub site: Option<String>,
+    pub depot: Option<String>,
+    pub cluster: Option<String>,
+    pub slot: Option<String>,
+    pub parent_serial: Option<String>,
+    pub replaced_by: Option<String>,
+}
+
+/// Builds the views of `units`, in order, with a fixed number of queries.
+pub async fn unit_views(db: &impl ConnectionTrait, rows: Vec<unit::Model>) -> Result<Vec<UnitView>, DbErr> {
+    let parts = load_map::<part::Entity>(db, rows.iter().map(|u| u.part_id)).await?;
+    let sites = load_map::<site::Entity>(db, rows.iter().filter_map(|u| u.site_id)).await?;
+    let depots = load_map::<depot::Entity>(db, rows.iter().filter_map(|u| u.depot_id)).await?;
+    let slots = load_map::<slot::Entity>(db, rows.iter().filter_map(|u| u.slot_id)).await?;
+    let clusters = load_map::<cluster::Entity>(db, slots.values().map(|s| s.cluster_id)).await?;
+    let related = load_map::<unit::Entity>(
+        db,
+        rows.iter()
+            .flat_map(|u| [u.parent_unit_id, u.replaced_by_unit_id])
+            .flatten(),
+    )
+    .await?;
+    let serial = |id: Option<Uuid>| id.and_then(|id| related.get(&id)).map(|u| u.serial.clone());
+    Ok(rows
+        .into_iter()
+        .map(|u| {
+            let part = parts.get(&u.part_id);
+            let slot = u.slot_id.and_then(|id| slots.get(&id));
+            UnitView {
+                part: part.map(|p| p.number.clone()).unwrap_or_default(),
+                kind: part.map(|p| p.kind.clone()).unwrap_or_default(),
+                site: u.site_id.and_then(|id| sites.get(&id)).map(|s| s.code.clone()),
+                depot: u.depot_id.and_then(|id| depots.get(&id)).map(|d| d.code.clone()),
+                cluster: slot.and_then(|s| clusters.get(&s.cluster_id)).map(|c| c.name.clone()),
+                slot: slot.map(|s| s.name.clone()),
+                parent_serial: serial(u.parent_unit_id),
+                replaced_by: serial(u.replaced_by_unit_id),
+                serial: u.serial,
+                condition: u.condition,
+                location: u.location,
+            }
+        })
+        .collect())
+}
+
+/// An event as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    pub id: Uuid,
+    pub kind: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// The acting user's email.
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+    /// The fields the change carried.
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Value,
+}
+
+impl From<event::Model> for EventView {
+    fn from(e: event::Model) -> Self {
+        EventView {
+            id: e.id,
+            kind: e.kind,
+            from: e.from_status,
+            to: e.to_status,
+            actor: e.actor_email,
+            at: e.at,
+            note: e.note,
+            fields: e.fields,
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Extractors that turn every bad input into an [`AppError`] with the contract's error shape.
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::services::{Actor, tokens};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// The request body limit for JSON bodies.
+pub const JSON_LIMIT: usize = 256 * 1024;
+
+/// A JSON body. Bad syntax is 400, wrong or missing fields 422, too large 413. The content type is
+/// not insisted on: integrations send JSON with all sorts of headers.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge(JSON_LIMIT)
+            } else {
+                AppError::Malformed(rejection.body_text())
+            }
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| AppError::Malformed(format!("the body is not valid JSON: {e}")))?;
+        serde_path_to_error::deserialize(value).map(Json).map_err(|err| {
+            let path = err.path().to_string();
+            if path == "." {
+                AppError::invalid(err.into_inner().to_string())
+            } else {
+                AppError::invalid(format!("{path}: {}", err.into_inner()))
+            }
+        })
+    }
+}
+
+/// Query parameters; a value of the wrong type is 400.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(Query)
+            .map_err(|e| AppError::Malformed(format!("bad query string: {e}")))
+    }
+}
+
+/// The signed-in user, from `Authorization: Bearer <token>`.
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let token = header
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AppError::Unauthorized)?;
+        tokens::authenticate(&state.db, token).await
+    }
+}

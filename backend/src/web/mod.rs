@@ -1,0 +1,7 @@
+//! HTTP: one module per resource, each with its `routes()`, and the extractors they share.
+pub mod extract;
+pub mod lifecycle;
+pub mod openapi;
+pub mod ops;
+pub mod rmas;
+pub mod units;
