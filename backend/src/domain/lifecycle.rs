@@ -456,8 +456,8 @@ mod tests {
             Err(Refusal::RoleMayNot { .. })
         ));
         assert_eq!(
-            authorize(Diagnosing, Approved, FieldEngineer, |f| f == Field::FaultCode),
-            Err(Refusal::MissingFields(vec![Field::ReplacementKind]))
+            authorize(Diagnosing, Approved, FieldEngineer, |f| f == Field::FaultCode).unwrap_err(),
+            Refusal::MissingFields(vec![Field::ReplacementKind])
         );
         assert!(authorize(Reported, Cancelled, Admin, |_| true).is_ok());
     }

@@ -165,6 +165,11 @@ pub async fn load_dir(db: &DatabaseConnection, dir: &Path) -> anyhow::Result<Loa
     Ok(total)
 }
 
+/// Loads fixtures from TOML text (tests add their own on top of the demo data this way).
+pub async fn load_str(db: &DatabaseConnection, text: &str) -> anyhow::Result<Loaded> {
+    load(db, toml::from_str(text).context("parsing fixtures")?).await
+}
+
 /// Maps a human key to the id of an existing row.
 fn lookup<'a>(map: &'a HashMap<String, Uuid>, what: &str, key: &str) -> anyhow::Result<&'a Uuid> {
     map.get(key).with_context(|| format!("unknown {what} `{key}`"))

@@ -345,15 +345,13 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
         query = match (RmaNumber::parse(q), Serial::parse(q)) {
             (Some(number), _) => query.filter(rma::Column::Number.eq(number.as_str())),
             (None, Ok(serial)) => {
-                let ids = unit::Entity::find()
+                let ids: Vec<Uuid> = unit::Entity::find()
                     .select_only()
                     .column(unit::Column::Id)
                     .filter(unit::Column::Serial.eq(serial.as_str()))
+                    .into_tuple()
                     .all(db)
-                    .await?
-                    .into_iter()
-                    .map(|u| u.id);
-                let ids: Vec<Uuid> = ids.collect();
+                    .await?;
                 query.filter(
                     Where::any()
                         .add(rma::Column::UnitId.is_in(ids.clone()))

@@ -1,0 +1,226 @@
+//! Spawns the real server on a random port with its own database (a temp SQLite file, or a fresh
+//! PostgreSQL database when `DEPOT_TEST_DB=postgres`), migrated and loaded with the demo fixtures.
+use depot::app::App;
+use depot::config::Settings;
+use depot::services::{fixtures, tokens};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+
+pub const FE: &str = "fe@vast.example";
+pub const ADMIN: &str = "admin@vast.example";
+pub const CAM: &str = "cam@vast.example";
+pub const SAC: &str = "sac@vast.example";
+pub const CW_TECH: &str = "dctech@coreweave.example";
+pub const XAI_TECH: &str = "dctech@xai.example";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    tokens: HashMap<&'static str, String>,
+    pub db: sea_orm::DatabaseConnection,
+    _db_guard: DbGuard,
+}
+
+/// Owns the test database and removes it when the test ends.
+enum DbGuard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        if let DbGuard::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime; a thread with its own runtime can block on it.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    use sea_orm::ConnectionTrait;
+                    if let Ok(db) = sea_orm::Database::connect(&admin_url).await {
+                        let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("DEPOT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Extra units for tests that need many RMAs: a rack of C-nodes at cw-ord1, spares on site and in both depots.
+fn extra_fixtures() -> String {
+    let mut t = String::from("[[clusters]]\nsite = \"cw-ord1\"\nname = \"cw-ord1-test\"\nkind = \"object\"\n[[clusters.racks]]\nname = \"T01\"\nnodes = [\n");
+    for i in 1..=60 {
+        t += &format!("  {{ u = {i}, hostname = \"t01-c{i:02}\", part = \"CN-5000\", serial = \"CN-T01-{i:04}\" }},\n");
+    }
+    t += "]\n";
+    for depot in ["CAM", "SAC"] {
+        let serials: Vec<String> = (1..=60).map(|i| format!("\"CN-{depot}-T{i:03}\"")).collect();
+        t += &format!("[[stock]]\ndepot = \"{depot}\"\npart = \"CN-5000\"\ncondition = \"new\"\nserials = [{}]\n", serials.join(", "));
+    }
+    let spares: Vec<String> = (1..=10).map(|i| format!("\"CN-ORD1-TSP{i:02}\"")).collect();
+    t += &format!("[[site_spares]]\nsite = \"cw-ord1\"\npart = \"CN-5000\"\ncondition = \"new\"\nserials = [{}]\n", spares.join(", "));
+    t
+}
+
+pub async fn spawn_app() -> TestApp {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+    let (url, guard) = match std::env::var("DEPOT_TEST_DB").as_deref() {
+        Ok("postgres") => {
+            use sea_orm::ConnectionTrait;
+            let admin_url = postgres_admin_url();
+            let name = format!("depot_test_{}", uuid::Uuid::now_v7().simple());
+            let admin = sea_orm::Database::connect(&admin_url).await.expect("PostgreSQL reachable");
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+            admin.close().await.unwrap();
+            let base = admin_url.rsplit_once('/').unwrap().0;
+            (format!("{base}/{name}"), DbGuard::Postgres { admin_url, name })
+        }
+        _ => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("depot.db").display());
+            (url, DbGuard::Sqlite(dir))
+        }
+    };
+    let settings = Settings::from_lookup(|key| match key {
+        "DATABASE_URL" => Some(url.clone()),
+        "DEPOT_BIND" => Some("127.0.0.1:0".into()),
+        _ => None,
+    })
+    .unwrap();
+    let app = App::build(settings).await.expect("app builds");
+    let port = app.port();
+    let db = app.state.db.clone();
+    fixtures::load_dir(&db, &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).await.unwrap();
+    fixtures::load_str(&db, &extra_fixtures()).await.unwrap();
+    let mut issued = HashMap::new();
+    for email in [FE, ADMIN, CAM, SAC, CW_TECH, XAI_TECH] {
+        issued.insert(email, tokens::create(&db, email, "test").await.unwrap());
+    }
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        tokens: issued,
+        db,
+        _db_guard: guard,
+    }
+}
+
+/// An answer: its status and its JSON body (Null when the body is not JSON).
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Asserts the status and, for errors, the contract's error shape.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        if status >= 400 {
+            let err = &self.body["error"];
+            assert!(err["code"].is_string() && err["message"].is_string(), "not the error shape: {}", self.body);
+        }
+        self.body
+    }
+}
+
+impl TestApp {
+    pub fn token(&self, who: &str) -> &str {
+        &self.tokens[who]
+    }
+
+    async fn answer(res: reqwest::Response) -> Answer {
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+    }
+
+    pub async fn get(&self, who: &str, path: &str) -> Answer {
+        let res = self.client.get(format!("{}{path}", self.base)).bearer_auth(self.token(who)).send().await.unwrap();
+        Self::answer(res).await
+    }
+
+    pub async fn post(&self, who: &str, path: &str, body: &Value) -> Answer {
+        let res = self.client.post(format!("{}{path}", self.base)).bearer_auth(self.token(who)).json(body).send().await.unwrap();
+        Self::answer(res).await
+    }
+
+    pub async fn post_raw(&self, who: &str, path: &str, body: impl Into<reqwest::Body>) -> Answer {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.token(who))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Self::answer(res).await
+    }
+
+    pub async fn open(&self, who: &str, site: &str, serial: &str) -> Value {
+        self.post(who, "/api/v1/rmas", &json!({"site": site, "serial": serial, "severity": "sev2", "symptom": "node down"}))
+            .await
+            .expect(201)
+    }
+
+    pub async fn rma(&self, number: &str) -> Value {
+        self.get(FE, &format!("/api/v1/rmas/{number}")).await.expect(200)
+    }
+
+    pub async fn unit(&self, serial: &str) -> Value {
+        self.get(FE, &format!("/api/v1/units/{serial}")).await.expect(200)
+    }
+
+    /// Attempts a transition with the RMA's current version.
+    pub async fn try_move(&self, who: &str, number: &str, to: &str, fields: Value) -> Answer {
+        let version = self.rma(number).await["version"].clone();
+        let mut body = fields;
+        body["to"] = json!(to);
+        body["version"] = version;
+        self.post(who, &format!("/api/v1/rmas/{number}/transitions"), &body).await
+    }
+
+    pub async fn step(&self, who: &str, number: &str, to: &str, fields: Value) -> Value {
+        let rma = self.try_move(who, number, to, fields).await.expect(200);
+        assert_eq!(rma["status"], to);
+        rma
+    }
+
+    /// The first serial in stock at `depot` of `part`.
+    pub async fn stock_unit(&self, depot: &str, part: &str) -> String {
+        let page = self.get(CAM, &format!("/api/v1/stock?depot={depot}&part={part}&limit=1")).await.expect(200);
+        page["items"][0]["serial"].as_str().expect("stock left").to_string()
+    }
+
+    pub async fn events(&self, number: &str) -> Vec<Value> {
+        let page = self.get(FE, &format!("/api/v1/rmas/{number}/events?limit=500")).await.expect(200);
+        page["items"].as_array().unwrap().clone()
+    }
+
+    /// What a refused request must leave alone: the RMA, its events, its units and the depots' stock.
+    pub async fn snapshot(&self, number: &str) -> Value {
+        let rma = self.rma(number).await;
+        let mut units = vec![];
+        for key in ["serial", "returned_serial", "replacement_serial"] {
+            if let Some(serial) = rma[key].as_str() {
+                units.push(self.unit(serial).await);
+            }
+        }
+        let mut stock = vec![];
+        for depot in ["CAM", "SAC"] {
+            stock.push(self.get(CAM, &format!("/api/v1/stock?depot={depot}&limit=500")).await.expect(200));
+        }
+        json!({"rma": rma, "events": self.events(number).await, "units": units, "stock": stock})
+    }
+}

@@ -1,0 +1,87 @@
+//! Pagination, the lifecycle and OpenAPI documents, health, metrics and the CLI.
+use crate::helpers::*;
+use serde_json::json;
+use std::collections::HashSet;
+
+#[tokio::test]
+async fn cursor_pagination_walks_every_item_once() {
+    let app = spawn_app().await;
+    for i in 1..=7 {
+        app.open(FE, "cw-ord1", &format!("CN-T01-{i:04}")).await;
+    }
+    let mut seen = vec![];
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/rmas?limit=3&cursor={c}"),
+            None => "/api/v1/rmas?limit=3".into(),
+        };
+        let page = app.get(FE, &path).await.expect(200);
+        seen.extend(page["items"].as_array().unwrap().iter().map(|r| r["number"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 7);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first");
+
+    let mut units = 0;
+    let mut cursor = String::new();
+    loop {
+        let page = app.get(FE, &format!("/api/v1/units?site=cw-lga1&limit=40&cursor={cursor}")).await.expect(200);
+        units += page["items"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(units, 24 + 64 + 6, "nodes, FRUs and on-site spares at cw-lga1");
+}
+
+#[tokio::test]
+async fn lifecycle_openapi_health_and_metrics() {
+    let app = spawn_app().await;
+    let table = app.get(FE, "/api/v1/lifecycle").await.expect(200);
+    let ends: Vec<&str> = table["statuses"].as_array().unwrap().iter().filter(|s| s["end"] == true).map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(ends, ["restored", "returned_to_stock", "scrapped", "cancelled"]);
+    assert_eq!(table["transitions"].as_array().unwrap().len(), 19);
+
+    let doc = app.get(FE, "/api/v1/openapi.json").await.expect(200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/api/v1/rmas", "/api/v1/rmas/{number}/transitions", "/api/v1/units", "/api/v1/stock", "/api/v1/lifecycle"] {
+        assert!(doc["paths"][path].is_object(), "{path} missing from OpenAPI");
+    }
+    assert!(doc["components"]["schemas"]["RmaView"]["properties"]["replacement_serial"].is_object());
+
+    let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"));
+
+    let rma = app.open(FE, "cw-ord1", "CN-ORD1-0101").await;
+    app.step(FE, rma["number"].as_str().unwrap(), "diagnosing", json!({})).await;
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("depot_http_requests_total{method=\"POST\",route=\"/api/v1/rmas\",status=\"201\"}"), "{metrics}");
+    assert!(metrics.contains("depot_transitions_total{to=\"diagnosing\"}"));
+    assert!(metrics.contains("depot_http_request_duration_seconds"));
+}
+
+#[tokio::test]
+async fn transitions_queue_notifications_in_the_same_transaction() {
+    use depot::entities::notification;
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = spawn_app().await;
+    let rma = app.open(FE, "cw-ord1", "CN-ORD1-0101").await;
+    let number = rma["number"].as_str().unwrap();
+    app.step(FE, number, "diagnosing", json!({})).await;
+    assert_eq!(notification::Entity::find().count(&app.db).await.unwrap(), 0);
+    app.step(FE, number, "approved", json!({"fault_code": "F", "replacement_kind": "whole_unit"})).await;
+    let queued = notification::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].template, "rma_approved");
+    let to: Vec<String> = serde_json::from_value(queued[0].recipients.clone()).unwrap();
+    assert!(to.contains(&"dc-ord1@coreweave.example".to_string()) && to.contains(&FE.to_string()), "{to:?}");
+}
