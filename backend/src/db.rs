@@ -10,13 +10,9 @@ use std::time::Duration;
 /// Opens the pool. SQLite gets WAL, `synchronous=FULL`, foreign keys and a busy timeout on every connection.
 pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url.expose();
-    if let Some(path) = sqlite_path(url) {
-        if let Some(dir) = std::path::Path::new(&path)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir)?;
-        }
+    let sqlite_dir = sqlite_path(url).and_then(|p| std::path::Path::new(&p).parent().map(|d| d.to_path_buf()));
+    if let Some(dir) = sqlite_dir.filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
     }
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false)

@@ -1,7 +1,7 @@
 //! The `depot` binary: parses the command line and calls into the library.
 use clap::{Parser, Subcommand};
 use depot::config::Settings;
-use depot::services::{auth, fixtures, tokens};
+use depot::services::{fixtures, tokens};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -72,8 +72,7 @@ async fn main() -> anyhow::Result<()> {
             let app = depot::app::App::build(settings.clone()).await?;
             let url = format!("http://{}:{}", settings.bind.ip(), app.port());
             println!("depot is serving on {url}");
-            let demo: Vec<(String, String)> = fixtures::demo_users(&app.state.db).await?;
-            let demo = demo_sign_ins(&app.state.db, demo).await?;
+            let demo = fixtures::users_with_password(&app.state.db, DEMO_PASSWORD).await?;
             if !demo.is_empty() {
                 println!("demo sign-ins (password `{DEMO_PASSWORD}`):");
                 for (email, role) in demo {
@@ -97,25 +96,3 @@ async fn main() -> anyhow::Result<()> {
 }
 
 const DEMO_PASSWORD: &str = "depot-demo";
-
-/// The users that still have the demo password.
-async fn demo_sign_ins(
-    db: &sea_orm::DatabaseConnection,
-    users: Vec<(String, String)>,
-) -> anyhow::Result<Vec<(String, String)>> {
-    use depot::entities::user;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let mut out = Vec::new();
-    for (email, role) in users {
-        if let Some(u) = user::Entity::find()
-            .filter(user::Column::Email.eq(&email))
-            .one(db)
-            .await?
-        {
-            if auth::verify_password(DEMO_PASSWORD, &u.password_hash) {
-                out.push((email, role));
-            }
-        }
-    }
-    Ok(out)
-}

@@ -24,14 +24,25 @@ async fn fifty_concurrent_opens_get_fifty_consecutive_numbers() {
     let serials: Vec<String> = (1..=50).map(|i| format!("CN-T01-{i:04}")).collect();
     let app = &app;
     let answers = join_all(serials.iter().map(|s| async move {
-        app.post(FE, "/api/v1/rmas", &json!({"site": "cw-ord1", "serial": s, "severity": "sev3", "symptom": "down"})).await
+        app.post(
+            FE,
+            "/api/v1/rmas",
+            &json!({"site": "cw-ord1", "serial": s, "severity": "sev3", "symptom": "down"}),
+        )
+        .await
     }))
     .await;
-    let mut numbers: Vec<String> = answers.into_iter().map(|a| a.expect(201)["number"].as_str().unwrap().to_string()).collect();
+    let mut numbers: Vec<String> = answers
+        .into_iter()
+        .map(|a| a.expect(201)["number"].as_str().unwrap().to_string())
+        .collect();
     numbers.sort();
     numbers.dedup();
     assert_eq!(numbers.len(), 50);
-    let seq: Vec<u32> = numbers.iter().map(|n| n.rsplit('-').next().unwrap().parse().unwrap()).collect();
+    let seq: Vec<u32> = numbers
+        .iter()
+        .map(|n| n.rsplit('-').next().unwrap().parse().unwrap())
+        .collect();
     assert_eq!(seq, (1..=50).collect::<Vec<u32>>(), "numbers are gap-free");
 }
 
@@ -40,19 +51,37 @@ async fn two_rmas_racing_for_one_spare_allocate_it_once() {
     let app = spawn_app().await;
     let mut numbers = vec![];
     for serial in ["CN-T01-0001", "CN-T01-0002"] {
-        let n = app.open(FE, "cw-ord1", serial).await["number"].as_str().unwrap().to_string();
+        let n = app.open(FE, "cw-ord1", serial).await["number"]
+            .as_str()
+            .unwrap()
+            .to_string();
         app.step(FE, &n, "diagnosing", json!({})).await;
-        app.step(FE, &n, "approved", json!({"fault_code": "PSU", "replacement_kind": "whole_unit"})).await;
+        app.step(
+            FE,
+            &n,
+            "approved",
+            json!({"fault_code": "PSU", "replacement_kind": "whole_unit"}),
+        )
+        .await;
         numbers.push(n);
     }
     let unit = app.stock_unit("CAM", "CN-5000").await;
     let body = json!({"to": "replacement_shipped", "version": 3, "replacement_serial": unit, "carrier": "UPS", "tracking_number": "1Z999AA10123456784"});
     let (app, body) = (&app, &body);
-    let answers = join_all(numbers.iter().map(|n| async move { app.post(CAM, &format!("/api/v1/rmas/{n}/transitions"), body).await })).await;
+    let answers = join_all(
+        numbers
+            .iter()
+            .map(|n| async move { app.post(CAM, &format!("/api/v1/rmas/{n}/transitions"), body).await }),
+    )
+    .await;
     let mut codes: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
     codes.sort();
     assert_eq!(codes[0], 200);
     assert!(codes[1] == 409 || codes[1] == 422, "the loser is refused: {codes:?}");
-    let holders: Vec<_> = join_all(numbers.iter().map(|n| app.rma(n))).await.into_iter().filter(|r| r["replacement_serial"] == unit.as_str()).collect();
+    let holders: Vec<_> = join_all(numbers.iter().map(|n| app.rma(n)))
+        .await
+        .into_iter()
+        .filter(|r| r["replacement_serial"] == unit.as_str())
+        .collect();
     assert_eq!(holders.len(), 1);
 }

@@ -35,11 +35,16 @@ impl Drop for DbGuard {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs inside the test's runtime; a thread with its own runtime can block on it.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
                     use sea_orm::ConnectionTrait;
                     if let Ok(db) = sea_orm::Database::connect(&admin_url).await {
-                        let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                        let _ = db
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .await;
                     }
                 });
             })
@@ -54,17 +59,25 @@ pub fn postgres_admin_url() -> String {
 
 /// Extra units for tests that need many RMAs: a rack of C-nodes at cw-ord1, spares on site and in both depots.
 fn extra_fixtures() -> String {
-    let mut t = String::from("[[clusters]]\nsite = \"cw-ord1\"\nname = \"cw-ord1-test\"\nkind = \"object\"\n[[clusters.racks]]\nname = \"T01\"\nnodes = [\n");
+    let mut t = String::from(
+        "[[clusters]]\nsite = \"cw-ord1\"\nname = \"cw-ord1-test\"\nkind = \"object\"\n[[clusters.racks]]\nname = \"T01\"\nnodes = [\n",
+    );
     for i in 1..=60 {
         t += &format!("  {{ u = {i}, hostname = \"t01-c{i:02}\", part = \"CN-5000\", serial = \"CN-T01-{i:04}\" }},\n");
     }
     t += "]\n";
     for depot in ["CAM", "SAC"] {
         let serials: Vec<String> = (1..=60).map(|i| format!("\"CN-{depot}-T{i:03}\"")).collect();
-        t += &format!("[[stock]]\ndepot = \"{depot}\"\npart = \"CN-5000\"\ncondition = \"new\"\nserials = [{}]\n", serials.join(", "));
+        t += &format!(
+            "[[stock]]\ndepot = \"{depot}\"\npart = \"CN-5000\"\ncondition = \"new\"\nserials = [{}]\n",
+            serials.join(", ")
+        );
     }
     let spares: Vec<String> = (1..=10).map(|i| format!("\"CN-ORD1-TSP{i:02}\"")).collect();
-    t += &format!("[[site_spares]]\nsite = \"cw-ord1\"\npart = \"CN-5000\"\ncondition = \"new\"\nserials = [{}]\n", spares.join(", "));
+    t += &format!(
+        "[[site_spares]]\nsite = \"cw-ord1\"\npart = \"CN-5000\"\ncondition = \"new\"\nserials = [{}]\n",
+        spares.join(", ")
+    );
     t
 }
 
@@ -78,8 +91,13 @@ pub async fn spawn_app() -> TestApp {
             use sea_orm::ConnectionTrait;
             let admin_url = postgres_admin_url();
             let name = format!("depot_test_{}", uuid::Uuid::now_v7().simple());
-            let admin = sea_orm::Database::connect(&admin_url).await.expect("PostgreSQL reachable");
-            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+            let admin = sea_orm::Database::connect(&admin_url)
+                .await
+                .expect("PostgreSQL reachable");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .unwrap();
             admin.close().await.unwrap();
             let base = admin_url.rsplit_once('/').unwrap().0;
             (format!("{base}/{name}"), DbGuard::Postgres { admin_url, name })
@@ -99,7 +117,9 @@ pub async fn spawn_app() -> TestApp {
     let app = App::build(settings).await.expect("app builds");
     let port = app.port();
     let db = app.state.db.clone();
-    fixtures::load_dir(&db, &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).await.unwrap();
+    fixtures::load_dir(&db, &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
+        .await
+        .unwrap();
     fixtures::load_str(&db, &extra_fixtures()).await.unwrap();
     let mut issued = HashMap::new();
     for email in [FE, ADMIN, CAM, SAC, CW_TECH, XAI_TECH] {
@@ -128,7 +148,11 @@ impl Answer {
         assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
         if status >= 400 {
             let err = &self.body["error"];
-            assert!(err["code"].is_string() && err["message"].is_string(), "not the error shape: {}", self.body);
+            assert!(
+                err["code"].is_string() && err["message"].is_string(),
+                "not the error shape: {}",
+                self.body
+            );
         }
         self.body
     }
@@ -142,16 +166,32 @@ impl TestApp {
     async fn answer(res: reqwest::Response) -> Answer {
         let status = res.status();
         let text = res.text().await.unwrap();
-        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+        Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
     }
 
     pub async fn get(&self, who: &str, path: &str) -> Answer {
-        let res = self.client.get(format!("{}{path}", self.base)).bearer_auth(self.token(who)).send().await.unwrap();
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.token(who))
+            .send()
+            .await
+            .unwrap();
         Self::answer(res).await
     }
 
     pub async fn post(&self, who: &str, path: &str, body: &Value) -> Answer {
-        let res = self.client.post(format!("{}{path}", self.base)).bearer_auth(self.token(who)).json(body).send().await.unwrap();
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.token(who))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         Self::answer(res).await
     }
 
@@ -169,9 +209,13 @@ impl TestApp {
     }
 
     pub async fn open(&self, who: &str, site: &str, serial: &str) -> Value {
-        self.post(who, "/api/v1/rmas", &json!({"site": site, "serial": serial, "severity": "sev2", "symptom": "node down"}))
-            .await
-            .expect(201)
+        self.post(
+            who,
+            "/api/v1/rmas",
+            &json!({"site": site, "serial": serial, "severity": "sev2", "symptom": "node down"}),
+        )
+        .await
+        .expect(201)
     }
 
     pub async fn rma(&self, number: &str) -> Value {
@@ -188,7 +232,8 @@ impl TestApp {
         let mut body = fields;
         body["to"] = json!(to);
         body["version"] = version;
-        self.post(who, &format!("/api/v1/rmas/{number}/transitions"), &body).await
+        self.post(who, &format!("/api/v1/rmas/{number}/transitions"), &body)
+            .await
     }
 
     pub async fn step(&self, who: &str, number: &str, to: &str, fields: Value) -> Value {
@@ -199,12 +244,18 @@ impl TestApp {
 
     /// The first serial in stock at `depot` of `part`.
     pub async fn stock_unit(&self, depot: &str, part: &str) -> String {
-        let page = self.get(CAM, &format!("/api/v1/stock?depot={depot}&part={part}&limit=1")).await.expect(200);
+        let page = self
+            .get(CAM, &format!("/api/v1/stock?depot={depot}&part={part}&limit=1"))
+            .await
+            .expect(200);
         page["items"][0]["serial"].as_str().expect("stock left").to_string()
     }
 
     pub async fn events(&self, number: &str) -> Vec<Value> {
-        let page = self.get(FE, &format!("/api/v1/rmas/{number}/events?limit=500")).await.expect(200);
+        let page = self
+            .get(FE, &format!("/api/v1/rmas/{number}/events?limit=500"))
+            .await
+            .expect(200);
         page["items"].as_array().unwrap().clone()
     }
 
@@ -219,7 +270,11 @@ impl TestApp {
         }
         let mut stock = vec![];
         for depot in ["CAM", "SAC"] {
-            stock.push(self.get(CAM, &format!("/api/v1/stock?depot={depot}&limit=500")).await.expect(200));
+            stock.push(
+                self.get(CAM, &format!("/api/v1/stock?depot={depot}&limit=500"))
+                    .await
+                    .expect(200),
+            );
         }
         json!({"rma": rma, "events": self.events(number).await, "units": units, "stock": stock})
     }

@@ -13,40 +13,73 @@ async fn bad_requests_get_the_contract_status_and_shape() {
     let err = app.post_raw(FE, &path, "{\"to\": \"diagnosing\", ").await.expect(400);
     assert_eq!(err["error"]["code"], "malformed");
     app.post_raw(FE, "/api/v1/rmas", "not json").await.expect(400);
-    let huge = format!("{{\"to\": \"diagnosing\", \"version\": 1, \"note\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    let huge = format!(
+        "{{\"to\": \"diagnosing\", \"version\": 1, \"note\": \"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
     let err = app.post_raw(FE, &path, huge).await.expect(413);
     assert_eq!(err["error"]["code"], "payload_too_large");
-    app.post(FE, "/api/v1/rmas/RMA-2026-999999/transitions", &json!({"to": "diagnosing", "version": 1})).await.expect(404);
+    app.post(
+        FE,
+        "/api/v1/rmas/RMA-2026-999999/transitions",
+        &json!({"to": "diagnosing", "version": 1}),
+    )
+    .await
+    .expect(404);
     app.get(FE, "/api/v1/rmas/RMA-2026-999999").await.expect(404);
     app.get(FE, "/api/v1/rmas/not-a-number").await.expect(404);
-    let err = app.post(FE, &path, &json!({"to": "diagnosing", "version": 7})).await.expect(409);
+    let err = app
+        .post(FE, &path, &json!({"to": "diagnosing", "version": 7}))
+        .await
+        .expect(409);
     assert_eq!(err["error"]["code"], "version_conflict");
     let err = app.post(FE, &path, &json!({"to": "diagnosing"})).await.expect(422);
     assert!(err["error"]["message"].as_str().unwrap().contains("version"), "{err}");
-    app.post(FE, &path, &json!({"to": "diagnosing", "version": "one"})).await.expect(422);
-    let err = app.post(FE, &path, &json!({"to": "fixed", "version": 1})).await.expect(422);
-    assert!(err["error"]["message"].as_str().unwrap().contains("reported"), "names the valid statuses: {err}");
+    app.post(FE, &path, &json!({"to": "diagnosing", "version": "one"}))
+        .await
+        .expect(422);
+    let err = app
+        .post(FE, &path, &json!({"to": "fixed", "version": 1}))
+        .await
+        .expect(422);
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("reported"),
+        "names the valid statuses: {err}"
+    );
     app.post(FE, &path, &json!([1, 2])).await.expect(422);
     assert_eq!(app.snapshot(number).await, before);
 
-    let open = |site: &str, serial: &str, severity: &str, symptom: &str| {
-        json!({"site": site, "serial": serial, "severity": severity, "symptom": symptom})
-    };
+    let open = |site: &str, serial: &str, severity: &str, symptom: &str| json!({"site": site, "serial": serial, "severity": severity, "symptom": symptom});
     let cases = [
         (open("cw-ord1", "NO-SUCH-UNIT", "sev1", "x"), "unknown serial"),
         (open("nowhere", "CN-ORD1-0102", "sev1", "x"), "unknown site"),
-        (open("cw-lga1", "CN-ORD1-0102", "sev1", "x"), "not in service at site cw-lga1"),
+        (
+            open("cw-lga1", "CN-ORD1-0102", "sev1", "x"),
+            "not in service at site cw-lga1",
+        ),
         (open("cw-ord1", "CN-ORD1-0102", "sev9", "x"), "sev1, sev2, sev3, sev4"),
         (open("cw-ord1", "CN-ORD1-0102", "sev1", "  "), "symptom"),
         (open("cw-ord1", "CN-CAM-S001", "sev1", "x"), "not in service"),
-        (json!({"site": "cw-ord1", "serial": "CN-ORD1-0102", "severity": "sev1"}), "symptom"),
-        (json!({"site": "cw-ord1", "serial": "CN-ORD1-0102", "severity": "sev1", "symptom": "x", "external_refs": {"cs": 5}}), "external_refs.cs"),
+        (
+            json!({"site": "cw-ord1", "serial": "CN-ORD1-0102", "severity": "sev1"}),
+            "symptom",
+        ),
+        (
+            json!({"site": "cw-ord1", "serial": "CN-ORD1-0102", "severity": "sev1", "symptom": "x", "external_refs": {"cs": 5}}),
+            "external_refs.cs",
+        ),
     ];
     for (body, needle) in cases {
         let err = app.post(FE, "/api/v1/rmas", &body).await.expect(422);
-        assert!(err["error"]["message"].as_str().unwrap().contains(needle), "{body} -> {err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{body} -> {err}"
+        );
     }
-    let err = app.post(CAM, "/api/v1/rmas", &open("cw-ord1", "CN-ORD1-0102", "sev1", "x")).await.expect(403);
+    let err = app
+        .post(CAM, "/api/v1/rmas", &open("cw-ord1", "CN-ORD1-0102", "sev1", "x"))
+        .await
+        .expect(403);
     assert_eq!(err["error"]["code"], "forbidden");
     let list = app.get(FE, "/api/v1/rmas").await.expect(200);
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "no refused open left a row");
@@ -85,8 +118,14 @@ async fn external_refs_are_kept_and_search_finds_by_number_and_serial() {
     let by_serial = app.get(FE, "/api/v1/rmas?q=cn-ord1-0105").await.expect(200);
     assert_eq!(by_serial["items"].as_array().unwrap().len(), 1);
     assert_eq!(by_serial["items"][0]["number"], rma["number"]);
-    let by_number = app.get(FE, &format!("/api/v1/rmas?q={}", rma["number"].as_str().unwrap())).await.expect(200);
+    let by_number = app
+        .get(FE, &format!("/api/v1/rmas?q={}", rma["number"].as_str().unwrap()))
+        .await
+        .expect(200);
     assert_eq!(by_number["items"][0]["serial"], "CN-ORD1-0105");
-    let sev1 = app.get(FE, "/api/v1/rmas?severity=sev1&site=cw-ord1&status=reported").await.expect(200);
+    let sev1 = app
+        .get(FE, "/api/v1/rmas?severity=sev1&site=cw-ord1&status=reported")
+        .await
+        .expect(200);
     assert_eq!(sev1["items"].as_array().unwrap().len(), 1);
 }

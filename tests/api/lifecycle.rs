@@ -19,7 +19,16 @@ const ROLES: [&str; 4] = ["field_engineer", "depot_tech", "dc_tech", "admin"];
 
 /// The statuses to pass through, after `reported`, to reach `target`.
 fn path_to(target: &str) -> Vec<&'static str> {
-    let through_triage = ["diagnosing", "approved", "replacement_shipped", "replacement_delivered", "swapped", "return_shipped", "received", "triage"];
+    let through_triage = [
+        "diagnosing",
+        "approved",
+        "replacement_shipped",
+        "replacement_delivered",
+        "swapped",
+        "return_shipped",
+        "received",
+        "triage",
+    ];
     let path: Vec<&'static str> = match target {
         "reported" => vec![],
         "diagnosing" => vec!["diagnosing"],
@@ -59,7 +68,12 @@ async fn fields_for(app: &TestApp, rma: &Value, to: &str) -> Value {
             "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}),
         ("approved", "swapped") => {
             let spares = app.get(FE, "/api/v1/units?q=CN-ORD1-TSP&limit=50").await.expect(200);
-            let spare = spares["items"].as_array().unwrap().iter().find(|u| u["slot"].is_null() && u["location"] == "site").expect("a spare on site");
+            let spare = spares["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["slot"].is_null() && u["location"] == "site")
+                .expect("a spare on site");
             json!({"spare_serial": spare["serial"]})
         }
         (_, "swapped") => json!({"installed_serial": rma["replacement_serial"], "pulled_serial": rma["serial"]}),
@@ -89,7 +103,9 @@ struct Table {
 impl Table {
     async fn load(app: &TestApp) -> Table {
         let table = app.get(FE, "/api/v1/lifecycle").await.expect(200);
-        Table { rows: table["transitions"].as_array().unwrap().clone() }
+        Table {
+            rows: table["transitions"].as_array().unwrap().clone(),
+        }
     }
 
     fn row(&self, from: &str, to: &str) -> &Value {
@@ -137,12 +153,18 @@ async fn every_row_is_allowed_for_each_of_its_roles() {
             let number = rma_at(&app, &table, &mut n, &from).await;
             let before = app.rma(&number).await;
             let body = fields_for(&app, &before, &to).await;
-            let after = app.try_move(actor(role.as_str().unwrap()), &number, &to, body).await.expect(200);
+            let after = app
+                .try_move(actor(role.as_str().unwrap()), &number, &to, body)
+                .await
+                .expect(200);
             assert_eq!(after["status"], to.as_str(), "{from} -> {to} by {role}");
             assert_eq!(after["version"], before["version"].as_i64().unwrap() + 1);
             let events = app.events(&number).await;
             let last = events.last().unwrap();
-            assert_eq!((last["from"].as_str(), last["to"].as_str()), (Some(from.as_str()), Some(to.as_str())));
+            assert_eq!(
+                (last["from"].as_str(), last["to"].as_str()),
+                (Some(from.as_str()), Some(to.as_str()))
+            );
             assert_eq!(last["actor"], actor(role.as_str().unwrap()));
         }
     }
@@ -159,11 +181,18 @@ async fn every_row_is_refused_for_every_other_role() {
         let rma = app.rma(&number).await;
         let body = fields_for(&app, &rma, &to).await;
         let before = app.snapshot(&number).await;
-        for role in ROLES.iter().filter(|r| !row["roles"].as_array().unwrap().iter().any(|x| x == *r)) {
+        for role in ROLES
+            .iter()
+            .filter(|r| !row["roles"].as_array().unwrap().iter().any(|x| x == *r))
+        {
             let answer = app.try_move(actor(role), &number, &to, body.clone()).await;
             let err = answer.expect(403);
             assert!(err["error"]["message"].as_str().unwrap().contains(role), "{err}");
-            assert_eq!(app.snapshot(&number).await, before, "{from} -> {to} by {role} changed something");
+            assert_eq!(
+                app.snapshot(&number).await,
+                before,
+                "{from} -> {to} by {role} changed something"
+            );
         }
     }
 }
@@ -186,14 +215,23 @@ async fn every_target_is_refused_from_every_other_status() {
         let rma = &before["rma"];
         for row in &table.rows {
             let to = row["to"].as_str().unwrap();
-            if row["from"].as_array().unwrap().iter().any(|f| f == from) || table.pairs().iter().any(|(f, t)| f == from && t == to) {
+            if row["from"].as_array().unwrap().iter().any(|f| f == from)
+                || table.pairs().iter().any(|(f, t)| f == from && t == to)
+            {
                 continue;
             }
             let body = fields_for(&app, rma, to).await;
             let err = app.try_move(driver(row), &number, to, body).await.expect(409);
-            assert!(err["error"]["message"].as_str().unwrap().contains(from.as_str()), "{err}");
+            assert!(
+                err["error"]["message"].as_str().unwrap().contains(from.as_str()),
+                "{err}"
+            );
         }
-        assert_eq!(app.snapshot(&number).await, before, "a refusal from {from} changed something");
+        assert_eq!(
+            app.snapshot(&number).await,
+            before,
+            "a refusal from {from} changed something"
+        );
     }
 }
 
@@ -204,7 +242,12 @@ async fn every_required_field_is_enforced() {
     let mut n = 0;
     for (from, to) in table.pairs() {
         let row = table.row(&from, &to);
-        let required: Vec<&str> = row["required"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        let required: Vec<&str> = row["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
         if required.is_empty() {
             continue;
         }
@@ -215,13 +258,20 @@ async fn every_required_field_is_enforced() {
             let mut partial = body.clone();
             partial.as_object_mut().unwrap().remove(*field);
             let err = app.try_move(driver(row), &number, &to, partial).await.expect(422);
-            assert!(err["error"]["message"].as_str().unwrap().contains(field), "{from} -> {to} without {field}: {err}");
+            assert!(
+                err["error"]["message"].as_str().unwrap().contains(field),
+                "{from} -> {to} without {field}: {err}"
+            );
             if !matches!(*field, "parts_consumed" | "test_results") {
                 let mut blank = body.clone();
                 blank[*field] = json!("   ");
                 app.try_move(driver(row), &number, &to, blank).await.expect(422);
             }
-            assert_eq!(app.snapshot(&number).await, before, "{from} -> {to} without {field} changed something");
+            assert_eq!(
+                app.snapshot(&number).await,
+                before,
+                "{from} -> {to} without {field} changed something"
+            );
         }
     }
 }
@@ -236,27 +286,64 @@ async fn guards_refuse_with_messages_and_change_nothing() {
     let number = rma_at(&app, &table, &mut n, "return_shipped").await;
     let before = app.snapshot(&number).await;
     let serial = before["rma"]["returned_serial"].clone();
-    let err = app.try_move(SAC, &number, "received", json!({"scanned_serial": serial})).await.expect(403);
+    let err = app
+        .try_move(SAC, &number, "received", json!({"scanned_serial": serial}))
+        .await
+        .expect(403);
     assert!(err["error"]["message"].as_str().unwrap().contains("CAM"), "{err}");
     // Scanning the wrong serial is refused.
-    let err = app.try_move(CAM, &number, "received", json!({"scanned_serial": "CN-T01-0060"})).await.expect(422);
-    assert!(err["error"]["message"].as_str().unwrap().contains("does not match"), "{err}");
+    let err = app
+        .try_move(CAM, &number, "received", json!({"scanned_serial": "CN-T01-0060"}))
+        .await
+        .expect(422);
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("does not match"),
+        "{err}"
+    );
     assert_eq!(app.snapshot(&number).await, before);
 
     // A replacement must come from the acting technician's depot, of the right part, new or refurbished.
     let number = rma_at(&app, &table, &mut n, "approved").await;
     let before = app.snapshot(&number).await;
-    let ship = |serial: &str| json!({"replacement_serial": serial, "carrier": "UPS", "tracking_number": "1Z999AA10123456784"});
+    let ship =
+        |serial: &str| json!({"replacement_serial": serial, "carrier": "UPS", "tracking_number": "1Z999AA10123456784"});
     let sac_node = app.stock_unit("SAC", "CN-5000").await;
-    let err = app.try_move(CAM, &number, "replacement_shipped", ship(&sac_node)).await.expect(422);
-    assert!(err["error"]["message"].as_str().unwrap().contains("not in stock at CAM"), "{err}");
+    let err = app
+        .try_move(CAM, &number, "replacement_shipped", ship(&sac_node))
+        .await
+        .expect(422);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not in stock at CAM"),
+        "{err}"
+    );
     let fan = app.stock_unit("CAM", "FAN-80MM").await;
-    let err = app.try_move(CAM, &number, "replacement_shipped", ship(&fan)).await.expect(422);
+    let err = app
+        .try_move(CAM, &number, "replacement_shipped", ship(&fan))
+        .await
+        .expect(422);
     assert!(err["error"]["message"].as_str().unwrap().contains("CN-5000"), "{err}");
-    let err = app.try_move(CAM, &number, "replacement_shipped", ship("NO-SUCH-SERIAL")).await.expect(422);
-    assert!(err["error"]["message"].as_str().unwrap().contains("unknown serial"), "{err}");
-    let in_service = app.try_move(CAM, &number, "replacement_shipped", ship("CN-T01-0059")).await.expect(422);
-    assert!(in_service["error"]["message"].as_str().unwrap().contains("not in stock"), "{in_service}");
+    let err = app
+        .try_move(CAM, &number, "replacement_shipped", ship("NO-SUCH-SERIAL"))
+        .await
+        .expect(422);
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("unknown serial"),
+        "{err}"
+    );
+    let in_service = app
+        .try_move(CAM, &number, "replacement_shipped", ship("CN-T01-0059"))
+        .await
+        .expect(422);
+    assert!(
+        in_service["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not in stock"),
+        "{in_service}"
+    );
     assert_eq!(app.snapshot(&number).await, before);
 
     // Tests must all pass to return to stock.

@@ -17,7 +17,13 @@ async fn cursor_pagination_walks_every_item_once() {
             None => "/api/v1/rmas?limit=3".into(),
         };
         let page = app.get(FE, &path).await.expect(200);
-        seen.extend(page["items"].as_array().unwrap().iter().map(|r| r["number"].as_str().unwrap().to_string()));
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["number"].as_str().unwrap().to_string()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -32,7 +38,10 @@ async fn cursor_pagination_walks_every_item_once() {
     let mut units = 0;
     let mut cursor = String::new();
     loop {
-        let page = app.get(FE, &format!("/api/v1/units?site=cw-lga1&limit=40&cursor={cursor}")).await.expect(200);
+        let page = app
+            .get(FE, &format!("/api/v1/units?site=cw-lga1&limit=40&cursor={cursor}"))
+            .await
+            .expect(200);
         units += page["items"].as_array().unwrap().len();
         match page["next_cursor"].as_str() {
             Some(c) => cursor = c.to_string(),
@@ -46,13 +55,25 @@ async fn cursor_pagination_walks_every_item_once() {
 async fn lifecycle_openapi_health_and_metrics() {
     let app = spawn_app().await;
     let table = app.get(FE, "/api/v1/lifecycle").await.expect(200);
-    let ends: Vec<&str> = table["statuses"].as_array().unwrap().iter().filter(|s| s["end"] == true).map(|s| s["name"].as_str().unwrap()).collect();
+    let ends: Vec<&str> = table["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["end"] == true)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(ends, ["restored", "returned_to_stock", "scrapped", "cancelled"]);
     assert_eq!(table["transitions"].as_array().unwrap().len(), 19);
 
     let doc = app.get(FE, "/api/v1/openapi.json").await.expect(200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/rmas", "/api/v1/rmas/{number}/transitions", "/api/v1/units", "/api/v1/stock", "/api/v1/lifecycle"] {
+    for path in [
+        "/api/v1/rmas",
+        "/api/v1/rmas/{number}/transitions",
+        "/api/v1/units",
+        "/api/v1/stock",
+        "/api/v1/lifecycle",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} missing from OpenAPI");
     }
     assert!(doc["components"]["schemas"]["RmaView"]["properties"]["replacement_serial"].is_object());
@@ -62,9 +83,21 @@ async fn lifecycle_openapi_health_and_metrics() {
     assert!(health.headers().contains_key("x-request-id"));
 
     let rma = app.open(FE, "cw-ord1", "CN-ORD1-0101").await;
-    app.step(FE, rma["number"].as_str().unwrap(), "diagnosing", json!({})).await;
-    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("depot_http_requests_total{method=\"POST\",route=\"/api/v1/rmas\",status=\"201\"}"), "{metrics}");
+    app.step(FE, rma["number"].as_str().unwrap(), "diagnosing", json!({}))
+        .await;
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("depot_http_requests_total{method=\"POST\",route=\"/api/v1/rmas\",status=\"201\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("depot_transitions_total{to=\"diagnosing\"}"));
     assert!(metrics.contains("depot_http_request_duration_seconds"));
 }
@@ -78,10 +111,19 @@ async fn transitions_queue_notifications_in_the_same_transaction() {
     let number = rma["number"].as_str().unwrap();
     app.step(FE, number, "diagnosing", json!({})).await;
     assert_eq!(notification::Entity::find().count(&app.db).await.unwrap(), 0);
-    app.step(FE, number, "approved", json!({"fault_code": "F", "replacement_kind": "whole_unit"})).await;
+    app.step(
+        FE,
+        number,
+        "approved",
+        json!({"fault_code": "F", "replacement_kind": "whole_unit"}),
+    )
+    .await;
     let queued = notification::Entity::find().all(&app.db).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].template, "rma_approved");
     let to: Vec<String> = serde_json::from_value(queued[0].recipients.clone()).unwrap();
-    assert!(to.contains(&"dc-ord1@coreweave.example".to_string()) && to.contains(&FE.to_string()), "{to:?}");
+    assert!(
+        to.contains(&"dc-ord1@coreweave.example".to_string()) && to.contains(&FE.to_string()),
+        "{to:?}"
+    );
 }

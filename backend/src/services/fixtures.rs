@@ -3,7 +3,7 @@
 use crate::db::begin_write;
 use crate::domain::{Condition, Location, Role};
 use crate::entities::{cluster, depot, organization, part, site, slot, unit, user};
-use crate::services::auth::hash_password;
+use crate::services::auth::{hash_password, verify_password};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Set};
@@ -187,19 +187,20 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
         .map(|o| (o.code, o.id))
         .collect();
     for o in f.organizations {
-        if !orgs.contains_key(&o.code) {
-            let id = Uuid::now_v7();
-            organization::ActiveModel {
-                id: Set(id),
-                code: Set(o.code.clone()),
-                name: Set(o.name),
-                kind: Set(o.kind),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            orgs.insert(o.code, id);
+        if orgs.contains_key(&o.code) {
+            continue;
         }
+        let id = Uuid::now_v7();
+        organization::ActiveModel {
+            id: Set(id),
+            code: Set(o.code.clone()),
+            name: Set(o.name),
+            kind: Set(o.kind),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        orgs.insert(o.code, id);
     }
     let mut depots: HashMap<String, Uuid> = depot::Entity::find()
         .all(&txn)
@@ -208,24 +209,25 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
         .map(|d| (d.code, d.id))
         .collect();
     for d in f.depots {
-        if !depots.contains_key(&d.code) {
-            let id = Uuid::now_v7();
-            let a = d.address;
-            depot::ActiveModel {
-                id: Set(id),
-                code: Set(d.code.clone()),
-                name: Set(d.name),
-                street: Set(a.street),
-                city: Set(a.city),
-                region: Set(a.region),
-                postal_code: Set(a.postal_code),
-                country: Set(a.country),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            depots.insert(d.code, id);
+        if depots.contains_key(&d.code) {
+            continue;
         }
+        let id = Uuid::now_v7();
+        let a = d.address;
+        depot::ActiveModel {
+            id: Set(id),
+            code: Set(d.code.clone()),
+            name: Set(d.name),
+            street: Set(a.street),
+            city: Set(a.city),
+            region: Set(a.region),
+            postal_code: Set(a.postal_code),
+            country: Set(a.country),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        depots.insert(d.code, id);
     }
     let mut sites: HashMap<String, Uuid> = site::Entity::find()
         .all(&txn)
@@ -234,28 +236,29 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
         .map(|s| (s.code, s.id))
         .collect();
     for s in f.sites {
-        if !sites.contains_key(&s.code) {
-            let id = Uuid::now_v7();
-            let a = s.address;
-            site::ActiveModel {
-                id: Set(id),
-                code: Set(s.code.clone()),
-                organization_id: Set(*lookup(&orgs, "organization", &s.organization)?),
-                name: Set(s.name),
-                street: Set(a.street),
-                city: Set(a.city),
-                region: Set(a.region),
-                postal_code: Set(a.postal_code),
-                country: Set(a.country),
-                contact_emails: Set(serde_json::json!(s.contact_emails)),
-                coverage: Set(s.coverage),
-                default_depot_id: Set(*lookup(&depots, "depot", &s.default_depot)?),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            sites.insert(s.code, id);
+        if sites.contains_key(&s.code) {
+            continue;
         }
+        let id = Uuid::now_v7();
+        let a = s.address;
+        site::ActiveModel {
+            id: Set(id),
+            code: Set(s.code.clone()),
+            organization_id: Set(*lookup(&orgs, "organization", &s.organization)?),
+            name: Set(s.name),
+            street: Set(a.street),
+            city: Set(a.city),
+            region: Set(a.region),
+            postal_code: Set(a.postal_code),
+            country: Set(a.country),
+            contact_emails: Set(serde_json::json!(s.contact_emails)),
+            coverage: Set(s.coverage),
+            default_depot_id: Set(*lookup(&depots, "depot", &s.default_depot)?),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        sites.insert(s.code, id);
     }
     let mut parts: HashMap<String, Uuid> = part::Entity::find()
         .all(&txn)
@@ -264,21 +267,22 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
         .map(|p| (p.number, p.id))
         .collect();
     for p in f.parts {
-        if !parts.contains_key(&p.number) {
-            let id = Uuid::now_v7();
-            part::ActiveModel {
-                id: Set(id),
-                number: Set(p.number.clone()),
-                kind: Set(p.kind),
-                description: Set(p.description),
-                field_replaceable: Set(p.field_replaceable),
-                holds_media: Set(p.holds_media),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            parts.insert(p.number, id);
+        if parts.contains_key(&p.number) {
+            continue;
         }
+        let id = Uuid::now_v7();
+        part::ActiveModel {
+            id: Set(id),
+            number: Set(p.number.clone()),
+            kind: Set(p.kind),
+            description: Set(p.description),
+            field_replaceable: Set(p.field_replaceable),
+            holds_media: Set(p.holds_media),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        parts.insert(p.number, id);
     }
 
     let mut units = UnitBatch {
@@ -512,11 +516,15 @@ where
     Ok(())
 }
 
-/// The users a demo sign-in banner lists.
-pub async fn demo_users(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, String)>> {
+/// The enabled users whose password is still `password`: the demo sign-ins `depot serve` prints.
+pub async fn users_with_password(db: &DatabaseConnection, password: &str) -> anyhow::Result<Vec<(String, String)>> {
     let users = user::Entity::find()
         .filter(user::Column::Disabled.eq(false))
         .all(db)
         .await?;
-    Ok(users.into_iter().map(|u| (u.email, u.role)).collect())
+    Ok(users
+        .into_iter()
+        .filter(|u| verify_password(password, &u.password_hash))
+        .map(|u| (u.email, u.role))
+        .collect())
 }
