@@ -50,7 +50,8 @@ pub fn router(state: AppState) -> Router {
         .merge(web::lifecycle::routes())
         .merge(web::openapi::routes())
         .merge(web::ops::routes())
-        .fallback(|| async { AppError::not_found("no such page or endpoint") })
+        .merge(web::pages::routes())
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(web::ops::track))
         .layer(DefaultBodyLimit::max(web::extract::JSON_LIMIT))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -64,6 +65,13 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Unknown paths: the JSON error under `/api`, the error page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let err = AppError::not_found(format!("nothing at {}", uri.path()));
+    if uri.path().starts_with("/api/") { err.into_response() } else { web::pages::PageError(err).into_response() }
 }
 
 /// A bound, migrated server that has not started serving yet.

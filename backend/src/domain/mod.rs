@@ -1,4 +1,5 @@
 //! The business rules, free of HTTP and SQL: statuses, roles, the lifecycle table and the replacement policy.
+pub mod carrier;
 pub mod lifecycle;
 pub mod policy;
 pub mod types;

@@ -2,7 +2,7 @@
 //! serials, emails); what already exists is left as it is, so loading twice changes nothing.
 use crate::db::begin_write;
 use crate::domain::{Condition, Location, Role};
-use crate::entities::{cluster, depot, organization, part, site, slot, unit, user};
+use crate::entities::{cluster, depot, organization, part, site, slot, slot_history, unit, user};
 use crate::services::auth::{hash_password, verify_password};
 use anyhow::{Context, bail};
 use chrono::Utc;
@@ -293,6 +293,7 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
             .map(|u| (u.serial, u.id))
             .collect(),
         rows: Vec::new(),
+        history: Vec::new(),
         now,
     };
 
@@ -419,6 +420,7 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
     loaded.units = units.rows.len();
     // Nodes go in before the FRUs that reference them: the list is in that order already.
     insert_chunked(&txn, units.rows).await?;
+    insert_chunked(&txn, units.history).await?;
 
     let existing: Vec<String> = user::Entity::find()
         .all(&txn)
@@ -463,6 +465,7 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
 struct UnitBatch {
     known: HashMap<String, Uuid>,
     rows: Vec<unit::ActiveModel>,
+    history: Vec<slot_history::ActiveModel>,
     now: chrono::DateTime<Utc>,
 }
 
@@ -485,6 +488,16 @@ impl UnitBatch {
         let condition: Condition = condition.parse().map_err(anyhow::Error::msg)?;
         let id = Uuid::now_v7();
         self.known.insert(serial.to_string(), id);
+        if let Some(slot_id) = slot {
+            self.history.push(slot_history::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                slot_id: Set(slot_id),
+                unit_id: Set(id),
+                rma_id: Set(None),
+                installed_at: Set(self.now),
+                removed_at: Set(None),
+            });
+        }
         self.rows.push(unit::ActiveModel {
             id: Set(id),
             serial: Set(serial.to_string()),

@@ -1,7 +1,10 @@
 //! Use cases. Each takes the acting user and runs in one database transaction; access checks live here.
+pub mod admin;
 pub mod auth;
+pub mod dashboard;
 pub mod fixtures;
 pub mod rmas;
+pub mod sessions;
 pub mod tokens;
 pub mod units;
 pub mod views;

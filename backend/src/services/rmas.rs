@@ -4,7 +4,8 @@ use crate::domain::lifecycle::{self, Field, Notice, Status, Transition, UnitEffe
 use crate::domain::policy::{self, Facts, PartFacts, ReplacementKind, TestResult, UnitFacts};
 use crate::domain::{Condition, Location, RmaNumber, Role, Serial, Severity};
 use crate::entities::{
-    depot, event, notification, part, repair_record, rma, rma_counter, rma_watcher, shipment, site, slot, unit, user,
+    depot, event, notification, part, repair_record, rma, rma_counter, rma_watcher, shipment, site, slot, slot_history, unit,
+    user,
 };
 use crate::error::{AppError, AppResult};
 use crate::services::views::{self, EventView, NextTransition, RmaView, load_map};
@@ -150,6 +151,8 @@ pub struct RmaFilter {
     pub depot: Option<String>,
     /// An RMA number or a serial (failed, returned or replacement unit).
     pub q: Option<String>,
+    /// `newest` (default) or `oldest` first.
+    pub sort: Option<String>,
     pub limit: Option<u64>,
     pub cursor: Option<String>,
 }
@@ -367,10 +370,18 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
             }
         };
     }
-    if let Some(cursor) = cursor {
-        query = query.filter(rma::Column::Id.lt(cursor));
-    }
-    let rows = query.order_by_desc(rma::Column::Id).limit(limit + 1).all(db).await?;
+    let oldest_first = match filter.sort.as_deref().unwrap_or("newest") {
+        "newest" | "" => false,
+        "oldest" => true,
+        other => return Err(AppError::invalid(format!("sort `{other}`: use newest or oldest"))),
+    };
+    query = match (cursor, oldest_first) {
+        (Some(c), true) => query.filter(rma::Column::Id.gt(c)).order_by_asc(rma::Column::Id),
+        (Some(c), false) => query.filter(rma::Column::Id.lt(c)).order_by_desc(rma::Column::Id),
+        (None, true) => query.order_by_asc(rma::Column::Id),
+        (None, false) => query.order_by_desc(rma::Column::Id),
+    };
+    let rows = query.limit(limit + 1).all(db).await?;
     let page = paginate(rows, limit, |r| r.id.to_string(), |rows| rows);
     Ok(Page {
         items: views::rma_views(db, page.items).await?,
@@ -720,6 +731,25 @@ pub async fn transition(
                     replaced_by: None,
                 };
                 work.place(installed.id, into, None).await?;
+                if let Some(slot_id) = pulled.slot_id {
+                    slot_history::Entity::update_many()
+                        .col_expr(slot_history::Column::RemovedAt, Expr::value(now))
+                        .filter(slot_history::Column::SlotId.eq(slot_id))
+                        .filter(slot_history::Column::UnitId.eq(pulled.id))
+                        .filter(slot_history::Column::RemovedAt.is_null())
+                        .exec(&txn)
+                        .await?;
+                    slot_history::ActiveModel {
+                        id: Set(Uuid::now_v7()),
+                        slot_id: Set(slot_id),
+                        unit_id: Set(installed.id),
+                        rma_id: Set(Some(rma.id)),
+                        installed_at: Set(now),
+                        removed_at: Set(None),
+                    }
+                    .insert(&txn)
+                    .await?;
+                }
             }
             UnitEffect::ShipReturn => {
                 let depot = ship_to.as_ref().ok_or_else(|| anyhow::anyhow!("depot unresolved"))?;
@@ -1084,4 +1114,47 @@ async fn queue_notification(
     .insert(txn)
     .await?;
     Ok(())
+}
+
+/// What a scan at the receiving bench found.
+pub enum Scan {
+    /// A return headed to the scanning technician's depot.
+    Expected { number: String, serial: Option<String> },
+    /// Nothing expected here; the message says what the scan is instead.
+    Unexpected(String),
+}
+
+/// Finds the return a scanned RMA number or serial belongs to, among those headed to `actor`'s depot.
+pub async fn receiving_scan(db: &DatabaseConnection, actor: &Actor, scan: &str) -> AppResult<Scan> {
+    actor.require(&[Role::DepotTech], "receive returns")?;
+    let depot = actor.depot_id.ok_or_else(|| AppError::Forbidden("you are not assigned to a depot".into()))?;
+    let here = actor.depot_code.clone().unwrap_or_default();
+    let scan = scan.trim();
+    let (candidates, serial) = if let Some(number) = RmaNumber::parse(scan) {
+        (rma::Entity::find().filter(rma::Column::Number.eq(number.as_str())).all(db).await?, None)
+    } else {
+        let Ok(serial) = Serial::parse(scan) else {
+            return Ok(Scan::Unexpected(format!("`{scan}` is neither an RMA number nor a serial")));
+        };
+        let Some(unit) = unit::Entity::find().filter(unit::Column::Serial.eq(serial.as_str())).one(db).await? else {
+            return Ok(Scan::Unexpected(format!("{} is not a serial depot knows", serial.as_str())));
+        };
+        let rmas = rma::Entity::find()
+            .filter(rma::Column::ReturnedUnitId.eq(unit.id))
+            .order_by_desc(rma::Column::Id)
+            .all(db)
+            .await?;
+        (rmas, Some(serial.into_string()))
+    };
+    let Some(latest) = candidates.first() else {
+        return Ok(Scan::Unexpected(format!("no RMA is waiting for {scan}: it is not expected at {here}")));
+    };
+    let expected = candidates.iter().find(|r| r.status == Status::ReturnShipped.as_str() && r.return_depot_id == depot);
+    Ok(match expected {
+        Some(r) => Scan::Expected { number: r.number.clone(), serial },
+        None if latest.status != Status::ReturnShipped.as_str() => {
+            Scan::Unexpected(format!("{scan} belongs to {}, which is in status {}, not on its way back", latest.number, latest.status))
+        }
+        None => Scan::Unexpected(format!("{scan} belongs to {}, which is headed to another depot, not {here}", latest.number)),
+    })
 }

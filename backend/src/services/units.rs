@@ -1,6 +1,7 @@
 //! Units anywhere and the spare stock of the depots.
 use crate::domain::{Condition, Location, Role, Serial};
-use crate::entities::{depot, part, site, unit};
+use crate::entities::{cluster, depot, part, rma, site, slot, slot_history, unit};
+use uuid::Uuid;
 use crate::error::{AppError, AppResult};
 use crate::services::views::{self, UnitView};
 use crate::services::{Actor, Page, page_limit, paginate};
@@ -119,4 +120,193 @@ pub async fn get(db: &DatabaseConnection, actor: &Actor, serial: &str) -> AppRes
     }
     let unit = query.one(db).await?.ok_or_else(not_found)?;
     Ok(views::unit_views(db, vec![unit]).await?.remove(0))
+}
+
+/// A site as the pickers show it.
+#[derive(Debug, serde::Serialize)]
+pub struct SiteChoice {
+    pub code: String,
+    pub name: String,
+}
+
+/// The sites `actor` may open RMAs at (a customer's technician: their own organization's).
+pub async fn visible_sites(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<SiteChoice>> {
+    let mut query = site::Entity::find().order_by_asc(site::Column::Code);
+    if let Some(org) = actor.organization_scope() {
+        query = query.filter(site::Column::OrganizationId.eq(org));
+    }
+    Ok(query.all(db).await?.into_iter().map(|s| SiteChoice { code: s.code, name: s.name }).collect())
+}
+
+/// Nodes installed in the slots of a visible site, by cluster and slot.
+pub async fn nodes_at_site(db: &DatabaseConnection, actor: &Actor, site_code: &str) -> AppResult<Vec<UnitView>> {
+    let mut sites = site::Entity::find().filter(site::Column::Code.eq(site_code.trim()));
+    if let Some(org) = actor.organization_scope() {
+        sites = sites.filter(site::Column::OrganizationId.eq(org));
+    }
+    let Some(site) = sites.one(db).await? else { return Ok(vec![]) };
+    let rows = unit::Entity::find()
+        .filter(unit::Column::SiteId.eq(site.id))
+        .filter(unit::Column::SlotId.is_not_null())
+        .filter(unit::Column::ParentUnitId.is_null())
+        .order_by_asc(unit::Column::Serial)
+        .all(db)
+        .await?;
+    let mut views = views::unit_views(db, rows).await?;
+    views.sort_by(|a, b| (&a.cluster, &a.slot).cmp(&(&b.cluster, &b.slot)));
+    Ok(views)
+}
+
+/// Spares on a depot's shelves for one part, by condition.
+#[derive(Debug, serde::Serialize)]
+pub struct StockLine {
+    pub depot: String,
+    pub part: String,
+    pub kind: String,
+    pub description: String,
+    pub new: i64,
+    pub refurbished: i64,
+}
+
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct StockCount {
+    depot_id: Uuid,
+    part_id: Uuid,
+    condition: String,
+    count: i64,
+}
+
+/// Stock per depot and part with counts by condition, every part listed for every depot.
+pub async fn stock_summary(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<StockLine>> {
+    use sea_orm::sea_query::{Expr, Func};
+    actor.require(&[Role::DepotTech, Role::FieldEngineer, Role::Admin], "see depot stock")?;
+    let counts = unit::Entity::find()
+        .select_only()
+        .column(unit::Column::DepotId)
+        .column(unit::Column::PartId)
+        .column(unit::Column::Condition)
+        .column_as(Expr::from(Func::count(Expr::col(unit::Column::Id))), "count")
+        .filter(unit::Column::Location.eq(Location::Depot.as_str()))
+        .filter(unit::Column::Condition.is_in([Condition::New.as_str(), Condition::Refurbished.as_str()]))
+        .filter(unit::Column::ParentUnitId.is_null())
+        .group_by(unit::Column::DepotId)
+        .group_by(unit::Column::PartId)
+        .group_by(unit::Column::Condition)
+        .into_model::<StockCount>()
+        .all(db)
+        .await?;
+    let depots = depot::Entity::find().order_by_asc(depot::Column::Code).all(db).await?;
+    let parts = part::Entity::find().order_by_asc(part::Column::Number).all(db).await?;
+    let count = |d: Uuid, p: Uuid, c: Condition| {
+        counts.iter().find(|x| x.depot_id == d && x.part_id == p && x.condition == c.as_str()).map_or(0, |x| x.count)
+    };
+    let mut lines = vec![];
+    for d in &depots {
+        for p in &parts {
+            lines.push(StockLine {
+                depot: d.code.clone(),
+                part: p.number.clone(),
+                kind: p.kind.clone(),
+                description: p.description.clone(),
+                new: count(d.id, p.id, Condition::New),
+                refurbished: count(d.id, p.id, Condition::Refurbished),
+            });
+        }
+    }
+    Ok(lines)
+}
+
+/// A period a unit spent in a slot.
+#[derive(Debug, serde::Serialize)]
+pub struct SlotStay {
+    pub slot_id: Uuid,
+    pub slot: String,
+    pub cluster: String,
+    pub serial: String,
+    pub part: String,
+    pub rma: Option<String>,
+    pub installed_at: chrono::DateTime<chrono::Utc>,
+    pub removed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+async fn stays(db: &DatabaseConnection, rows: Vec<slot_history::Model>) -> AppResult<Vec<SlotStay>> {
+    let slots = views::load_map::<slot::Entity>(db, rows.iter().map(|r| r.slot_id)).await?;
+    let clusters = views::load_map::<cluster::Entity>(db, slots.values().map(|s| s.cluster_id)).await?;
+    let units = views::load_map::<unit::Entity>(db, rows.iter().map(|r| r.unit_id)).await?;
+    let parts = views::load_map::<part::Entity>(db, units.values().map(|u| u.part_id)).await?;
+    let rmas = views::load_map::<rma::Entity>(db, rows.iter().filter_map(|r| r.rma_id)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let slot = slots.get(&r.slot_id);
+            let unit = units.get(&r.unit_id);
+            SlotStay {
+                slot_id: r.slot_id,
+                slot: slot.map(|s| s.name.clone()).unwrap_or_default(),
+                cluster: slot.and_then(|s| clusters.get(&s.cluster_id)).map(|c| c.name.clone()).unwrap_or_default(),
+                serial: unit.map(|u| u.serial.clone()).unwrap_or_default(),
+                part: unit.and_then(|u| parts.get(&u.part_id)).map(|p| p.number.clone()).unwrap_or_default(),
+                rma: r.rma_id.and_then(|id| rmas.get(&id)).map(|x| x.number.clone()),
+                installed_at: r.installed_at,
+                removed_at: r.removed_at,
+            }
+        })
+        .collect())
+}
+
+/// A unit with every RMA it took part in and every slot it sat in.
+#[derive(Debug, serde::Serialize)]
+pub struct UnitHistory {
+    pub unit: UnitView,
+    pub rmas: Vec<views::RmaView>,
+    pub slots: Vec<SlotStay>,
+    pub components: Vec<UnitView>,
+}
+
+pub async fn history(db: &DatabaseConnection, actor: &Actor, serial: &str) -> AppResult<UnitHistory> {
+    let view = get(db, actor, serial).await?;
+    let unit = unit::Entity::find().filter(unit::Column::Serial.eq(&view.serial)).one(db).await?.ok_or_else(|| AppError::not_found("no unit"))?;
+    let mut rmas = rma::Entity::find().filter(
+        sea_orm::Condition::any()
+            .add(rma::Column::UnitId.eq(unit.id))
+            .add(rma::Column::ReturnedUnitId.eq(unit.id))
+            .add(rma::Column::ReplacementUnitId.eq(unit.id)),
+    );
+    if let Some(org) = actor.organization_scope() {
+        rmas = rmas.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let rmas = views::rma_views(db, rmas.order_by_desc(rma::Column::Id).all(db).await?).await?;
+    let rows = slot_history::Entity::find()
+        .filter(slot_history::Column::UnitId.eq(unit.id))
+        .order_by_asc(slot_history::Column::Id)
+        .all(db)
+        .await?;
+    let components = unit::Entity::find().filter(unit::Column::ParentUnitId.eq(unit.id)).order_by_asc(unit::Column::Serial).all(db).await?;
+    Ok(UnitHistory { unit: view, rmas, slots: stays(db, rows).await?, components: views::unit_views(db, components).await? })
+}
+
+/// A slot and every unit that sat in it.
+#[derive(Debug, serde::Serialize)]
+pub struct SlotHistory {
+    pub name: String,
+    pub cluster: String,
+    pub site: String,
+    pub hostname: Option<String>,
+    pub stays: Vec<SlotStay>,
+}
+
+pub async fn slot_history(db: &DatabaseConnection, actor: &Actor, slot_id: Uuid) -> AppResult<SlotHistory> {
+    let not_found = || AppError::not_found("no such slot");
+    let slot = slot::Entity::find_by_id(slot_id).one(db).await?.ok_or_else(not_found)?;
+    let cluster = cluster::Entity::find_by_id(slot.cluster_id).one(db).await?.ok_or_else(not_found)?;
+    let site = site::Entity::find_by_id(cluster.site_id).one(db).await?.ok_or_else(not_found)?;
+    if actor.organization_scope().is_some_and(|org| org != site.organization_id) {
+        return Err(not_found());
+    }
+    let rows = slot_history::Entity::find()
+        .filter(slot_history::Column::SlotId.eq(slot.id))
+        .order_by_asc(slot_history::Column::Id)
+        .all(db)
+        .await?;
+    Ok(SlotHistory { name: slot.name, cluster: cluster.name, site: site.code, hostname: slot.hostname, stays: stays(db, rows).await? })
 }

@@ -1,0 +1,386 @@
+//! Administration: users, sites, clusters, parts and depots. Every function requires the admin role.
+use crate::domain::Role;
+use crate::entities::{api_token, cluster, depot, organization, part, session, site, user};
+use crate::error::{AppError, AppResult};
+use crate::services::Actor;
+use crate::services::auth::hash_password;
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, Unchanged};
+use serde::Serialize;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+fn admin(actor: &Actor) -> AppResult<()> {
+    actor.require(&[Role::Admin], "administer depot")
+}
+
+fn required<'a>(value: &'a str, what: &str) -> AppResult<&'a str> {
+    let v = value.trim();
+    if v.is_empty() { Err(AppError::invalid(format!("{what} is required"))) } else { Ok(v) }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub organization: String,
+    pub depot: Option<String>,
+    pub disabled: bool,
+    pub active_tokens: usize,
+}
+
+pub async fn users(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<UserRow>> {
+    admin(actor)?;
+    let orgs: HashMap<Uuid, String> = organization::Entity::find().all(db).await?.into_iter().map(|o| (o.id, o.code)).collect();
+    let depots: HashMap<Uuid, String> = depot::Entity::find().all(db).await?.into_iter().map(|d| (d.id, d.code)).collect();
+    let tokens = api_token::Entity::find().filter(api_token::Column::RevokedAt.is_null()).all(db).await?;
+    let users = user::Entity::find().order_by_asc(user::Column::Email).all(db).await?;
+    Ok(users
+        .into_iter()
+        .map(|u| UserRow {
+            id: u.id,
+            active_tokens: tokens.iter().filter(|t| t.user_id == u.id).count(),
+            organization: orgs.get(&u.organization_id).cloned().unwrap_or_default(),
+            depot: u.depot_id.and_then(|d| depots.get(&d).cloned()),
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            disabled: u.disabled,
+        })
+        .collect())
+}
+
+/// What an admin sets on a user.
+pub struct UserInput<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub organization: &'a str,
+    pub depot: &'a str,
+}
+
+async fn resolve_user_input(db: &DatabaseConnection, input: &UserInput<'_>) -> AppResult<(Role, Uuid, Option<Uuid>)> {
+    let role: Role = input.role.trim().parse().map_err(AppError::invalid)?;
+    let org = organization::Entity::find()
+        .filter(organization::Column::Code.eq(input.organization.trim()))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", input.organization.trim())))?;
+    let depot = match input.depot.trim() {
+        "" => None,
+        code => Some(
+            depot::Entity::find()
+                .filter(depot::Column::Code.eq(code.to_uppercase()))
+                .one(db)
+                .await?
+                .ok_or_else(|| AppError::invalid(format!("unknown depot `{code}`")))?
+                .id,
+        ),
+    };
+    if (role == Role::DepotTech) != depot.is_some() {
+        return Err(AppError::invalid("a depot_tech needs a depot, and only a depot_tech has one"));
+    }
+    if (role == Role::DcTech) == (org.kind == "vendor") {
+        return Err(AppError::invalid("a dc_tech belongs to a customer organization; other roles to the vendor"));
+    }
+    Ok((role, org.id, depot))
+}
+
+pub async fn create_user(db: &DatabaseConnection, actor: &Actor, input: UserInput<'_>, password: &str) -> AppResult<()> {
+    admin(actor)?;
+    let email = required(input.email, "email")?.to_lowercase();
+    if !email.contains('@') {
+        return Err(AppError::invalid(format!("`{email}` is not an email address")));
+    }
+    if password.len() < 10 {
+        return Err(AppError::invalid("a password needs at least 10 characters"));
+    }
+    let (role, org, depot) = resolve_user_input(db, &input).await?;
+    user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(email),
+        name: Set(required(input.name, "name")?.to_string()),
+        role: Set(role.as_str().into()),
+        organization_id: Set(org),
+        depot_id: Set(depot),
+        password_hash: Set(hash_password(password)?),
+        disabled: Set(false),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// One change to a user.
+pub enum UserChange<'a> {
+    Update(UserInput<'a>),
+    Disable,
+    Enable,
+    ResetPassword(&'a str),
+    RevokeTokens,
+}
+
+pub async fn change_user(db: &DatabaseConnection, actor: &Actor, id: Uuid, change: UserChange<'_>) -> AppResult<()> {
+    admin(actor)?;
+    user::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::not_found("no such user"))?;
+    let mut am = user::ActiveModel { id: Unchanged(id), ..Default::default() };
+    let mut end_sessions = false;
+    match change {
+        UserChange::Update(input) => {
+            let (role, org, depot) = resolve_user_input(db, &input).await?;
+            am.name = Set(required(input.name, "name")?.to_string());
+            am.role = Set(role.as_str().into());
+            am.organization_id = Set(org);
+            am.depot_id = Set(depot);
+            end_sessions = true;
+        }
+        UserChange::Disable => {
+            if id == actor.user_id {
+                return Err(AppError::invalid("you cannot disable yourself"));
+            }
+            am.disabled = Set(true);
+            end_sessions = true;
+        }
+        UserChange::Enable => am.disabled = Set(false),
+        UserChange::ResetPassword(password) => {
+            if password.len() < 10 {
+                return Err(AppError::invalid("a password needs at least 10 characters"));
+            }
+            am.password_hash = Set(hash_password(password)?);
+            end_sessions = true;
+        }
+        UserChange::RevokeTokens => {
+            revoke_tokens(db, id).await?;
+            return Ok(());
+        }
+    }
+    am.update(db).await?;
+    if end_sessions {
+        session::Entity::delete_many().filter(session::Column::UserId.eq(id)).exec(db).await?;
+    }
+    Ok(())
+}
+
+/// Revokes every live API token of a user.
+pub async fn revoke_tokens(db: &DatabaseConnection, user_id: Uuid) -> AppResult<u64> {
+    let res = api_token::Entity::update_many()
+        .col_expr(api_token::Column::RevokedAt, Expr::value(Some(Utc::now())))
+        .filter(api_token::Column::UserId.eq(user_id))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Catalog {
+    pub organizations: Vec<NamedRow>,
+    pub depots: Vec<NamedRow>,
+    pub sites: Vec<SiteRow>,
+    pub parts: Vec<PartRow>,
+}
+
+/// An organization or depot: code, name, and what kind or where.
+#[derive(Debug, Serialize)]
+pub struct NamedRow {
+    pub code: String,
+    pub name: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PartRow {
+    pub number: String,
+    pub kind: String,
+    pub description: String,
+    pub field_replaceable: bool,
+    pub holds_media: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SiteRow {
+    pub code: String,
+    pub name: String,
+    pub organization: String,
+    pub city: String,
+    pub default_depot: String,
+    pub contacts: String,
+    pub clusters: Vec<String>,
+}
+
+pub async fn catalog(db: &DatabaseConnection, actor: &Actor) -> AppResult<Catalog> {
+    admin(actor)?;
+    let organizations = organization::Entity::find().order_by_asc(organization::Column::Code).all(db).await?;
+    let depots = depot::Entity::find().order_by_asc(depot::Column::Code).all(db).await?;
+    let clusters = cluster::Entity::find().order_by_asc(cluster::Column::Name).all(db).await?;
+    let sites = site::Entity::find()
+        .order_by_asc(site::Column::Code)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| SiteRow {
+            organization: organizations.iter().find(|o| o.id == s.organization_id).map(|o| o.code.clone()).unwrap_or_default(),
+            default_depot: depots.iter().find(|d| d.id == s.default_depot_id).map(|d| d.code.clone()).unwrap_or_default(),
+            contacts: serde_json::from_value::<Vec<String>>(s.contact_emails.clone()).unwrap_or_default().join(", "),
+            clusters: clusters.iter().filter(|c| c.site_id == s.id).map(|c| c.name.clone()).collect(),
+            code: s.code,
+            name: s.name,
+            city: s.city,
+        })
+        .collect();
+    let parts = part::Entity::find()
+        .order_by_asc(part::Column::Number)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| PartRow {
+            number: p.number,
+            kind: p.kind,
+            description: p.description,
+            field_replaceable: p.field_replaceable,
+            holds_media: p.holds_media,
+        })
+        .collect();
+    let organizations = organizations.into_iter().map(|o| NamedRow { code: o.code, name: o.name, detail: o.kind }).collect();
+    let depots = depots
+        .into_iter()
+        .map(|d| NamedRow { detail: format!("{}, {}", d.city, d.region), code: d.code, name: d.name })
+        .collect();
+    Ok(Catalog { organizations, depots, sites, parts })
+}
+
+/// A postal address as forms send it.
+pub struct AddressInput<'a> {
+    pub street: &'a str,
+    pub city: &'a str,
+    pub region: &'a str,
+    pub postal_code: &'a str,
+    pub country: &'a str,
+}
+
+pub async fn create_depot(db: &DatabaseConnection, actor: &Actor, code: &str, name: &str, a: AddressInput<'_>) -> AppResult<()> {
+    admin(actor)?;
+    depot::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        code: Set(required(code, "code")?.to_uppercase()),
+        name: Set(required(name, "name")?.into()),
+        street: Set(required(a.street, "street")?.into()),
+        city: Set(required(a.city, "city")?.into()),
+        region: Set(required(a.region, "region")?.into()),
+        postal_code: Set(required(a.postal_code, "postal code")?.into()),
+        country: Set(required(a.country, "country")?.into()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn create_site(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    code: &str,
+    name: &str,
+    organization: &str,
+    default_depot: &str,
+    contacts: &str,
+    coverage: &str,
+    a: AddressInput<'_>,
+) -> AppResult<()> {
+    admin(actor)?;
+    let org = organization::Entity::find()
+        .filter(organization::Column::Code.eq(organization.trim()))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", organization.trim())))?;
+    let depot = depot::Entity::find()
+        .filter(depot::Column::Code.eq(default_depot.trim().to_uppercase()))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown depot `{}`", default_depot.trim())))?;
+    let contacts: Vec<String> = contacts.split([',', ' ', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase).collect();
+    if let Some(bad) = contacts.iter().find(|c| !c.contains('@')) {
+        return Err(AppError::invalid(format!("`{bad}` is not an email address")));
+    }
+    site::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        code: Set(required(code, "code")?.to_lowercase()),
+        organization_id: Set(org.id),
+        name: Set(required(name, "name")?.into()),
+        street: Set(required(a.street, "street")?.into()),
+        city: Set(required(a.city, "city")?.into()),
+        region: Set(required(a.region, "region")?.into()),
+        postal_code: Set(required(a.postal_code, "postal code")?.into()),
+        country: Set(required(a.country, "country")?.into()),
+        contact_emails: Set(serde_json::json!(contacts)),
+        coverage: Set(coverage.trim().into()),
+        default_depot_id: Set(depot.id),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn create_cluster(db: &DatabaseConnection, actor: &Actor, site_code: &str, name: &str, kind: &str) -> AppResult<()> {
+    admin(actor)?;
+    let site = site::Entity::find()
+        .filter(site::Column::Code.eq(site_code.trim()))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown site `{}`", site_code.trim())))?;
+    cluster::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        site_id: Set(site.id),
+        name: Set(required(name, "name")?.into()),
+        kind: Set(required(kind, "kind")?.into()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn save_part(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    number: &str,
+    kind: &str,
+    description: &str,
+    field_replaceable: bool,
+    holds_media: bool,
+) -> AppResult<()> {
+    admin(actor)?;
+    let number = required(number, "part number")?.to_uppercase();
+    let existing = part::Entity::find().filter(part::Column::Number.eq(&number)).one(db).await?;
+    match existing {
+        Some(p) => {
+            let mut am: part::ActiveModel = p.into();
+            if !description.trim().is_empty() {
+                am.description = Set(description.trim().into());
+            }
+            am.field_replaceable = Set(field_replaceable);
+            am.holds_media = Set(holds_media);
+            am.update(db).await?;
+        }
+        None => {
+            part::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                number: Set(number),
+                kind: Set(required(kind, "kind")?.to_lowercase()),
+                description: Set(required(description, "description")?.into()),
+                field_replaceable: Set(field_replaceable),
+                holds_media: Set(holds_media),
+                created_at: Set(Utc::now()),
+            }
+            .insert(db)
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! `/admin`, `/admin/users` and `/admin/catalog`: users and their tokens; sites, clusters, parts, depots.
+use super::{Chrome, PageError, SignedForm, Viewer, form_values, render};
+use crate::app::AppState;
+use crate::domain::Role;
+use crate::error::AppError;
+use crate::services::admin::{self, AddressInput, Catalog, UserChange, UserInput, UserRow};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(|| async { Redirect::to("/admin/users") }))
+        .route("/admin/users", get(users).post(create_user))
+        .route("/admin/users/{id}", post(change_user))
+        .route("/admin/catalog", get(catalog).post(save_catalog))
+}
+
+type Fields = HashMap<String, String>;
+
+fn field<'a>(form: &'a Fields, key: &str) -> &'a str {
+    form.get(key).map(String::as_str).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct UsersPage {
+    chrome: Chrome,
+    users: Vec<UserRow>,
+    roles: Vec<&'static str>,
+    error: Option<String>,
+    form: Fields,
+}
+
+async fn users_page(state: &AppState, viewer: Viewer, error: Option<String>, form: Fields) -> Result<Html<String>, PageError> {
+    let users = admin::users(&state.db, &viewer.actor).await?;
+    let roles = Role::ALL.iter().map(|r| r.as_str()).collect();
+    let form = form_values(form, &["email", "name", "role", "organization", "depot"]);
+    render("admin/users.html", &UsersPage { chrome: Chrome::new(viewer, "admin"), users, roles, error, form })
+}
+
+async fn users(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
+    users_page(&state, viewer, None, Fields::new()).await
+}
+
+/// Re-renders a page with the refusal inline, or redirects on success.
+async fn after<F, Fut>(result: Result<(), AppError>, back: &str, rerender: F) -> Response
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<Html<String>, PageError>>,
+{
+    match result {
+        Ok(()) => Redirect::to(back).into_response(),
+        Err(err @ (AppError::Unprocessable { .. } | AppError::Conflict(_))) => {
+            let status: StatusCode = err.status();
+            match rerender(err.to_string()).await {
+                Ok(html) => (status, html).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(err) => PageError(err).into_response(),
+    }
+}
+
+fn user_input(form: &Fields) -> UserInput<'_> {
+    UserInput {
+        email: field(form, "email"),
+        name: field(form, "name"),
+        role: field(form, "role"),
+        organization: field(form, "organization"),
+        depot: field(form, "depot"),
+    }
+}
+
+async fn create_user(State(state): State<AppState>, SignedForm { viewer, form }: SignedForm<Fields>) -> Response {
+    let result = admin::create_user(&state.db, &viewer.actor, user_input(&form), field(&form, "password")).await;
+    after(result, "/admin/users", |e| users_page(&state, viewer, Some(e), form.clone())).await
+}
+
+async fn change_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedForm { viewer, form }: SignedForm<Fields>,
+) -> Response {
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return PageError(AppError::not_found("no such user")).into_response();
+    };
+    let change = match field(&form, "action") {
+        "update" => UserChange::Update(user_input(&form)),
+        "disable" => UserChange::Disable,
+        "enable" => UserChange::Enable,
+        "reset_password" => UserChange::ResetPassword(field(&form, "password")),
+        "revoke_tokens" => UserChange::RevokeTokens,
+        other => return PageError(AppError::invalid(format!("unknown action `{other}`"))).into_response(),
+    };
+    let result = admin::change_user(&state.db, &viewer.actor, id, change).await;
+    after(result, "/admin/users", |e| users_page(&state, viewer, Some(e), Fields::new())).await
+}
+
+#[derive(Serialize)]
+struct CatalogPage {
+    chrome: Chrome,
+    catalog: Catalog,
+    error: Option<String>,
+}
+
+async fn catalog_page(state: &AppState, viewer: Viewer, error: Option<String>) -> Result<Html<String>, PageError> {
+    let catalog = admin::catalog(&state.db, &viewer.actor).await?;
+    render("admin/catalog.html", &CatalogPage { chrome: Chrome::new(viewer, "admin"), catalog, error })
+}
+
+async fn catalog(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
+    catalog_page(&state, viewer, None).await
+}
+
+fn address(form: &Fields) -> AddressInput<'_> {
+    AddressInput {
+        street: field(form, "street"),
+        city: field(form, "city"),
+        region: field(form, "region"),
+        postal_code: field(form, "postal_code"),
+        country: field(form, "country"),
+    }
+}
+
+async fn save_catalog(State(state): State<AppState>, SignedForm { viewer, form }: SignedForm<Fields>) -> Response {
+    let (db, actor) = (&state.db, &viewer.actor);
+    let f = |k: &str| field(&form, k);
+    let result = match f("kind_of_record") {
+        "depot" => admin::create_depot(db, actor, f("code"), f("name"), address(&form)).await,
+        "site" => {
+            admin::create_site(db, actor, f("code"), f("name"), f("organization"), f("default_depot"), f("contacts"), f("coverage"), address(&form))
+                .await
+        }
+        "cluster" => admin::create_cluster(db, actor, f("site"), f("name"), f("kind")).await,
+        "part" => {
+            let on = |k: &str| matches!(f(k), "on" | "true" | "yes");
+            admin::save_part(db, actor, f("number"), f("kind"), f("description"), on("field_replaceable"), on("holds_media")).await
+        }
+        other => Err(AppError::invalid(format!("unknown record kind `{other}`"))),
+    };
+    after(result, "/admin/catalog", |e| catalog_page(&state, viewer, Some(e))).await
+}

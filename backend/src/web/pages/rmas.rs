@@ -1,0 +1,396 @@
+//! `/rmas`, `/rmas/new` and `/rmas/{number}`: the list, the new-case form, and the detail page with
+//! a form for each transition the viewer may make, read from the lifecycle table.
+use super::{Chrome, PageError, SignedForm, Viewer, form_values, render};
+use crate::app::AppState;
+use crate::domain::lifecycle::{Field, Status};
+use crate::domain::policy::TestResult;
+use crate::domain::{Role, Severity};
+use crate::error::AppError;
+use crate::services::rmas::{self, OpenRma, PageParams, RmaFilter, TransitionRequest};
+use crate::services::units::{self, SiteChoice};
+use crate::services::views::{EventView, RmaView, UnitView};
+use crate::domain::carrier::tracking_url;
+use crate::services::Page;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/rmas", get(list))
+        .route("/rmas/new", get(new_form).post(create))
+        .route("/rmas/{number}", get(detail))
+        .route("/rmas/{number}/transition", post(transition))
+}
+
+#[derive(Serialize)]
+struct ListPage {
+    chrome: Chrome,
+    page: Page<RmaView>,
+    filter: HashMap<String, String>,
+    next_url: Option<String>,
+    statuses: Vec<&'static str>,
+    severities: Vec<&'static str>,
+    sites: Vec<SiteChoice>,
+    depots: [&'static str; 2],
+    organizations: Vec<&'static str>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Html<String>, PageError> {
+    let get = |k: &str| raw.get(k).filter(|v| !v.trim().is_empty()).cloned();
+    let filter = RmaFilter {
+        status: get("status"),
+        site: get("site"),
+        severity: get("severity"),
+        organization: get("organization"),
+        depot: get("depot"),
+        q: get("q"),
+        sort: get("sort"),
+        limit: get("limit").map(|l| l.parse().map_err(|_| AppError::Malformed("limit must be a number".into()))).transpose()?,
+        cursor: get("cursor"),
+    };
+    let page = rmas::list(&state.db, &viewer.actor, filter).await?;
+    let kept: HashMap<String, String> =
+        raw.into_iter().filter(|(k, v)| k != "cursor" && !v.trim().is_empty()).collect();
+    let next_url = page.next_cursor.as_ref().map(|c| {
+        let mut params: Vec<(String, String)> = kept.clone().into_iter().collect();
+        params.sort();
+        params.push(("cursor".into(), c.clone()));
+        format!("/rmas?{}", serde_urlencoded::to_string(&params).unwrap_or_default())
+    });
+    let sites = units::visible_sites(&state.db, &viewer.actor).await?;
+    let organizations = if viewer.role == Role::DcTech { vec![] } else { vec!["coreweave", "xai"] };
+    render(
+        "rmas/list.html",
+        &ListPage {
+            chrome: Chrome::new(viewer, "rmas"),
+            page,
+            filter: form_values(kept, &["status", "site", "severity", "organization", "depot", "q", "sort"]),
+            next_url,
+            statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
+            severities: Severity::ALL.iter().map(|s| s.as_str()).collect(),
+            sites,
+            depots: ["CAM", "SAC"],
+            organizations,
+        },
+    )
+}
+
+/// One input of a transition form.
+#[derive(Serialize)]
+struct FormField {
+    name: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    required: bool,
+    value: String,
+    options: Vec<&'static str>,
+    help: &'static str,
+}
+
+/// The form for one transition the viewer may make.
+#[derive(Serialize)]
+struct TransitionForm {
+    to: &'static str,
+    label: String,
+    fields: Vec<FormField>,
+    error: Option<String>,
+}
+
+fn describe(field: Field) -> (&'static str, &'static str, &'static str) {
+    match field {
+        Field::Note => ("Note", "textarea", ""),
+        Field::Resolution => ("Resolution", "textarea", "reseat, power cycle, firmware, cabling…"),
+        Field::FaultCode => ("Fault code", "text", "e.g. DIMM_UE, FAN_TACH_LOW"),
+        Field::ReplacementKind => ("Replacement", "select", "C-nodes are replaced whole; D-node fans, PSUs and SSDs as FRUs"),
+        Field::ReplacementPart => ("FRU part number", "text", "with fru: FAN-80MM, PSU-2000W, SSD-30T"),
+        Field::ReplacementSerial => ("Replacement serial (from your stock)", "text", "scan the unit you ship"),
+        Field::Carrier => ("Carrier", "select", ""),
+        Field::TrackingNumber => ("Tracking number", "text", ""),
+        Field::SpareSerial => ("On-site spare serial", "text", "a spare kept loose at the site"),
+        Field::DeliveredAt => ("Delivered at (UTC)", "datetime", "leave empty for now"),
+        Field::InstalledSerial => ("Serial installed", "text", ""),
+        Field::PulledSerial => ("Serial pulled", "text", "the failed unit (the failed FRU for an FRU swap)"),
+        Field::Depot => ("Return to depot", "select", ""),
+        Field::ScannedSerial => ("Scanned serial", "text", "scan the unit in the box"),
+        Field::Finding => ("Finding", "textarea", ""),
+        Field::Vendor => ("Vendor", "text", ""),
+        Field::VendorReference => ("Vendor RMA reference", "text", ""),
+        Field::VendorReturnReference => ("Vendor return reference", "text", ""),
+        Field::PartsConsumed => ("Parts consumed (serials from stock)", "textarea", "one serial per line; leave empty if none"),
+        Field::TestResults => ("Test results", "textarea", "one per line: name: pass  or  name: fail"),
+        Field::Reason => ("Reason", "textarea", ""),
+    }
+}
+
+fn options(field: Field) -> Vec<&'static str> {
+    match field {
+        Field::ReplacementKind => vec!["whole_unit", "fru"],
+        Field::Carrier => vec!["UPS", "FedEx", "DHL", "other"],
+        Field::Depot => vec!["CAM", "SAC"],
+        _ => vec![],
+    }
+}
+
+fn default_value(field: Field, rma: &RmaView, scanned: Option<&str>) -> String {
+    match field {
+        Field::InstalledSerial => rma.replacement_serial.clone().unwrap_or_default(),
+        Field::PulledSerial if rma.replacement_kind.as_deref() != Some("fru") => rma.serial.clone(),
+        Field::Depot => rma.return_depot.clone(),
+        Field::ScannedSerial => scanned.unwrap_or_default().to_string(),
+        _ => String::new(),
+    }
+}
+
+fn forms(rma: &RmaView, role: Role, scanned: Option<&str>, entered: Option<(&str, &HashMap<String, String>, String)>) -> Vec<TransitionForm> {
+    let Ok(status) = rma.status.parse::<Status>() else { return vec![] };
+    crate::domain::lifecycle::available(status, role)
+        .map(|t| {
+            let mine = entered.as_ref().filter(|(to, _, _)| *to == t.to.as_str());
+            let fields = t
+                .required
+                .iter()
+                .map(|f| (f, true))
+                .chain(t.optional.iter().map(|f| (f, false)))
+                .map(|(f, required)| {
+                    let (label, kind, help) = describe(*f);
+                    let value = match mine {
+                        Some((_, values, _)) => values.get(f.as_str()).cloned().unwrap_or_default(),
+                        None => default_value(*f, rma, scanned),
+                    };
+                    // parts_consumed may be empty: present but not required to be filled in.
+                    let required = required && *f != Field::PartsConsumed;
+                    FormField { name: f.as_str(), label, kind, required, value, options: options(*f), help }
+                })
+                .collect();
+            TransitionForm {
+                to: t.to.as_str(),
+                label: t.to.as_str().replace('_', " "),
+                fields,
+                error: mine.map(|(_, _, e)| e.clone()),
+            }
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct ExternalRef {
+    name: String,
+    value: String,
+    link: bool,
+}
+
+#[derive(Serialize)]
+struct ShipmentLink {
+    tracking_url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DetailPage {
+    chrome: Chrome,
+    rma: RmaView,
+    events: Vec<EventView>,
+    forms: Vec<TransitionForm>,
+    refs: Vec<ExternalRef>,
+    tracking: Vec<ShipmentLink>,
+    notice: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DetailQuery {
+    scanned: Option<String>,
+}
+
+async fn detail_page(
+    state: &AppState,
+    viewer: Viewer,
+    number: &str,
+    scanned: Option<&str>,
+    entered: Option<(&str, &HashMap<String, String>, String)>,
+) -> Result<Html<String>, PageError> {
+    let rma = rmas::get(&state.db, &viewer.actor, number).await?;
+    let events = rmas::events(&state.db, &viewer.actor, number, PageParams { limit: Some(500), cursor: None }).await?.items;
+    let forms = forms(&rma, viewer.role, scanned, entered);
+    let refs = rma
+        .external_refs
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let value = v.as_str().unwrap_or_default().to_string();
+                    let link = value.starts_with("https://") || value.starts_with("http://");
+                    ExternalRef { name: k.replace('_', " "), value, link }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let tracking = rma
+        .shipments
+        .iter()
+        .flatten()
+        .map(|s| ShipmentLink { tracking_url: tracking_url(&s.carrier, &s.tracking_number) })
+        .collect();
+    render("rmas/detail.html", &DetailPage { chrome: Chrome::new(viewer, "rmas"), rma, events, forms, refs, tracking, notice: None })
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Html<String>, PageError> {
+    detail_page(&state, viewer, &number, q.scanned.as_deref(), None).await
+}
+
+/// Turns a posted transition form into the API's request; bad values are 422 like the API.
+fn transition_request(form: &HashMap<String, String>) -> Result<TransitionRequest, AppError> {
+    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let version = text("version").and_then(|v| v.parse().ok()).ok_or_else(|| AppError::invalid("version is missing"))?;
+    let delivered_at = match text("delivered_at") {
+        None => None,
+        Some(v) => Some(
+            NaiveDateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M")
+                .map(|n| Utc.from_utc_datetime(&n))
+                .or_else(|_| chrono::DateTime::parse_from_rfc3339(&v).map(|d| d.with_timezone(&Utc)))
+                .map_err(|_| AppError::invalid(format!("delivered_at `{v}` is not a date and time")))?,
+        ),
+    };
+    let parts_consumed = form.get("parts_consumed").map(|v| {
+        v.split(|c: char| c.is_whitespace() || c == ',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+    });
+    let test_results = match text("test_results") {
+        None => None,
+        Some(v) => Some(
+            v.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|line| {
+                    let (name, result) = line.rsplit_once([':', ' ']).unwrap_or((line, ""));
+                    let passed = match result.trim().to_lowercase().as_str() {
+                        "pass" | "passed" | "ok" => true,
+                        "fail" | "failed" => false,
+                        _ => return Err(AppError::invalid(format!("test result `{line}`: write `name: pass` or `name: fail`"))),
+                    };
+                    Ok(TestResult { name: name.trim().to_string(), passed })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    Ok(TransitionRequest {
+        to: text("to").unwrap_or_default(),
+        version,
+        note: text("note"),
+        resolution: text("resolution"),
+        fault_code: text("fault_code"),
+        replacement_kind: text("replacement_kind"),
+        replacement_part: text("replacement_part"),
+        replacement_serial: text("replacement_serial"),
+        carrier: text("carrier"),
+        tracking_number: text("tracking_number"),
+        spare_serial: text("spare_serial"),
+        delivered_at,
+        installed_serial: text("installed_serial"),
+        pulled_serial: text("pulled_serial"),
+        depot: text("depot"),
+        scanned_serial: text("scanned_serial"),
+        finding: text("finding"),
+        vendor: text("vendor"),
+        vendor_reference: text("vendor_reference"),
+        vendor_return_reference: text("vendor_return_reference"),
+        parts_consumed,
+        test_results,
+        reason: text("reason"),
+    })
+}
+
+async fn transition(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    SignedForm { viewer, form }: SignedForm<HashMap<String, String>>,
+) -> Response {
+    let result = match transition_request(&form) {
+        Ok(req) => rmas::transition(&state.db, &viewer.actor, &number, req).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(rma) => Redirect::to(&format!("/rmas/{}", rma.number)).into_response(),
+        // Not visible, or the RMA is gone: the plain error page.
+        Err(err @ (AppError::NotFound(_) | AppError::Internal(_) | AppError::Unavailable(_))) => PageError(err).into_response(),
+        Err(err) => {
+            let status = err.status();
+            let to = form.get("to").cloned().unwrap_or_default();
+            match detail_page(&state, viewer, &number, None, Some((&to, &form, err.to_string()))).await {
+                Ok(html) => (status, html).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct NewPage {
+    chrome: Chrome,
+    sites: Vec<SiteChoice>,
+    site: String,
+    nodes: Vec<UnitView>,
+    severities: Vec<&'static str>,
+    form: HashMap<String, String>,
+    error: Option<String>,
+}
+
+async fn new_page(
+    state: &AppState,
+    viewer: Viewer,
+    form: HashMap<String, String>,
+    error: Option<String>,
+) -> Result<Html<String>, PageError> {
+    viewer.actor.require(&[Role::FieldEngineer, Role::DcTech, Role::Admin], "open an RMA")?;
+    let sites = units::visible_sites(&state.db, &viewer.actor).await?;
+    let site = form.get("site").cloned().unwrap_or_default();
+    let nodes = if site.is_empty() { vec![] } else { units::nodes_at_site(&state.db, &viewer.actor, &site).await? };
+    let severities = Severity::ALL.iter().map(|s| s.as_str()).collect();
+    let keys = ["slot_serial", "serial", "severity", "symptom", "cs_ticket", "engineering_ticket", "chat_thread"];
+    let form = form_values(form, &keys);
+    render("rmas/new.html", &NewPage { chrome: Chrome::new(viewer, "new"), sites, site, nodes, severities, form, error })
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Html<String>, PageError> {
+    new_page(&state, viewer, q, None).await
+}
+
+async fn create(State(state): State<AppState>, SignedForm { viewer, form }: SignedForm<HashMap<String, String>>) -> Response {
+    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let serial = if text("serial").is_empty() { text("slot_serial") } else { text("serial") };
+    let mut refs = serde_json::Map::new();
+    for key in ["cs_ticket", "engineering_ticket", "chat_thread"] {
+        if !text(key).is_empty() {
+            refs.insert(key.into(), json!(text(key)));
+        }
+    }
+    let input = OpenRma { site: text("site"), serial, severity: text("severity"), symptom: text("symptom"), external_refs: Some(refs.into()) };
+    match rmas::open(&state.db, &viewer.actor, input).await {
+        Ok(rma) => Redirect::to(&format!("/rmas/{}", rma.number)).into_response(),
+        Err(err @ (AppError::Unprocessable { .. } | AppError::Conflict(_))) => {
+            let status = err.status();
+            match new_page(&state, viewer, form, Some(err.to_string())).await {
+                Ok(html) => (status, html).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(err) => PageError(err).into_response(),
+    }
+}
+
