@@ -4,7 +4,7 @@ CARGO ?= cargo
 PG_HOST ?= 127.0.0.1
 PG_PORT ?= 5432
 
-.PHONY: run test test-sqlite test-postgres nextest fmt lint bench soak clean-data
+.PHONY: run test test-sqlite test-postgres test-browser nextest fmt lint bench soak clean-data
 
 ## Build, migrate the SQLite file under ./data, load the demo fixtures and serve on DEPOT_BIND (127.0.0.1:3000).
 run:
@@ -13,9 +13,9 @@ run:
 	./target/debug/depot load-fixtures --dir fixtures
 	./target/debug/depot serve
 
-## The whole suite, on SQLite and then on PostgreSQL (skipped loudly when PostgreSQL is not reachable,
-## a failure when DEPOT_REQUIRE_POSTGRES=1 as in CI).
-test: nextest test-sqlite test-postgres
+## The whole suite: Rust tests on SQLite and then on PostgreSQL, then the browser tests. A missing
+## PostgreSQL or chromium is skipped loudly; CI sets DEPOT_REQUIRE_POSTGRES=1 and DEPOT_REQUIRE_BROWSER=1.
+test: nextest test-sqlite test-postgres test-browser
 
 nextest:
 	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install cargo-nextest --locked
@@ -31,6 +31,21 @@ test-postgres:
 	else \
 		echo; echo "################################################################"; \
 		echo "# SKIPPED: the PostgreSQL half of the suite ($(PG_HOST):$(PG_PORT) unreachable)"; \
+		echo "################################################################"; echo; \
+	fi
+
+CHROMIUM ?= /usr/bin/chromium
+
+test-browser:
+	@if [ -x "$(CHROMIUM)" ] && command -v node >/dev/null; then \
+		$(CARGO) build --bin depot && \
+		{ [ -d tests/browser/node_modules/playwright-core ] || npm ci --prefix tests/browser --no-audit --no-fund; } && \
+		CHROMIUM=$(CHROMIUM) node --test --test-concurrency=1 tests/browser/; \
+	elif [ "$${DEPOT_REQUIRE_BROWSER:-0}" = 1 ]; then \
+		echo "ERROR: chromium ($(CHROMIUM)) or node is missing and DEPOT_REQUIRE_BROWSER=1"; exit 1; \
+	else \
+		echo; echo "################################################################"; \
+		echo "# SKIPPED: the browser tests (no $(CHROMIUM) or no node)"; \
 		echo "################################################################"; echo; \
 	fi
 

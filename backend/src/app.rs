@@ -71,7 +71,11 @@ pub fn router(state: AppState) -> Router {
 async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     use axum::response::IntoResponse;
     let err = AppError::not_found(format!("nothing at {}", uri.path()));
-    if uri.path().starts_with("/api/") { err.into_response() } else { web::pages::PageError(err).into_response() }
+    if uri.path().starts_with("/api/") {
+        err.into_response()
+    } else {
+        web::pages::PageError(err).into_response()
+    }
 }
 
 /// A bound, migrated server that has not started serving yet.

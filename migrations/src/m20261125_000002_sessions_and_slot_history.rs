@@ -53,36 +53,86 @@ impl MigrationTrait for Migration {
                 .col(uuid_null(SlotHistory::RmaId))
                 .col(timestamp_with_time_zone(SlotHistory::InstalledAt))
                 .col(timestamp_with_time_zone_null(SlotHistory::RemovedAt))
-                .foreign_key(ForeignKey::create().from(SlotHistory::Table, SlotHistory::SlotId).to(Slots::Table, Slots::Id))
-                .foreign_key(ForeignKey::create().from(SlotHistory::Table, SlotHistory::UnitId).to(Units::Table, Units::Id))
-                .foreign_key(ForeignKey::create().from(SlotHistory::Table, SlotHistory::RmaId).to(Rmas::Table, Rmas::Id))
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(SlotHistory::Table, SlotHistory::SlotId)
+                        .to(Slots::Table, Slots::Id),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(SlotHistory::Table, SlotHistory::UnitId)
+                        .to(Units::Table, Units::Id),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(SlotHistory::Table, SlotHistory::RmaId)
+                        .to(Rmas::Table, Rmas::Id),
+                )
                 .to_owned(),
         )
         .await?;
-        for (name, col) in [("idx_slot_history_slot", SlotHistory::SlotId), ("idx_slot_history_unit", SlotHistory::UnitId)] {
-            m.create_index(Index::create().name(name).table(SlotHistory::Table).col(col).to_owned()).await?;
+        for (name, col) in [
+            ("idx_slot_history_slot", SlotHistory::SlotId),
+            ("idx_slot_history_unit", SlotHistory::UnitId),
+        ] {
+            m.create_index(Index::create().name(name).table(SlotHistory::Table).col(col).to_owned())
+                .await?;
         }
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(SlotHistory::Table).to_owned()).await?;
-        m.drop_table(Table::drop().table(SignInFailures::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(SignInFailures::Table).to_owned())
+            .await?;
         m.drop_table(Table::drop().table(Sessions::Table).to_owned()).await
     }
 }
 
 #[derive(DeriveIden)]
-enum Sessions { Table, Id, TokenHash, UserId, CsrfToken, CreatedAt, ExpiresAt }
+enum Sessions {
+    Table,
+    Id,
+    TokenHash,
+    UserId,
+    CsrfToken,
+    CreatedAt,
+    ExpiresAt,
+}
 #[derive(DeriveIden)]
-enum SignInFailures { Table, Id, Email, At }
+enum SignInFailures {
+    Table,
+    Id,
+    Email,
+    At,
+}
 #[derive(DeriveIden)]
-enum SlotHistory { Table, Id, SlotId, UnitId, RmaId, InstalledAt, RemovedAt }
+enum SlotHistory {
+    Table,
+    Id,
+    SlotId,
+    UnitId,
+    RmaId,
+    InstalledAt,
+    RemovedAt,
+}
 #[derive(DeriveIden)]
-enum Users { Table, Id }
+enum Users {
+    Table,
+    Id,
+}
 #[derive(DeriveIden)]
-enum Slots { Table, Id }
+enum Slots {
+    Table,
+    Id,
+}
 #[derive(DeriveIden)]
-enum Units { Table, Id }
+enum Units {
+    Table,
+    Id,
+}
 #[derive(DeriveIden)]
-enum Rmas { Table, Id }
+enum Rmas {
+    Table,
+    Id,
+}

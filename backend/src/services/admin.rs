@@ -6,7 +6,9 @@ use crate::services::Actor;
 use crate::services::auth::hash_password;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, Unchanged};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, Unchanged,
+};
 use serde::Serialize;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -17,7 +19,11 @@ fn admin(actor: &Actor) -> AppResult<()> {
 
 fn required<'a>(value: &'a str, what: &str) -> AppResult<&'a str> {
     let v = value.trim();
-    if v.is_empty() { Err(AppError::invalid(format!("{what} is required"))) } else { Ok(v) }
+    if v.is_empty() {
+        Err(AppError::invalid(format!("{what} is required")))
+    } else {
+        Ok(v)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -34,9 +40,22 @@ pub struct UserRow {
 
 pub async fn users(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<UserRow>> {
     admin(actor)?;
-    let orgs: HashMap<Uuid, String> = organization::Entity::find().all(db).await?.into_iter().map(|o| (o.id, o.code)).collect();
-    let depots: HashMap<Uuid, String> = depot::Entity::find().all(db).await?.into_iter().map(|d| (d.id, d.code)).collect();
-    let tokens = api_token::Entity::find().filter(api_token::Column::RevokedAt.is_null()).all(db).await?;
+    let orgs: HashMap<Uuid, String> = organization::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.code))
+        .collect();
+    let depots: HashMap<Uuid, String> = depot::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.code))
+        .collect();
+    let tokens = api_token::Entity::find()
+        .filter(api_token::Column::RevokedAt.is_null())
+        .all(db)
+        .await?;
     let users = user::Entity::find().order_by_asc(user::Column::Email).all(db).await?;
     Ok(users
         .into_iter()
@@ -81,15 +100,24 @@ async fn resolve_user_input(db: &DatabaseConnection, input: &UserInput<'_>) -> A
         ),
     };
     if (role == Role::DepotTech) != depot.is_some() {
-        return Err(AppError::invalid("a depot_tech needs a depot, and only a depot_tech has one"));
+        return Err(AppError::invalid(
+            "a depot_tech needs a depot, and only a depot_tech has one",
+        ));
     }
     if (role == Role::DcTech) == (org.kind == "vendor") {
-        return Err(AppError::invalid("a dc_tech belongs to a customer organization; other roles to the vendor"));
+        return Err(AppError::invalid(
+            "a dc_tech belongs to a customer organization; other roles to the vendor",
+        ));
     }
     Ok((role, org.id, depot))
 }
 
-pub async fn create_user(db: &DatabaseConnection, actor: &Actor, input: UserInput<'_>, password: &str) -> AppResult<()> {
+pub async fn create_user(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    input: UserInput<'_>,
+    password: &str,
+) -> AppResult<()> {
     admin(actor)?;
     let email = required(input.email, "email")?.to_lowercase();
     if !email.contains('@') {
@@ -126,8 +154,14 @@ pub enum UserChange<'a> {
 
 pub async fn change_user(db: &DatabaseConnection, actor: &Actor, id: Uuid, change: UserChange<'_>) -> AppResult<()> {
     admin(actor)?;
-    user::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::not_found("no such user"))?;
-    let mut am = user::ActiveModel { id: Unchanged(id), ..Default::default() };
+    user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such user"))?;
+    let mut am = user::ActiveModel {
+        id: Unchanged(id),
+        ..Default::default()
+    };
     let mut end_sessions = false;
     match change {
         UserChange::Update(input) => {
@@ -160,7 +194,10 @@ pub async fn change_user(db: &DatabaseConnection, actor: &Actor, id: Uuid, chang
     }
     am.update(db).await?;
     if end_sessions {
-        session::Entity::delete_many().filter(session::Column::UserId.eq(id)).exec(db).await?;
+        session::Entity::delete_many()
+            .filter(session::Column::UserId.eq(id))
+            .exec(db)
+            .await?;
     }
     Ok(())
 }
@@ -214,19 +251,39 @@ pub struct SiteRow {
 
 pub async fn catalog(db: &DatabaseConnection, actor: &Actor) -> AppResult<Catalog> {
     admin(actor)?;
-    let organizations = organization::Entity::find().order_by_asc(organization::Column::Code).all(db).await?;
+    let organizations = organization::Entity::find()
+        .order_by_asc(organization::Column::Code)
+        .all(db)
+        .await?;
     let depots = depot::Entity::find().order_by_asc(depot::Column::Code).all(db).await?;
-    let clusters = cluster::Entity::find().order_by_asc(cluster::Column::Name).all(db).await?;
+    let clusters = cluster::Entity::find()
+        .order_by_asc(cluster::Column::Name)
+        .all(db)
+        .await?;
     let sites = site::Entity::find()
         .order_by_asc(site::Column::Code)
         .all(db)
         .await?
         .into_iter()
         .map(|s| SiteRow {
-            organization: organizations.iter().find(|o| o.id == s.organization_id).map(|o| o.code.clone()).unwrap_or_default(),
-            default_depot: depots.iter().find(|d| d.id == s.default_depot_id).map(|d| d.code.clone()).unwrap_or_default(),
-            contacts: serde_json::from_value::<Vec<String>>(s.contact_emails.clone()).unwrap_or_default().join(", "),
-            clusters: clusters.iter().filter(|c| c.site_id == s.id).map(|c| c.name.clone()).collect(),
+            organization: organizations
+                .iter()
+                .find(|o| o.id == s.organization_id)
+                .map(|o| o.code.clone())
+                .unwrap_or_default(),
+            default_depot: depots
+                .iter()
+                .find(|d| d.id == s.default_depot_id)
+                .map(|d| d.code.clone())
+                .unwrap_or_default(),
+            contacts: serde_json::from_value::<Vec<String>>(s.contact_emails.clone())
+                .unwrap_or_default()
+                .join(", "),
+            clusters: clusters
+                .iter()
+                .filter(|c| c.site_id == s.id)
+                .map(|c| c.name.clone())
+                .collect(),
             code: s.code,
             name: s.name,
             city: s.city,
@@ -245,12 +302,28 @@ pub async fn catalog(db: &DatabaseConnection, actor: &Actor) -> AppResult<Catalo
             holds_media: p.holds_media,
         })
         .collect();
-    let organizations = organizations.into_iter().map(|o| NamedRow { code: o.code, name: o.name, detail: o.kind }).collect();
+    let organizations = organizations
+        .into_iter()
+        .map(|o| NamedRow {
+            code: o.code,
+            name: o.name,
+            detail: o.kind,
+        })
+        .collect();
     let depots = depots
         .into_iter()
-        .map(|d| NamedRow { detail: format!("{}, {}", d.city, d.region), code: d.code, name: d.name })
+        .map(|d| NamedRow {
+            detail: format!("{}, {}", d.city, d.region),
+            code: d.code,
+            name: d.name,
+        })
         .collect();
-    Ok(Catalog { organizations, depots, sites, parts })
+    Ok(Catalog {
+        organizations,
+        depots,
+        sites,
+        parts,
+    })
 }
 
 /// A postal address as forms send it.
@@ -262,7 +335,13 @@ pub struct AddressInput<'a> {
     pub country: &'a str,
 }
 
-pub async fn create_depot(db: &DatabaseConnection, actor: &Actor, code: &str, name: &str, a: AddressInput<'_>) -> AppResult<()> {
+pub async fn create_depot(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    code: &str,
+    name: &str,
+    a: AddressInput<'_>,
+) -> AppResult<()> {
     admin(actor)?;
     depot::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -303,7 +382,12 @@ pub async fn create_site(
         .one(db)
         .await?
         .ok_or_else(|| AppError::invalid(format!("unknown depot `{}`", default_depot.trim())))?;
-    let contacts: Vec<String> = contacts.split([',', ' ', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase).collect();
+    let contacts: Vec<String> = contacts
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase)
+        .collect();
     if let Some(bad) = contacts.iter().find(|c| !c.contains('@')) {
         return Err(AppError::invalid(format!("`{bad}` is not an email address")));
     }
@@ -327,7 +411,13 @@ pub async fn create_site(
     Ok(())
 }
 
-pub async fn create_cluster(db: &DatabaseConnection, actor: &Actor, site_code: &str, name: &str, kind: &str) -> AppResult<()> {
+pub async fn create_cluster(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    site_code: &str,
+    name: &str,
+    kind: &str,
+) -> AppResult<()> {
     admin(actor)?;
     let site = site::Entity::find()
         .filter(site::Column::Code.eq(site_code.trim()))
@@ -357,7 +447,10 @@ pub async fn save_part(
 ) -> AppResult<()> {
     admin(actor)?;
     let number = required(number, "part number")?.to_uppercase();
-    let existing = part::Entity::find().filter(part::Column::Number.eq(&number)).one(db).await?;
+    let existing = part::Entity::find()
+        .filter(part::Column::Number.eq(&number))
+        .one(db)
+        .await?;
     match existing {
         Some(p) => {
             let mut am: part::ActiveModel = p.into();

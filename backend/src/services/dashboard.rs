@@ -1,6 +1,6 @@
 //! The dashboard: the lifecycle as queues, and what waits on the viewer, oldest first.
-use crate::domain::lifecycle::Status;
 use crate::domain::Role;
+use crate::domain::lifecycle::Status;
 use crate::entities::rma;
 use crate::error::AppResult;
 use crate::services::Actor;
@@ -37,12 +37,26 @@ pub struct Dashboard {
 fn waits_on(role: Role) -> (&'static [Status], &'static str) {
     use Status::*;
     match role {
-        Role::FieldEngineer => (&[Reported, Diagnosing, Approved, Swapped], "Waiting on field engineering"),
+        Role::FieldEngineer => (
+            &[Reported, Diagnosing, Approved, Swapped],
+            "Waiting on field engineering",
+        ),
         Role::DepotTech => (
-            &[Approved, ReturnShipped, Received, Triage, Repair, Testing, VendorEscalated],
+            &[
+                Approved,
+                ReturnShipped,
+                Received,
+                Triage,
+                Repair,
+                Testing,
+                VendorEscalated,
+            ],
             "Headed to or inside your depot",
         ),
-        Role::DcTech => (&[ReplacementShipped, ReplacementDelivered, Swapped], "Waiting on your site: delivery, swap or return"),
+        Role::DcTech => (
+            &[ReplacementShipped, ReplacementDelivered, Swapped],
+            "Waiting on your site: delivery, swap or return",
+        ),
         Role::Admin => (&[Reported, Diagnosing, Approved], "Not yet shipped"),
     }
 }
@@ -64,7 +78,11 @@ pub async fn build(db: &DatabaseConnection, actor: &Actor) -> AppResult<Dashboar
         .filter(|s| !s.is_end())
         .map(|s| {
             let row = rows.iter().find(|r| r.status == s.as_str());
-            Queue { status: s.as_str().into(), count: row.map_or(0, |r| r.count), oldest: row.and_then(|r| r.oldest) }
+            Queue {
+                status: s.as_str().into(),
+                count: row.map_or(0, |r| r.count),
+                oldest: row.and_then(|r| r.oldest),
+            }
         })
         .collect();
 
@@ -80,5 +98,9 @@ pub async fn build(db: &DatabaseConnection, actor: &Actor) -> AppResult<Dashboar
         waiting = waiting.filter(rma::Column::ReturnDepotId.eq(depot));
     }
     let waiting = views::rma_views(db, waiting.all(db).await?).await?;
-    Ok(Dashboard { queues, waiting, waiting_label })
+    Ok(Dashboard {
+        queues,
+        waiting,
+        waiting_label,
+    })
 }

@@ -4,8 +4,8 @@ use crate::domain::lifecycle::{self, Field, Notice, Status, Transition, UnitEffe
 use crate::domain::policy::{self, Facts, PartFacts, ReplacementKind, TestResult, UnitFacts};
 use crate::domain::{Condition, Location, RmaNumber, Role, Serial, Severity};
 use crate::entities::{
-    depot, event, notification, part, repair_record, rma, rma_counter, rma_watcher, shipment, site, slot, slot_history, unit,
-    user,
+    depot, event, notification, part, repair_record, rma, rma_counter, rma_watcher, shipment, site, slot, slot_history,
+    unit, user,
 };
 use crate::error::{AppError, AppResult};
 use crate::services::views::{self, EventView, NextTransition, RmaView, load_map};
@@ -1127,17 +1127,34 @@ pub enum Scan {
 /// Finds the return a scanned RMA number or serial belongs to, among those headed to `actor`'s depot.
 pub async fn receiving_scan(db: &DatabaseConnection, actor: &Actor, scan: &str) -> AppResult<Scan> {
     actor.require(&[Role::DepotTech], "receive returns")?;
-    let depot = actor.depot_id.ok_or_else(|| AppError::Forbidden("you are not assigned to a depot".into()))?;
+    let depot = actor
+        .depot_id
+        .ok_or_else(|| AppError::Forbidden("you are not assigned to a depot".into()))?;
     let here = actor.depot_code.clone().unwrap_or_default();
     let scan = scan.trim();
     let (candidates, serial) = if let Some(number) = RmaNumber::parse(scan) {
-        (rma::Entity::find().filter(rma::Column::Number.eq(number.as_str())).all(db).await?, None)
+        (
+            rma::Entity::find()
+                .filter(rma::Column::Number.eq(number.as_str()))
+                .all(db)
+                .await?,
+            None,
+        )
     } else {
         let Ok(serial) = Serial::parse(scan) else {
-            return Ok(Scan::Unexpected(format!("`{scan}` is neither an RMA number nor a serial")));
+            return Ok(Scan::Unexpected(format!(
+                "`{scan}` is neither an RMA number nor a serial"
+            )));
         };
-        let Some(unit) = unit::Entity::find().filter(unit::Column::Serial.eq(serial.as_str())).one(db).await? else {
-            return Ok(Scan::Unexpected(format!("{} is not a serial depot knows", serial.as_str())));
+        let Some(unit) = unit::Entity::find()
+            .filter(unit::Column::Serial.eq(serial.as_str()))
+            .one(db)
+            .await?
+        else {
+            return Ok(Scan::Unexpected(format!(
+                "{} is not a serial depot knows",
+                serial.as_str()
+            )));
         };
         let rmas = rma::Entity::find()
             .filter(rma::Column::ReturnedUnitId.eq(unit.id))
@@ -1147,14 +1164,25 @@ pub async fn receiving_scan(db: &DatabaseConnection, actor: &Actor, scan: &str) 
         (rmas, Some(serial.into_string()))
     };
     let Some(latest) = candidates.first() else {
-        return Ok(Scan::Unexpected(format!("no RMA is waiting for {scan}: it is not expected at {here}")));
+        return Ok(Scan::Unexpected(format!(
+            "no RMA is waiting for {scan}: it is not expected at {here}"
+        )));
     };
-    let expected = candidates.iter().find(|r| r.status == Status::ReturnShipped.as_str() && r.return_depot_id == depot);
+    let expected = candidates
+        .iter()
+        .find(|r| r.status == Status::ReturnShipped.as_str() && r.return_depot_id == depot);
     Ok(match expected {
-        Some(r) => Scan::Expected { number: r.number.clone(), serial },
-        None if latest.status != Status::ReturnShipped.as_str() => {
-            Scan::Unexpected(format!("{scan} belongs to {}, which is in status {}, not on its way back", latest.number, latest.status))
-        }
-        None => Scan::Unexpected(format!("{scan} belongs to {}, which is headed to another depot, not {here}", latest.number)),
+        Some(r) => Scan::Expected {
+            number: r.number.clone(),
+            serial,
+        },
+        None if latest.status != Status::ReturnShipped.as_str() => Scan::Unexpected(format!(
+            "{scan} belongs to {}, which is in status {}, not on its way back",
+            latest.number, latest.status
+        )),
+        None => Scan::Unexpected(format!(
+            "{scan} belongs to {}, which is headed to another depot, not {here}",
+            latest.number
+        )),
     })
 }

@@ -42,13 +42,30 @@ pub async fn sign_in(db: &DatabaseConnection, email: &str, password: &str) -> Ap
             "too many failed sign-ins for {email}; wait {THROTTLE_MINUTES} minutes or ask an admin to reset the password"
         )));
     }
-    let user = user::Entity::find().filter(user::Column::Email.eq(&email)).one(db).await?;
-    let valid = user.as_ref().is_some_and(|u| !u.disabled && verify_password(password, &u.password_hash));
+    let user = user::Entity::find()
+        .filter(user::Column::Email.eq(&email))
+        .one(db)
+        .await?;
+    let valid = user
+        .as_ref()
+        .is_some_and(|u| !u.disabled && verify_password(password, &u.password_hash));
     let Some(user) = user.filter(|_| valid) else {
-        sign_in_failure::ActiveModel { id: Set(Uuid::now_v7()), email: Set(email), at: Set(Utc::now()) }.insert(db).await?;
-        return Err(AppError::Unprocessable { code: "sign_in_failed", message: "wrong email or password".into() });
+        sign_in_failure::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email),
+            at: Set(Utc::now()),
+        }
+        .insert(db)
+        .await?;
+        return Err(AppError::Unprocessable {
+            code: "sign_in_failed",
+            message: "wrong email or password".into(),
+        });
     };
-    sign_in_failure::Entity::delete_many().filter(sign_in_failure::Column::Email.eq(&email)).exec(db).await?;
+    sign_in_failure::Entity::delete_many()
+        .filter(sign_in_failure::Column::Email.eq(&email))
+        .exec(db)
+        .await?;
     let token = random_token();
     let now = Utc::now();
     session::ActiveModel {
@@ -72,13 +89,19 @@ pub async fn resolve(db: &DatabaseConnection, token: &str) -> AppResult<(Actor, 
         .one(db)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    let user = user::Entity::find_by_id(session.user_id).one(db).await?.ok_or(AppError::Unauthorized)?;
+    let user = user::Entity::find_by_id(session.user_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     let name = user.name.clone();
     Ok((tokens::actor_for(db, user).await?, session.csrf_token, name))
 }
 
 /// Ends the session of `token`.
 pub async fn sign_out(db: &DatabaseConnection, token: &str) -> AppResult<()> {
-    session::Entity::delete_many().filter(session::Column::TokenHash.eq(tokens::hash(token))).exec(db).await?;
+    session::Entity::delete_many()
+        .filter(session::Column::TokenHash.eq(tokens::hash(token)))
+        .exec(db)
+        .await?;
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! Units anywhere and the spare stock of the depots.
 use crate::domain::{Condition, Location, Role, Serial};
 use crate::entities::{cluster, depot, part, rma, site, slot, slot_history, unit};
-use uuid::Uuid;
 use crate::error::{AppError, AppResult};
 use crate::services::views::{self, UnitView};
 use crate::services::{Actor, Page, page_limit, paginate};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select};
 use serde::Deserialize;
+use uuid::Uuid;
 
 /// Filters of `GET /api/v1/units` and `GET /api/v1/stock`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -135,7 +135,15 @@ pub async fn visible_sites(db: &DatabaseConnection, actor: &Actor) -> AppResult<
     if let Some(org) = actor.organization_scope() {
         query = query.filter(site::Column::OrganizationId.eq(org));
     }
-    Ok(query.all(db).await?.into_iter().map(|s| SiteChoice { code: s.code, name: s.name }).collect())
+    Ok(query
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| SiteChoice {
+            code: s.code,
+            name: s.name,
+        })
+        .collect())
 }
 
 /// Nodes installed in the slots of a visible site, by cluster and slot.
@@ -144,7 +152,9 @@ pub async fn nodes_at_site(db: &DatabaseConnection, actor: &Actor, site_code: &s
     if let Some(org) = actor.organization_scope() {
         sites = sites.filter(site::Column::OrganizationId.eq(org));
     }
-    let Some(site) = sites.one(db).await? else { return Ok(vec![]) };
+    let Some(site) = sites.one(db).await? else {
+        return Ok(vec![]);
+    };
     let rows = unit::Entity::find()
         .filter(unit::Column::SiteId.eq(site.id))
         .filter(unit::Column::SlotId.is_not_null())
@@ -198,7 +208,10 @@ pub async fn stock_summary(db: &DatabaseConnection, actor: &Actor) -> AppResult<
     let depots = depot::Entity::find().order_by_asc(depot::Column::Code).all(db).await?;
     let parts = part::Entity::find().order_by_asc(part::Column::Number).all(db).await?;
     let count = |d: Uuid, p: Uuid, c: Condition| {
-        counts.iter().find(|x| x.depot_id == d && x.part_id == p && x.condition == c.as_str()).map_or(0, |x| x.count)
+        counts
+            .iter()
+            .find(|x| x.depot_id == d && x.part_id == p && x.condition == c.as_str())
+            .map_or(0, |x| x.count)
     };
     let mut lines = vec![];
     for d in &depots {
@@ -243,9 +256,15 @@ async fn stays(db: &DatabaseConnection, rows: Vec<slot_history::Model>) -> AppRe
             SlotStay {
                 slot_id: r.slot_id,
                 slot: slot.map(|s| s.name.clone()).unwrap_or_default(),
-                cluster: slot.and_then(|s| clusters.get(&s.cluster_id)).map(|c| c.name.clone()).unwrap_or_default(),
+                cluster: slot
+                    .and_then(|s| clusters.get(&s.cluster_id))
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
                 serial: unit.map(|u| u.serial.clone()).unwrap_or_default(),
-                part: unit.and_then(|u| parts.get(&u.part_id)).map(|p| p.number.clone()).unwrap_or_default(),
+                part: unit
+                    .and_then(|u| parts.get(&u.part_id))
+                    .map(|p| p.number.clone())
+                    .unwrap_or_default(),
                 rma: r.rma_id.and_then(|id| rmas.get(&id)).map(|x| x.number.clone()),
                 installed_at: r.installed_at,
                 removed_at: r.removed_at,
@@ -265,7 +284,11 @@ pub struct UnitHistory {
 
 pub async fn history(db: &DatabaseConnection, actor: &Actor, serial: &str) -> AppResult<UnitHistory> {
     let view = get(db, actor, serial).await?;
-    let unit = unit::Entity::find().filter(unit::Column::Serial.eq(&view.serial)).one(db).await?.ok_or_else(|| AppError::not_found("no unit"))?;
+    let unit = unit::Entity::find()
+        .filter(unit::Column::Serial.eq(&view.serial))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("no unit"))?;
     let mut rmas = rma::Entity::find().filter(
         sea_orm::Condition::any()
             .add(rma::Column::UnitId.eq(unit.id))
@@ -281,8 +304,17 @@ pub async fn history(db: &DatabaseConnection, actor: &Actor, serial: &str) -> Ap
         .order_by_asc(slot_history::Column::Id)
         .all(db)
         .await?;
-    let components = unit::Entity::find().filter(unit::Column::ParentUnitId.eq(unit.id)).order_by_asc(unit::Column::Serial).all(db).await?;
-    Ok(UnitHistory { unit: view, rmas, slots: stays(db, rows).await?, components: views::unit_views(db, components).await? })
+    let components = unit::Entity::find()
+        .filter(unit::Column::ParentUnitId.eq(unit.id))
+        .order_by_asc(unit::Column::Serial)
+        .all(db)
+        .await?;
+    Ok(UnitHistory {
+        unit: view,
+        rmas,
+        slots: stays(db, rows).await?,
+        components: views::unit_views(db, components).await?,
+    })
 }
 
 /// A slot and every unit that sat in it.
@@ -298,9 +330,18 @@ pub struct SlotHistory {
 pub async fn slot_history(db: &DatabaseConnection, actor: &Actor, slot_id: Uuid) -> AppResult<SlotHistory> {
     let not_found = || AppError::not_found("no such slot");
     let slot = slot::Entity::find_by_id(slot_id).one(db).await?.ok_or_else(not_found)?;
-    let cluster = cluster::Entity::find_by_id(slot.cluster_id).one(db).await?.ok_or_else(not_found)?;
-    let site = site::Entity::find_by_id(cluster.site_id).one(db).await?.ok_or_else(not_found)?;
-    if actor.organization_scope().is_some_and(|org| org != site.organization_id) {
+    let cluster = cluster::Entity::find_by_id(slot.cluster_id)
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    let site = site::Entity::find_by_id(cluster.site_id)
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    if actor
+        .organization_scope()
+        .is_some_and(|org| org != site.organization_id)
+    {
         return Err(not_found());
     }
     let rows = slot_history::Entity::find()
@@ -308,5 +349,11 @@ pub async fn slot_history(db: &DatabaseConnection, actor: &Actor, slot_id: Uuid)
         .order_by_asc(slot_history::Column::Id)
         .all(db)
         .await?;
-    Ok(SlotHistory { name: slot.name, cluster: cluster.name, site: site.code, hostname: slot.hostname, stays: stays(db, rows).await? })
+    Ok(SlotHistory {
+        name: slot.name,
+        cluster: cluster.name,
+        site: site.code,
+        hostname: slot.hostname,
+        stays: stays(db, rows).await?,
+    })
 }

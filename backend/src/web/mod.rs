@@ -2,7 +2,7 @@
 pub mod extract;
 pub mod lifecycle;
 pub mod openapi;
-pub mod pages;
 pub mod ops;
+pub mod pages;
 pub mod rmas;
 pub mod units;

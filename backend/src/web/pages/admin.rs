@@ -35,11 +35,25 @@ struct UsersPage {
     form: Fields,
 }
 
-async fn users_page(state: &AppState, viewer: Viewer, error: Option<String>, form: Fields) -> Result<Html<String>, PageError> {
+async fn users_page(
+    state: &AppState,
+    viewer: Viewer,
+    error: Option<String>,
+    form: Fields,
+) -> Result<Html<String>, PageError> {
     let users = admin::users(&state.db, &viewer.actor).await?;
     let roles = Role::ALL.iter().map(|r| r.as_str()).collect();
     let form = form_values(form, &["email", "name", "role", "organization", "depot"]);
-    render("admin/users.html", &UsersPage { chrome: Chrome::new(viewer, "admin"), users, roles, error, form })
+    render(
+        "admin/users.html",
+        &UsersPage {
+            chrome: Chrome::new(viewer, "admin"),
+            users,
+            roles,
+            error,
+            form,
+        },
+    )
 }
 
 async fn users(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
@@ -77,7 +91,10 @@ fn user_input(form: &Fields) -> UserInput<'_> {
 
 async fn create_user(State(state): State<AppState>, SignedForm { viewer, form }: SignedForm<Fields>) -> Response {
     let result = admin::create_user(&state.db, &viewer.actor, user_input(&form), field(&form, "password")).await;
-    after(result, "/admin/users", |e| users_page(&state, viewer, Some(e), form.clone())).await
+    after(result, "/admin/users", |e| {
+        users_page(&state, viewer, Some(e), form.clone())
+    })
+    .await
 }
 
 async fn change_user(
@@ -97,7 +114,10 @@ async fn change_user(
         other => return PageError(AppError::invalid(format!("unknown action `{other}`"))).into_response(),
     };
     let result = admin::change_user(&state.db, &viewer.actor, id, change).await;
-    after(result, "/admin/users", |e| users_page(&state, viewer, Some(e), Fields::new())).await
+    after(result, "/admin/users", |e| {
+        users_page(&state, viewer, Some(e), Fields::new())
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -109,7 +129,14 @@ struct CatalogPage {
 
 async fn catalog_page(state: &AppState, viewer: Viewer, error: Option<String>) -> Result<Html<String>, PageError> {
     let catalog = admin::catalog(&state.db, &viewer.actor).await?;
-    render("admin/catalog.html", &CatalogPage { chrome: Chrome::new(viewer, "admin"), catalog, error })
+    render(
+        "admin/catalog.html",
+        &CatalogPage {
+            chrome: Chrome::new(viewer, "admin"),
+            catalog,
+            error,
+        },
+    )
 }
 
 async fn catalog(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
@@ -132,13 +159,32 @@ async fn save_catalog(State(state): State<AppState>, SignedForm { viewer, form }
     let result = match f("kind_of_record") {
         "depot" => admin::create_depot(db, actor, f("code"), f("name"), address(&form)).await,
         "site" => {
-            admin::create_site(db, actor, f("code"), f("name"), f("organization"), f("default_depot"), f("contacts"), f("coverage"), address(&form))
-                .await
+            admin::create_site(
+                db,
+                actor,
+                f("code"),
+                f("name"),
+                f("organization"),
+                f("default_depot"),
+                f("contacts"),
+                f("coverage"),
+                address(&form),
+            )
+            .await
         }
         "cluster" => admin::create_cluster(db, actor, f("site"), f("name"), f("kind")).await,
         "part" => {
             let on = |k: &str| matches!(f(k), "on" | "true" | "yes");
-            admin::save_part(db, actor, f("number"), f("kind"), f("description"), on("field_replaceable"), on("holds_media")).await
+            admin::save_part(
+                db,
+                actor,
+                f("number"),
+                f("kind"),
+                f("description"),
+                on("field_replaceable"),
+                on("holds_media"),
+            )
+            .await
         }
         other => Err(AppError::invalid(format!("unknown record kind `{other}`"))),
     };

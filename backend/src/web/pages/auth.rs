@@ -1,6 +1,6 @@
 //! `/sign-in` and `/sign-out`. The sign-in form carries a CSRF token bound to a short-lived cookie;
 //! a successful sign-in always starts a new session.
-use super::{PageError, SESSION_COOKIE, SignedForm, Viewer, constant_time_eq, render};
+use super::{PageError, SESSION_COOKIE, SignedForm, constant_time_eq, render};
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::services::sessions;
@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 const PRE_CSRF_COOKIE: &str = "depot_signin_csrf";
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/sign-in", get(show).post(submit)).route("/sign-out", post(sign_out))
+    Router::new()
+        .route("/sign-in", get(show).post(submit))
+        .route("/sign-out", post(sign_out))
 }
 
 #[derive(Deserialize)]
@@ -49,17 +51,39 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn page(state: &AppState, jar: CookieJar, status: StatusCode, next: String, email: String, error: Option<String>) -> Response {
+fn page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    next: String,
+    email: String,
+    error: Option<String>,
+) -> Response {
     let csrf = sessions::random_token();
     let jar = jar.add(cookie(state, PRE_CSRF_COOKIE, csrf.clone()));
-    match render("auth/sign_in.html", &SignInPage { csrf, next, email, error }) {
+    match render(
+        "auth/sign_in.html",
+        &SignInPage {
+            csrf,
+            next,
+            email,
+            error,
+        },
+    ) {
         Ok(html) => (status, jar, html).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
 async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<NextParam>) -> Response {
-    page(&state, jar, StatusCode::OK, safe_next(q.next.as_deref()), String::new(), None)
+    page(
+        &state,
+        jar,
+        StatusCode::OK,
+        safe_next(q.next.as_deref()),
+        String::new(),
+        None,
+    )
 }
 
 #[derive(Deserialize)]
@@ -72,7 +96,10 @@ struct SignInForm {
 
 async fn submit(State(state): State<AppState>, jar: CookieJar, Form(form): Form<SignInForm>) -> Response {
     let next = safe_next(form.next.as_deref());
-    let expected = jar.get(PRE_CSRF_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
+    let expected = jar
+        .get(PRE_CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
         let msg = "The sign-in form expired; please try again.".to_string();
         return page(&state, jar, StatusCode::FORBIDDEN, next, form.email, Some(msg));
@@ -83,7 +110,9 @@ async fn submit(State(state): State<AppState>, jar: CookieJar, Form(form): Form<
             if let Some(old) = jar.get(SESSION_COOKIE) {
                 let _ = sessions::sign_out(&state.db, old.value()).await;
             }
-            let jar = jar.remove(Cookie::from(PRE_CSRF_COOKIE)).add(cookie(&state, SESSION_COOKIE, signed_in.token));
+            let jar = jar
+                .remove(Cookie::from(PRE_CSRF_COOKIE))
+                .add(cookie(&state, SESSION_COOKIE, signed_in.token));
             (jar, Redirect::to(&next)).into_response()
         }
         Err(err @ (AppError::Unprocessable { .. } | AppError::TooManyRequests(_))) => {
@@ -97,12 +126,16 @@ async fn submit(State(state): State<AppState>, jar: CookieJar, Form(form): Form<
 #[derive(Deserialize)]
 struct Empty {}
 
-async fn sign_out(State(state): State<AppState>, jar: CookieJar, form: SignedForm<Empty>) -> Response {
-    let _: (Viewer, Empty) = (form.viewer, form.form);
-    if let Some(token) = jar.get(SESSION_COOKIE) {
-        if let Err(e) = sessions::sign_out(&state.db, token.value()).await {
-            return PageError(e).into_response();
-        }
+/// Signing out is a form too, so another site cannot sign a user out.
+async fn sign_out(State(state): State<AppState>, jar: CookieJar, _form: SignedForm<Empty>) -> Response {
+    if let Some(token) = jar.get(SESSION_COOKIE)
+        && let Err(e) = sessions::sign_out(&state.db, token.value()).await
+    {
+        return PageError(e).into_response();
     }
-    (jar.remove(Cookie::build(SESSION_COOKIE).path("/")), Redirect::to("/sign-in")).into_response()
+    (
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        Redirect::to("/sign-in"),
+    )
+        .into_response()
 }

@@ -20,5 +20,11 @@ struct DashboardPage {
 
 async fn show(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
     let dashboard = dashboard::build(&state.db, &viewer.actor).await?;
-    render("dashboard/index.html", &DashboardPage { chrome: Chrome::new(viewer, "dashboard"), dashboard })
+    render(
+        "dashboard/index.html",
+        &DashboardPage {
+            chrome: Chrome::new(viewer, "dashboard"),
+            dashboard,
+        },
+    )
 }

@@ -52,7 +52,10 @@ const COL_W: i32 = 200;
 /// Layers each status by its longest path from `reported`, ignoring the edges that close a loop
 /// (testing back to repair), then spreads each layer across.
 pub fn diagram() -> Diagram {
-    let edges: Vec<(Status, Status)> = TRANSITIONS.iter().flat_map(|t| t.from.iter().map(move |f| (*f, t.to))).collect();
+    let edges: Vec<(Status, Status)> = TRANSITIONS
+        .iter()
+        .flat_map(|t| t.from.iter().map(move |f| (*f, t.to)))
+        .collect();
     let order: Vec<Status> = Status::ALL.to_vec();
     let back_edges = back_edges(&edges);
     let is_back = |e: (Status, Status)| back_edges.contains(&e);
@@ -67,7 +70,10 @@ pub fn diagram() -> Diagram {
     }
     let mut per_layer: HashMap<i32, Vec<Status>> = HashMap::new();
     for s in &order {
-        per_layer.entry(layer.get(s).copied().unwrap_or(0)).or_default().push(*s);
+        per_layer
+            .entry(layer.get(s).copied().unwrap_or(0))
+            .or_default()
+            .push(*s);
     }
     let widest = per_layer.values().map(Vec::len).max().unwrap_or(1) as i32;
     let width = widest * COL_W + 40;
@@ -79,7 +85,12 @@ pub fn diagram() -> Diagram {
             let x = width / 2 + (2 * i as i32 - (n - 1)) * COL_W / 2;
             let y = 30 + l * ROW_H;
             pos.insert(*s, (x, y));
-            nodes.push(Node { name: s.as_str(), x: x - NODE_W / 2, y, end: s.is_end() });
+            nodes.push(Node {
+                name: s.as_str(),
+                x: x - NODE_W / 2,
+                y,
+                end: s.is_end(),
+            });
         }
     }
     nodes.sort_by_key(|n| (n.y, n.x));
@@ -94,20 +105,41 @@ pub fn diagram() -> Diagram {
             let path = if back {
                 // Loop around the right-hand side of both boxes.
                 let bx = x1.max(x2) + NODE_W / 2;
-                format!("M{} {} C{} {} {} {} {} {}", bx, y1 + NODE_H / 2, bx + 60, y1, bx + 60, y2 + NODE_H, bx, y2 + NODE_H / 2)
+                format!(
+                    "M{} {} C{} {} {} {} {} {}",
+                    bx,
+                    y1 + NODE_H / 2,
+                    bx + 60,
+                    y1,
+                    bx + 60,
+                    y2 + NODE_H,
+                    bx,
+                    y2 + NODE_H / 2
+                )
             } else {
                 format!("M{} {} L{} {}", x1, y1 + NODE_H, x2, y2)
             };
             drawn.push(Edge { path, title, back });
         }
     }
-    Diagram { width: width + 60, height, nodes, edges: drawn }
+    Diagram {
+        width: width + 60,
+        height,
+        nodes,
+        edges: drawn,
+    }
 }
 
 /// The edges that close a loop: found by a depth-first walk from `reported`, they lead back to a
 /// status still on the walk's stack.
 fn back_edges(edges: &[(Status, Status)]) -> Vec<(Status, Status)> {
-    fn walk(s: Status, edges: &[(Status, Status)], stack: &mut Vec<Status>, done: &mut Vec<Status>, back: &mut Vec<(Status, Status)>) {
+    fn walk(
+        s: Status,
+        edges: &[(Status, Status)],
+        stack: &mut Vec<Status>,
+        done: &mut Vec<Status>,
+        back: &mut Vec<(Status, Status)>,
+    ) {
         stack.push(s);
         for &(f, t) in edges.iter().filter(|(f, _)| *f == s) {
             if stack.contains(&t) {
@@ -143,7 +175,13 @@ async fn show(viewer: Viewer) -> Result<Html<String>, PageError> {
             required: t.required.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "),
         })
         .collect();
-    let page = LifecyclePage { chrome: Chrome::new(viewer, "lifecycle"), diagram: diagram(), rows, node_w: NODE_W, node_h: NODE_H };
+    let page = LifecyclePage {
+        chrome: Chrome::new(viewer, "lifecycle"),
+        diagram: diagram(),
+        rows,
+        node_w: NODE_W,
+        node_h: NODE_H,
+    };
     render("lifecycle/index.html", &page)
 }
 
@@ -155,6 +193,10 @@ mod tests {
         assert_eq!(d.nodes.len(), crate::domain::lifecycle::Status::ALL.len());
         let pairs: usize = crate::domain::lifecycle::TRANSITIONS.iter().map(|t| t.from.len()).sum();
         assert_eq!(d.edges.len(), pairs);
-        assert_eq!(d.edges.iter().filter(|e| e.back).count(), 1, "only testing -> repair loops back");
+        assert_eq!(
+            d.edges.iter().filter(|e| e.back).count(),
+            1,
+            "only testing -> repair loops back"
+        );
     }
 }

@@ -71,7 +71,10 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
 /// Renders `name` with `ctx`; a template bug is a 500 with the details in the log.
 pub fn render(name: &str, ctx: &impl Serialize) -> Result<Html<String>, PageError> {
     let ctx = tera::Context::from_serialize(ctx).map_err(|e| AppError::Internal(e.into()))?;
-    TEMPLATES.render(name, &ctx).map(Html).map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")).into())
+    TEMPLATES
+        .render(name, &ctx)
+        .map(Html)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{e:?}")).into())
 }
 
 /// An error on a page: the sign-in page for 401, otherwise an error page in the app's style.
@@ -113,9 +116,16 @@ impl IntoResponse for PageError {
             }
             other => other.to_string(),
         };
-        let page = ErrorPage { status: status.as_u16(), title, message };
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title,
+            message,
+        };
         let html = TEMPLATES
-            .render("errors/error.html", &tera::Context::from_serialize(&page).unwrap_or_default())
+            .render(
+                "errors/error.html",
+                &tera::Context::from_serialize(&page).unwrap_or_default(),
+            )
             .unwrap_or_else(|_| format!("<h1>{}</h1>", status.as_u16()));
         (status, Html(html)).into_response()
     }
@@ -167,7 +177,9 @@ impl FromRequestParts<AppState> for Viewer {
 }
 
 pub fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)]).map(|x| x[1..].to_string()).unwrap_or_default()
+    serde_urlencoded::to_string([("", s)])
+        .map(|x| x[1..].to_string())
+        .unwrap_or_default()
 }
 
 /// A form posted by a signed-in viewer, its CSRF token checked before anything else is read.
@@ -185,19 +197,27 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedForm<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let viewer = Viewer::from_request_parts(&mut parts, state).await?;
-        let bytes = Bytes::from_request(Request::from_parts(parts, body), state).await.map_err(|r| {
-            let err = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge(FORM_LIMIT)
-            } else {
-                AppError::Malformed(r.body_text())
-            };
-            PageError(err).into_response()
-        })?;
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|r| {
+                let err = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge(FORM_LIMIT)
+                } else {
+                    AppError::Malformed(r.body_text())
+                };
+                PageError(err).into_response()
+            })?;
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| PageError(AppError::Malformed(format!("bad form: {e}"))).into_response())?;
-        let sent = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
+        let sent = pairs
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
         if !constant_time_eq(sent.as_bytes(), viewer.csrf.as_bytes()) {
-            let err = AppError::Forbidden("this form has expired or did not come from depot; reload the page and try again".into());
+            let err = AppError::Forbidden(
+                "this form has expired or did not come from depot; reload the page and try again".into(),
+            );
             return Err(PageError(err).into_response());
         }
         let form = serde_urlencoded::from_bytes(&bytes)
@@ -240,12 +260,22 @@ impl Chrome {
     pub fn new(viewer: Viewer, active: &'static str) -> Chrome {
         use Role::*;
         let all: [(&str, &str, &str, &[Role]); 8] = [
-            ("/", "Dashboard", "dashboard", &[FieldEngineer, DepotTech, DcTech, Admin]),
+            (
+                "/",
+                "Dashboard",
+                "dashboard",
+                &[FieldEngineer, DepotTech, DcTech, Admin],
+            ),
             ("/rmas", "RMAs", "rmas", &[FieldEngineer, DepotTech, DcTech, Admin]),
             ("/rmas/new", "New case", "new", &[FieldEngineer, DcTech, Admin]),
             ("/receiving", "Receiving", "receiving", &[DepotTech]),
             ("/stock", "Stock", "stock", &[FieldEngineer, DepotTech, Admin]),
-            ("/lifecycle", "Lifecycle", "lifecycle", &[FieldEngineer, DepotTech, DcTech, Admin]),
+            (
+                "/lifecycle",
+                "Lifecycle",
+                "lifecycle",
+                &[FieldEngineer, DepotTech, DcTech, Admin],
+            ),
             ("/admin", "Admin", "admin", &[Admin]),
             ("/api/v1/openapi.json", "API", "api", &[FieldEngineer, DepotTech, Admin]),
         ];
@@ -268,5 +298,12 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         "depot.js" => (JS, "text/javascript; charset=utf-8"),
         _ => return PageError(AppError::not_found("no such file")).into_response(),
     };
-    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
 }

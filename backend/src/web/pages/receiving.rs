@@ -27,7 +27,11 @@ struct ReceivingPage {
     unexpected: Option<String>,
 }
 
-async fn bench(State(state): State<AppState>, viewer: Viewer, Query(q): Query<ScanQuery>) -> Result<Response, PageError> {
+async fn bench(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<ScanQuery>,
+) -> Result<Response, PageError> {
     viewer.actor.require(&[Role::DepotTech], "receive returns")?;
     let scan = q.scan.unwrap_or_default();
     let mut unexpected = None;
@@ -35,7 +39,9 @@ async fn bench(State(state): State<AppState>, viewer: Viewer, Query(q): Query<Sc
     if !scan.trim().is_empty() {
         match rmas::receiving_scan(&state.db, &viewer.actor, &scan).await? {
             Scan::Expected { number, serial } => {
-                let query = serial.map(|s| format!("?scanned={}", urlencode(&s))).unwrap_or_default();
+                let query = serial
+                    .map(|s| format!("?scanned={}", urlencode(&s)))
+                    .unwrap_or_default();
                 return Ok(Redirect::to(&format!("/rmas/{number}{query}#form-received")).into_response());
             }
             Scan::Unexpected(message) => {
@@ -44,6 +50,13 @@ async fn bench(State(state): State<AppState>, viewer: Viewer, Query(q): Query<Sc
             }
         }
     }
-    let html = render("receiving/index.html", &ReceivingPage { chrome: Chrome::new(viewer, "receiving"), scan, unexpected })?;
+    let html = render(
+        "receiving/index.html",
+        &ReceivingPage {
+            chrome: Chrome::new(viewer, "receiving"),
+            scan,
+            unexpected,
+        },
+    )?;
     Ok((status, html).into_response())
 }

@@ -2,15 +2,15 @@
 //! a form for each transition the viewer may make, read from the lifecycle table.
 use super::{Chrome, PageError, SignedForm, Viewer, form_values, render};
 use crate::app::AppState;
+use crate::domain::carrier::tracking_url;
 use crate::domain::lifecycle::{Field, Status};
 use crate::domain::policy::TestResult;
 use crate::domain::{Role, Severity};
 use crate::error::AppError;
+use crate::services::Page;
 use crate::services::rmas::{self, OpenRma, PageParams, RmaFilter, TransitionRequest};
 use crate::services::units::{self, SiteChoice};
 use crate::services::views::{EventView, RmaView, UnitView};
-use crate::domain::carrier::tracking_url;
-use crate::services::Page;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -55,12 +55,19 @@ async fn list(
         depot: get("depot"),
         q: get("q"),
         sort: get("sort"),
-        limit: get("limit").map(|l| l.parse().map_err(|_| AppError::Malformed("limit must be a number".into()))).transpose()?,
+        limit: get("limit")
+            .map(|l| {
+                l.parse()
+                    .map_err(|_| AppError::Malformed("limit must be a number".into()))
+            })
+            .transpose()?,
         cursor: get("cursor"),
     };
     let page = rmas::list(&state.db, &viewer.actor, filter).await?;
-    let kept: HashMap<String, String> =
-        raw.into_iter().filter(|(k, v)| k != "cursor" && !v.trim().is_empty()).collect();
+    let kept: HashMap<String, String> = raw
+        .into_iter()
+        .filter(|(k, v)| k != "cursor" && !v.trim().is_empty())
+        .collect();
     let next_url = page.next_cursor.as_ref().map(|c| {
         let mut params: Vec<(String, String)> = kept.clone().into_iter().collect();
         params.sort();
@@ -68,13 +75,20 @@ async fn list(
         format!("/rmas?{}", serde_urlencoded::to_string(&params).unwrap_or_default())
     });
     let sites = units::visible_sites(&state.db, &viewer.actor).await?;
-    let organizations = if viewer.role == Role::DcTech { vec![] } else { vec!["coreweave", "xai"] };
+    let organizations = if viewer.role == Role::DcTech {
+        vec![]
+    } else {
+        vec!["coreweave", "xai"]
+    };
     render(
         "rmas/list.html",
         &ListPage {
             chrome: Chrome::new(viewer, "rmas"),
             page,
-            filter: form_values(kept, &["status", "site", "severity", "organization", "depot", "q", "sort"]),
+            filter: form_values(
+                kept,
+                &["status", "site", "severity", "organization", "depot", "q", "sort"],
+            ),
             next_url,
             statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
             severities: Severity::ALL.iter().map(|s| s.as_str()).collect(),
@@ -111,7 +125,11 @@ fn describe(field: Field) -> (&'static str, &'static str, &'static str) {
         Field::Note => ("Note", "textarea", ""),
         Field::Resolution => ("Resolution", "textarea", "reseat, power cycle, firmware, cabling…"),
         Field::FaultCode => ("Fault code", "text", "e.g. DIMM_UE, FAN_TACH_LOW"),
-        Field::ReplacementKind => ("Replacement", "select", "C-nodes are replaced whole; D-node fans, PSUs and SSDs as FRUs"),
+        Field::ReplacementKind => (
+            "Replacement",
+            "select",
+            "C-nodes are replaced whole; D-node fans, PSUs and SSDs as FRUs",
+        ),
         Field::ReplacementPart => ("FRU part number", "text", "with fru: FAN-80MM, PSU-2000W, SSD-30T"),
         Field::ReplacementSerial => ("Replacement serial (from your stock)", "text", "scan the unit you ship"),
         Field::Carrier => ("Carrier", "select", ""),
@@ -119,14 +137,22 @@ fn describe(field: Field) -> (&'static str, &'static str, &'static str) {
         Field::SpareSerial => ("On-site spare serial", "text", "a spare kept loose at the site"),
         Field::DeliveredAt => ("Delivered at (UTC)", "datetime", "leave empty for now"),
         Field::InstalledSerial => ("Serial installed", "text", ""),
-        Field::PulledSerial => ("Serial pulled", "text", "the failed unit (the failed FRU for an FRU swap)"),
+        Field::PulledSerial => (
+            "Serial pulled",
+            "text",
+            "the failed unit (the failed FRU for an FRU swap)",
+        ),
         Field::Depot => ("Return to depot", "select", ""),
         Field::ScannedSerial => ("Scanned serial", "text", "scan the unit in the box"),
         Field::Finding => ("Finding", "textarea", ""),
         Field::Vendor => ("Vendor", "text", ""),
         Field::VendorReference => ("Vendor RMA reference", "text", ""),
         Field::VendorReturnReference => ("Vendor return reference", "text", ""),
-        Field::PartsConsumed => ("Parts consumed (serials from stock)", "textarea", "one serial per line; leave empty if none"),
+        Field::PartsConsumed => (
+            "Parts consumed (serials from stock)",
+            "textarea",
+            "one serial per line; leave empty if none",
+        ),
         Field::TestResults => ("Test results", "textarea", "one per line: name: pass  or  name: fail"),
         Field::Reason => ("Reason", "textarea", ""),
     }
@@ -151,8 +177,15 @@ fn default_value(field: Field, rma: &RmaView, scanned: Option<&str>) -> String {
     }
 }
 
-fn forms(rma: &RmaView, role: Role, scanned: Option<&str>, entered: Option<(&str, &HashMap<String, String>, String)>) -> Vec<TransitionForm> {
-    let Ok(status) = rma.status.parse::<Status>() else { return vec![] };
+fn forms(
+    rma: &RmaView,
+    role: Role,
+    scanned: Option<&str>,
+    entered: Option<(&str, &HashMap<String, String>, String)>,
+) -> Vec<TransitionForm> {
+    let Ok(status) = rma.status.parse::<Status>() else {
+        return vec![];
+    };
     crate::domain::lifecycle::available(status, role)
         .map(|t| {
             let mine = entered.as_ref().filter(|(to, _, _)| *to == t.to.as_str());
@@ -169,7 +202,15 @@ fn forms(rma: &RmaView, role: Role, scanned: Option<&str>, entered: Option<(&str
                     };
                     // parts_consumed may be empty: present but not required to be filled in.
                     let required = required && *f != Field::PartsConsumed;
-                    FormField { name: f.as_str(), label, kind, required, value, options: options(*f), help }
+                    FormField {
+                        name: f.as_str(),
+                        label,
+                        kind,
+                        required,
+                        value,
+                        options: options(*f),
+                        help,
+                    }
                 })
                 .collect();
             TransitionForm {
@@ -218,7 +259,17 @@ async fn detail_page(
     entered: Option<(&str, &HashMap<String, String>, String)>,
 ) -> Result<Html<String>, PageError> {
     let rma = rmas::get(&state.db, &viewer.actor, number).await?;
-    let events = rmas::events(&state.db, &viewer.actor, number, PageParams { limit: Some(500), cursor: None }).await?.items;
+    let events = rmas::events(
+        &state.db,
+        &viewer.actor,
+        number,
+        PageParams {
+            limit: Some(500),
+            cursor: None,
+        },
+    )
+    .await?
+    .items;
     let forms = forms(&rma, viewer.role, scanned, entered);
     let refs = rma
         .external_refs
@@ -228,7 +279,11 @@ async fn detail_page(
                 .map(|(k, v)| {
                     let value = v.as_str().unwrap_or_default().to_string();
                     let link = value.starts_with("https://") || value.starts_with("http://");
-                    ExternalRef { name: k.replace('_', " "), value, link }
+                    ExternalRef {
+                        name: k.replace('_', " "),
+                        value,
+                        link,
+                    }
                 })
                 .collect()
         })
@@ -237,9 +292,22 @@ async fn detail_page(
         .shipments
         .iter()
         .flatten()
-        .map(|s| ShipmentLink { tracking_url: tracking_url(&s.carrier, &s.tracking_number) })
+        .map(|s| ShipmentLink {
+            tracking_url: tracking_url(&s.carrier, &s.tracking_number),
+        })
         .collect();
-    render("rmas/detail.html", &DetailPage { chrome: Chrome::new(viewer, "rmas"), rma, events, forms, refs, tracking, notice: None })
+    render(
+        "rmas/detail.html",
+        &DetailPage {
+            chrome: Chrome::new(viewer, "rmas"),
+            rma,
+            events,
+            forms,
+            refs,
+            tracking,
+            notice: None,
+        },
+    )
 }
 
 async fn detail(
@@ -254,7 +322,9 @@ async fn detail(
 /// Turns a posted transition form into the API's request; bad values are 422 like the API.
 fn transition_request(form: &HashMap<String, String>) -> Result<TransitionRequest, AppError> {
     let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let version = text("version").and_then(|v| v.parse().ok()).ok_or_else(|| AppError::invalid("version is missing"))?;
+    let version = text("version")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| AppError::invalid("version is missing"))?;
     let delivered_at = match text("delivered_at") {
         None => None,
         Some(v) => Some(
@@ -265,7 +335,10 @@ fn transition_request(form: &HashMap<String, String>) -> Result<TransitionReques
         ),
     };
     let parts_consumed = form.get("parts_consumed").map(|v| {
-        v.split(|c: char| c.is_whitespace() || c == ',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+        v.split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     });
     let test_results = match text("test_results") {
         None => None,
@@ -278,9 +351,16 @@ fn transition_request(form: &HashMap<String, String>) -> Result<TransitionReques
                     let passed = match result.trim().to_lowercase().as_str() {
                         "pass" | "passed" | "ok" => true,
                         "fail" | "failed" => false,
-                        _ => return Err(AppError::invalid(format!("test result `{line}`: write `name: pass` or `name: fail`"))),
+                        _ => {
+                            return Err(AppError::invalid(format!(
+                                "test result `{line}`: write `name: pass` or `name: fail`"
+                            )));
+                        }
                     };
-                    Ok(TestResult { name: name.trim().to_string(), passed })
+                    Ok(TestResult {
+                        name: name.trim().to_string(),
+                        passed,
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
@@ -324,7 +404,9 @@ async fn transition(
     match result {
         Ok(rma) => Redirect::to(&format!("/rmas/{}", rma.number)).into_response(),
         // Not visible, or the RMA is gone: the plain error page.
-        Err(err @ (AppError::NotFound(_) | AppError::Internal(_) | AppError::Unavailable(_))) => PageError(err).into_response(),
+        Err(err @ (AppError::NotFound(_) | AppError::Internal(_) | AppError::Unavailable(_))) => {
+            PageError(err).into_response()
+        }
         Err(err) => {
             let status = err.status();
             let to = form.get("to").cloned().unwrap_or_default();
@@ -353,14 +435,39 @@ async fn new_page(
     form: HashMap<String, String>,
     error: Option<String>,
 ) -> Result<Html<String>, PageError> {
-    viewer.actor.require(&[Role::FieldEngineer, Role::DcTech, Role::Admin], "open an RMA")?;
+    viewer
+        .actor
+        .require(&[Role::FieldEngineer, Role::DcTech, Role::Admin], "open an RMA")?;
     let sites = units::visible_sites(&state.db, &viewer.actor).await?;
     let site = form.get("site").cloned().unwrap_or_default();
-    let nodes = if site.is_empty() { vec![] } else { units::nodes_at_site(&state.db, &viewer.actor, &site).await? };
+    let nodes = if site.is_empty() {
+        vec![]
+    } else {
+        units::nodes_at_site(&state.db, &viewer.actor, &site).await?
+    };
     let severities = Severity::ALL.iter().map(|s| s.as_str()).collect();
-    let keys = ["slot_serial", "serial", "severity", "symptom", "cs_ticket", "engineering_ticket", "chat_thread"];
+    let keys = [
+        "slot_serial",
+        "serial",
+        "severity",
+        "symptom",
+        "cs_ticket",
+        "engineering_ticket",
+        "chat_thread",
+    ];
     let form = form_values(form, &keys);
-    render("rmas/new.html", &NewPage { chrome: Chrome::new(viewer, "new"), sites, site, nodes, severities, form, error })
+    render(
+        "rmas/new.html",
+        &NewPage {
+            chrome: Chrome::new(viewer, "new"),
+            sites,
+            site,
+            nodes,
+            severities,
+            form,
+            error,
+        },
+    )
 }
 
 async fn new_form(
@@ -371,16 +478,29 @@ async fn new_form(
     new_page(&state, viewer, q, None).await
 }
 
-async fn create(State(state): State<AppState>, SignedForm { viewer, form }: SignedForm<HashMap<String, String>>) -> Response {
+async fn create(
+    State(state): State<AppState>,
+    SignedForm { viewer, form }: SignedForm<HashMap<String, String>>,
+) -> Response {
     let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
-    let serial = if text("serial").is_empty() { text("slot_serial") } else { text("serial") };
+    let serial = if text("serial").is_empty() {
+        text("slot_serial")
+    } else {
+        text("serial")
+    };
     let mut refs = serde_json::Map::new();
     for key in ["cs_ticket", "engineering_ticket", "chat_thread"] {
         if !text(key).is_empty() {
             refs.insert(key.into(), json!(text(key)));
         }
     }
-    let input = OpenRma { site: text("site"), serial, severity: text("severity"), symptom: text("symptom"), external_refs: Some(refs.into()) };
+    let input = OpenRma {
+        site: text("site"),
+        serial,
+        severity: text("severity"),
+        symptom: text("symptom"),
+        external_refs: Some(refs.into()),
+    };
     match rmas::open(&state.db, &viewer.actor, input).await {
         Ok(rma) => Redirect::to(&format!("/rmas/{}", rma.number)).into_response(),
         Err(err @ (AppError::Unprocessable { .. } | AppError::Conflict(_))) => {
@@ -393,4 +513,3 @@ async fn create(State(state): State<AppState>, SignedForm { viewer, form }: Sign
         Err(err) => PageError(err).into_response(),
     }
 }
-

@@ -24,7 +24,13 @@ struct StockPage {
 
 async fn stock(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
     let lines = units::stock_summary(&state.db, &viewer.actor).await?;
-    render("units/stock.html", &StockPage { chrome: Chrome::new(viewer, "stock"), lines })
+    render(
+        "units/stock.html",
+        &StockPage {
+            chrome: Chrome::new(viewer, "stock"),
+            lines,
+        },
+    )
 }
 
 #[derive(Serialize)]
@@ -33,9 +39,19 @@ struct UnitPage {
     history: UnitHistory,
 }
 
-async fn unit(State(state): State<AppState>, viewer: Viewer, Path(serial): Path<String>) -> Result<Html<String>, PageError> {
+async fn unit(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(serial): Path<String>,
+) -> Result<Html<String>, PageError> {
     let history = units::history(&state.db, &viewer.actor, &serial).await?;
-    render("units/detail.html", &UnitPage { chrome: Chrome::new(viewer, "stock"), history })
+    render(
+        "units/detail.html",
+        &UnitPage {
+            chrome: Chrome::new(viewer, "stock"),
+            history,
+        },
+    )
 }
 
 #[derive(Serialize)]
@@ -44,8 +60,18 @@ struct SlotPage {
     slot: SlotHistory,
 }
 
-async fn slot(State(state): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> Result<Html<String>, PageError> {
+async fn slot(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Html<String>, PageError> {
     let id = uuid::Uuid::parse_str(&id).map_err(|_| AppError::not_found("no such slot"))?;
     let slot = units::slot_history(&state.db, &viewer.actor, id).await?;
-    render("units/slot.html", &SlotPage { chrome: Chrome::new(viewer, "stock"), slot })
+    render(
+        "units/slot.html",
+        &SlotPage {
+            chrome: Chrome::new(viewer, "stock"),
+            slot,
+        },
+    )
 }

@@ -1,0 +1,239 @@
+// depot's pages in a real browser (Debian's chromium, driven by playwright-core), against the real
+// server on a random port with its own SQLite file loaded with the demo fixtures.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const root = resolve(import.meta.dirname, "../..");
+const bin = process.env.DEPOT_BIN ?? join(root, "target/debug/depot");
+const shots = join(root, "target/screenshots");
+const dir = mkdtempSync(join(tmpdir(), "depot-ui-"));
+const env = { ...process.env, DATABASE_URL: `sqlite://${dir}/ui.db?mode=rwc`, DEPOT_BIND: "127.0.0.1:0", RUST_LOG: "warn" };
+let server, base, browser;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  execFileSync(bin, ["load-fixtures", "--dir", join(root, "fixtures")], { env, cwd: root });
+  server = spawn(bin, ["serve"], { env, cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  base = await new Promise((ok, fail) => {
+    server.stdout.once("data", (d) => ok(String(d).match(/http:\/\/[\d.:]+/)[0]));
+    server.once("exit", (c) => fail(new Error(`depot serve exited ${c}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const PASSWORD = "depot-demo";
+
+async function signedIn(email, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on("dialog", () => assert.fail("a dialog opened: markup from data was executed"));
+  await page.goto(`${base}/`);
+  assert.match(page.url(), /\/sign-in/, "an anonymous visitor is sent to sign in");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  return page;
+}
+
+async function move(page, to, fill = async () => {}) {
+  const form = page.locator(`#form-${to}`);
+  await form.evaluate((d) => (d.open = true));
+  await fill(form);
+  await form.getByRole("button", { name: /^Move to/ }).click();
+  await page.waitForLoadState();
+  const badge = page.locator("h1 .badge");
+  assert.equal((await badge.textContent()).trim(), to.replaceAll("_", " "), `moved to ${to}: ${await page.locator(".alert").allTextContents()}`);
+}
+
+test("each role signs in and gets its navigation", async () => {
+  const expected = {
+    "fe@vast.example": ["Dashboard", "RMAs", "New case", "Stock", "Lifecycle", "API"],
+    "cam@vast.example": ["Dashboard", "RMAs", "Receiving", "Stock", "Lifecycle", "API"],
+    "dctech@coreweave.example": ["Dashboard", "RMAs", "New case", "Lifecycle"],
+    "admin@vast.example": ["Dashboard", "RMAs", "New case", "Stock", "Lifecycle", "Admin", "API"],
+  };
+  for (const [email, nav] of Object.entries(expected)) {
+    const page = await signedIn(email);
+    assert.deepEqual((await page.locator("header nav a").allTextContents()).map((s) => s.trim()), nav, email);
+    await page.context().close();
+  }
+});
+
+test("sessions: cookie flags, a new id at each sign-in, throttled guessing", async () => {
+  const a = await signedIn("fe@vast.example");
+  const first = (await a.context().cookies()).find((c) => c.name === "depot_session");
+  assert.equal(first.httpOnly, true);
+  assert.equal(first.sameSite, "Lax");
+  await a.goto(`${base}/sign-in`);
+  await a.getByLabel("Email").fill("fe@vast.example");
+  await a.getByLabel("Password").fill(PASSWORD);
+  await a.getByRole("button", { name: "Sign in" }).click();
+  await a.waitForURL(`${base}/`);
+  const second = (await a.context().cookies()).find((c) => c.name === "depot_session");
+  assert.notEqual(first.value, second.value, "the session id is rotated at sign-in");
+  await a.context().close();
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  for (let i = 0; i < 6; i++) {
+    await page.goto(`${base}/sign-in`);
+    await page.getByLabel("Email").fill("sac@vast.example");
+    await page.getByLabel("Password").fill("wrong-password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForLoadState();
+  }
+  assert.match(await page.locator(".alert").textContent(), /too many failed sign-ins/);
+  await context.close();
+});
+
+test("the CoreWeave golden path, through forms only, with the receiving scanner", async () => {
+  const fe = await signedIn("fe@vast.example");
+  await fe.goto(`${base}/rmas/new`);
+  await fe.getByLabel("1. Site").selectOption("cw-ord1");
+  await fe.getByRole("button", { name: "Show its nodes" }).click();
+  await fe.getByLabel("2. Node by cluster and slot").selectOption("CN-ORD1-0103");
+  await fe.getByLabel("3. Severity").selectOption("sev2");
+  await fe.getByLabel("Symptom").fill("<script>alert('x')</script> DIMM A1 uncorrectable errors");
+  await fe.getByLabel("CS ticket").fill("CS-4711");
+  await fe.getByRole("button", { name: "Open RMA" }).click();
+  await fe.waitForURL(/\/rmas\/RMA-\d{4}-\d{6}$/);
+  const url = fe.url();
+  const number = url.split("/").pop();
+  assert.match(await fe.locator(".symptom").textContent(), /<script>alert\('x'\)<\/script>/, "markup shows as text");
+  await move(fe, "diagnosing");
+  // A refused approval explains itself inline and changes nothing.
+  const approve = fe.locator("#form-approved");
+  await approve.evaluate((d) => (d.open = true));
+  await approve.getByLabel("Fault code").fill("DIMM_UE");
+  await approve.getByLabel(/^Replacement( \*)?$/).selectOption("fru");
+  await approve.getByLabel("FRU part number").fill("DIMM-64G");
+  await approve.getByRole("button", { name: /^Move to/ }).click();
+  assert.match(await fe.locator("#form-approved .alert").textContent(), /C-node/);
+  await move(fe, "approved", async (f) => {
+    await f.getByLabel("Fault code").fill("DIMM_UE");
+    await f.getByLabel(/^Replacement( \*)?$/).selectOption("whole_unit");
+    await f.getByLabel("FRU part number").fill("");
+  });
+  await fe.goto(`${base}/rmas`);
+  assert.match(await fe.locator("table").textContent(), /<script>alert/, "the list shows the symptom's RMA without running it");
+  await fe.context().close();
+
+  const cam = await signedIn("cam@vast.example");
+  await cam.goto(url);
+  await move(cam, "replacement_shipped", async (f) => {
+    await f.getByLabel(/Replacement serial/).fill("CN-CAM-S001");
+    await f.getByLabel("Carrier").selectOption("UPS");
+    await f.getByLabel("Tracking number").fill("1Z999AA10123456784");
+  });
+  assert.ok(await cam.locator("a[href*='ups.com']").count(), "tracking link");
+
+  const dc = await signedIn("dctech@coreweave.example", { width: 390, height: 844 });
+  await dc.goto(`${base}/`);
+  assert.match(await dc.locator("main").textContent(), new RegExp(number), "waiting on the DC tech");
+  await dc.goto(url);
+  await move(dc, "replacement_delivered");
+  await move(dc, "swapped");
+  await move(dc, "return_shipped", async (f) => {
+    await f.getByLabel("Carrier").selectOption("FedEx");
+    await f.getByLabel("Tracking number").fill("123456789012");
+  });
+  await dc.context().close();
+
+  // The scanner types the serial and Enter; an unexpected scan says so.
+  await cam.goto(`${base}/receiving`);
+  await cam.keyboard.type("CN-ORD1-0101\n");
+  await cam.waitForLoadState();
+  assert.match(await cam.locator("#unexpected").textContent(), /Unexpected/);
+  await cam.goto(`${base}/receiving`);
+  await cam.keyboard.type("CN-ORD1-0103\n");
+  await cam.waitForURL(new RegExp(`/rmas/${number}\\?scanned=CN-ORD1-0103`));
+  assert.equal(await cam.locator("#form-received").getByLabel("Scanned serial").inputValue(), "CN-ORD1-0103");
+  await move(cam, "received");
+  await cam.screenshot({ path: join(shots, "rma-detail.png"), fullPage: true });
+  await move(cam, "triage");
+  await move(cam, "repair", (f) => f.getByLabel("Finding").fill("DIMM A1 failed"));
+  await move(cam, "testing", (f) => f.getByLabel(/Parts consumed/).fill("DIMM-CAM-S001"));
+  await move(cam, "returned_to_stock", (f) => f.getByLabel("Test results").fill("burn-in 24h: pass\nmemtest: pass"));
+  await cam.goto(`${base}/units/CN-ORD1-0103`);
+  assert.match(await cam.locator("main").textContent(), /refurbished/);
+  await cam.goto(`${base}/stock`);
+  await cam.screenshot({ path: join(shots, "stock.png"), fullPage: true });
+  await cam.goto(`${base}/receiving`);
+  await cam.screenshot({ path: join(shots, "receiving.png") });
+  await cam.context().close();
+
+  // More open cases, so that the dashboard has queues to show.
+  const fe2 = await signedIn("fe@vast.example");
+  for (const [site, serial, severity, symptom] of [
+    ["xai-colossus", "DN-COL1-0102", "sev1", "Fan 2 tachometer reads 0 RPM; enclosure over temperature"],
+    ["cw-lga1", "CN-LGA1-0204", "sev3", "Intermittent reboots, BMC logs PSU AC loss"],
+  ]) {
+    await fe2.goto(`${base}/rmas/new?site=${site}`);
+    await fe2.getByLabel("… or serial").fill(serial);
+    await fe2.getByLabel("3. Severity").selectOption(severity);
+    await fe2.getByLabel("Symptom").fill(symptom);
+    await fe2.getByRole("button", { name: "Open RMA" }).click();
+    await fe2.waitForURL(/\/rmas\/RMA-/);
+  }
+  await move(fe2, "diagnosing");
+  await fe2.goto(`${base}/`);
+  assert.equal((await fe2.locator(".queue .count").first().textContent()).trim(), "1", "one reported");
+  await fe2.screenshot({ path: join(shots, "dashboard.png"), fullPage: true });
+  await fe2.context().close();
+});
+
+test("a form posted without its CSRF token is refused", async () => {
+  const page = await signedIn("fe@vast.example");
+  const status = await page.evaluate(async () => {
+    const res = await fetch("/rmas/new", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "site=cw-ord1&serial=CN-ORD1-0110&severity=sev1&symptom=forged" });
+    return res.status;
+  });
+  assert.equal(status, 403);
+  await page.goto(`${base}/rmas?q=CN-ORD1-0110`);
+  assert.match(await page.locator("tbody").textContent(), /Nothing here/, "nothing was opened");
+  await page.context().close();
+});
+
+test("an xAI technician opening a CoreWeave RMA gets 404", async () => {
+  const fe = await signedIn("fe@vast.example");
+  await fe.goto(`${base}/rmas?organization=coreweave`);
+  const number = (await fe.locator("tbody a").first().textContent()).trim();
+  await fe.context().close();
+  const xai = await signedIn("dctech@xai.example");
+  const res = await xai.goto(`${base}/rmas/${number}`);
+  assert.equal(res.status(), 404);
+  assert.match(await xai.locator("h1").textContent(), /Not found/);
+  await xai.context().close();
+});
+
+test("the lifecycle diagram shows every state of the table", async () => {
+  const page = await signedIn("fe@vast.example");
+  await page.goto(`${base}/lifecycle`);
+  const drawn = await page.locator("svg g.state").evaluateAll((gs) => gs.map((g) => g.dataset.status));
+  const table = await page.evaluate(async () => {
+    const rows = [...document.querySelectorAll("table tbody tr")].map((tr) => [...tr.cells].map((c) => c.textContent));
+    return rows;
+  });
+  const inTable = new Set(table.flatMap(([from, to]) => [...from.split(", "), to]));
+  assert.deepEqual(new Set(drawn), inTable);
+  assert.equal(drawn.length, 16);
+  await page.screenshot({ path: join(shots, "lifecycle.png"), fullPage: true });
+  await page.context().close();
+});
