@@ -76,6 +76,18 @@ fn operator_commands_work_end_to_end() {
             .unwrap();
         assert_eq!(list.status(), 200);
     });
+    let revoked = run(depot(dir.path()).args(["token", "revoke", "fe@vast.example"]));
+    assert!(revoked.contains("revoked 1 token"), "{revoked}");
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let list = client
+            .get(format!("{url}/api/v1/rmas"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(list.status(), 401, "a revoked token no longer works");
+    });
     let pid = server.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = server.wait().unwrap();

@@ -38,6 +38,8 @@ enum TokenCommand {
         #[arg(long, default_value = "cli")]
         label: String,
     },
+    /// Revoke every API token of the user with EMAIL.
+    Revoke { email: String },
 }
 
 #[tokio::main]
@@ -81,6 +83,14 @@ async fn main() -> anyhow::Result<()> {
                 println!("API token: depot token create fe@vast.example");
             }
             app.run_until(depot::app::shutdown_signal()).await?;
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { email },
+        } => {
+            let db = depot::db::connect(&settings).await?;
+            depot::app::migrate(&db).await?;
+            let revoked = tokens::revoke_all(&db, &email).await?;
+            println!("revoked {revoked} token(s) of {email}");
         }
         Command::Token {
             command: TokenCommand::Create { email, label },

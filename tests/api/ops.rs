@@ -81,6 +81,13 @@ async fn lifecycle_openapi_health_and_metrics() {
     let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(health.headers().contains_key("x-request-id"));
+    assert_eq!(health.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        health.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
 
     let rma = app.open(FE, "cw-ord1", "CN-ORD1-0101").await;
     app.step(FE, rma["number"].as_str().unwrap(), "diagnosing", json!({}))

@@ -237,3 +237,45 @@ test("the lifecycle diagram shows every state of the table", async () => {
   await page.screenshot({ path: join(shots, "lifecycle.png"), fullPage: true });
   await page.context().close();
 });
+
+test("an admin creates a depot technician, who signs in; disabling ends it", async () => {
+  const admin = await signedIn("admin@vast.example");
+  await admin.goto(`${base}/admin/users`);
+  const form = () => admin.locator("form[action='/admin/users']");
+  await form().getByLabel("Email").fill("new.tech@vast.example");
+  await form().getByLabel("Name").fill("New Tech");
+  await form().getByLabel("Role").selectOption("depot_tech");
+  await form().getByLabel("Organization code").fill("vast");
+  await form().getByLabel("Depot (depot technicians only)").fill("SAC");
+  await form().getByLabel("Password (10+ characters)").fill("short");
+  await form().getByRole("button", { name: "Create user" }).click();
+  assert.match(await admin.locator(".alert").textContent(), /at least 10 characters/);
+  await form().getByLabel("Password (10+ characters)").fill("a-long-password");
+  await form().getByRole("button", { name: "Create user" }).click();
+  await admin.waitForURL(`${base}/admin/users`);
+  assert.match(await admin.locator("table").textContent(), /new.tech@vast.example/);
+
+  const context = await browser.newContext();
+  const tech = await context.newPage();
+  await tech.goto(`${base}/sign-in`);
+  await tech.getByLabel("Email").fill("new.tech@vast.example");
+  await tech.getByLabel("Password").fill("a-long-password");
+  await tech.getByRole("button", { name: "Sign in" }).click();
+  await tech.waitForURL(`${base}/`);
+  assert.match(await tech.locator(".who").textContent(), /SAC/);
+
+  const row = admin.locator("tr", { hasText: "new.tech@vast.example" });
+  await row.getByRole("button", { name: "Disable" }).click();
+  await admin.waitForURL(`${base}/admin/users`);
+  await tech.goto(`${base}/`);
+  assert.match(tech.url(), /sign-in/, "a disabled user's session ends");
+
+  await admin.goto(`${base}/admin/catalog`);
+  const fan = admin.locator("tr", { hasText: "FAN-80MM" });
+  await fan.getByLabel("field-replaceable").uncheck();
+  await fan.getByRole("button", { name: "Save" }).click();
+  await admin.waitForURL(`${base}/admin/catalog`);
+  assert.equal(await admin.locator("tr", { hasText: "FAN-80MM" }).getByLabel("field-replaceable").isChecked(), false);
+  await admin.context().close();
+  await context.close();
+});

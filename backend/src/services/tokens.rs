@@ -38,6 +38,16 @@ pub async fn create(db: &DatabaseConnection, email: &str, label: &str) -> anyhow
     Ok(token)
 }
 
+/// Revokes every live token of the user with `email`; returns how many.
+pub async fn revoke_all(db: &DatabaseConnection, email: &str) -> anyhow::Result<u64> {
+    let user = user::Entity::find()
+        .filter(user::Column::Email.eq(email.trim().to_lowercase()))
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user with email {email}"))?;
+    Ok(crate::services::admin::revoke_tokens(db, user.id).await?)
+}
+
 /// Resolves a bearer token to the acting user; unknown, revoked or disabled is 401.
 pub async fn authenticate(db: &DatabaseConnection, token: &str) -> AppResult<Actor> {
     let row = api_token::Entity::find()
