@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
 const root = resolve(import.meta.dirname, "../..");
-const bin = process.env.DEPOT_BIN ?? join(root, "target/debug/depot");
+const bin = process.env.DEPOT_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), "debug/depot");
 const shots = join(root, "target/screenshots");
 const dir = mkdtempSync(join(tmpdir(), "depot-ui-"));
 const env = { ...process.env, DATABASE_URL: `sqlite://${dir}/ui.db?mode=rwc`, DEPOT_BIND: "127.0.0.1:0", RUST_LOG: "warn" };
