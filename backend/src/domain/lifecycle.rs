@@ -58,6 +58,8 @@ string_enum! {
         PartsConsumed => "parts_consumed",
         TestResults => "test_results",
         Reason => "reason",
+        Packages => "packages",
+        WeightKg => "weight_kg",
     }
 }
 
@@ -74,6 +76,7 @@ string_enum! {
         PartsFromDepotStock => "parts_from_depot_stock",
         TestsAllPassed => "tests_all_passed",
         TestsSomeFailed => "tests_some_failed",
+        ShipmentDetails => "shipment_details",
     }
 }
 
@@ -132,6 +135,7 @@ const FE: &[Role] = &[FieldEngineer];
 const DT: &[Role] = &[DepotTech];
 const ON_SITE: &[Role] = &[DcTech, FieldEngineer];
 const NOTE: &[Field] = &[F::Note];
+const SHIPPING: &[Field] = &[F::Packages, F::WeightKg, F::Note];
 
 /// The lifecycle. Nothing changes an RMA's status except through a row of this table.
 pub static TRANSITIONS: &[Transition] = &[
@@ -170,8 +174,8 @@ pub static TRANSITIONS: &[Transition] = &[
         to: ReplacementShipped,
         roles: DT,
         required: &[F::ReplacementSerial, F::Carrier, F::TrackingNumber],
-        optional: NOTE,
-        guards: &[G::ReplacementFromActorDepotStock],
+        optional: SHIPPING,
+        guards: &[G::ShipmentDetails, G::ReplacementFromActorDepotStock],
         effects: &[E::ShipReplacement],
         notice: Some(Notice::ReplacementShipped),
     },
@@ -210,8 +214,8 @@ pub static TRANSITIONS: &[Transition] = &[
         to: ReturnShipped,
         roles: ON_SITE,
         required: &[F::Carrier, F::TrackingNumber, F::Depot],
-        optional: NOTE,
-        guards: &[],
+        optional: SHIPPING,
+        guards: &[G::ShipmentDetails],
         effects: &[E::ShipReturn],
         notice: None,
     },

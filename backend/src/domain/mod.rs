@@ -2,6 +2,7 @@
 pub mod carrier;
 pub mod lifecycle;
 pub mod policy;
+pub mod swap;
 pub mod types;
 
 pub use lifecycle::{Field, Guard, Notice, Refusal, Status, TRANSITIONS, Transition, UnitEffect};

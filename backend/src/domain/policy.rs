@@ -1,6 +1,7 @@
 //! The guards of the lifecycle table: the replacement policy and the checks on serials, stock and depots.
 //!
 //! Pure functions over [`Facts`] that the service layer loads from the database first.
+use super::carrier::Carrier;
 use super::lifecycle::{Guard, Refusal, Transition};
 use super::types::{Condition, Location, string_enum};
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,10 @@ pub struct Facts<'a> {
     pub scanned_serial: Option<&'a str>,
     pub parts_consumed: &'a [String],
     pub test_results: &'a [TestResult],
+    pub carrier: Option<&'a str>,
+    pub tracking_number: Option<&'a str>,
+    pub packages: Option<i32>,
+    pub weight_kg: Option<f64>,
 }
 
 impl Facts<'_> {
@@ -206,6 +211,19 @@ fn check_guard(guard: Guard, f: &Facts) -> Result<(), Refusal> {
                     failed.join(", ")
                 )))
             }
+        }
+        Guard::ShipmentDetails => {
+            let carrier = Carrier::parse(f.carrier.unwrap_or_default()).map_err(Refusal::Invalid)?;
+            carrier
+                .tracking_number(f.tracking_number.unwrap_or_default())
+                .map_err(Refusal::Invalid)?;
+            if f.packages.is_some_and(|p| !(1..=50).contains(&p)) {
+                return Err(invalid("packages must be between 1 and 50"));
+            }
+            if f.weight_kg.is_some_and(|w| !(w > 0.0 && w <= 2000.0)) {
+                return Err(invalid("weight_kg must be more than 0 and at most 2000"));
+            }
+            Ok(())
         }
         Guard::TestsSomeFailed => {
             if f.test_results.iter().any(|t| !t.passed) {

@@ -1,5 +1,6 @@
 //! Opening, listing, reading and moving RMAs. [`transition`] is the only code that writes an RMA's status.
 use crate::db::begin_write;
+use crate::domain::carrier::Carrier;
 use crate::domain::lifecycle::{self, Field, Notice, Status, Transition, UnitEffect};
 use crate::domain::policy::{self, Facts, PartFacts, ReplacementKind, TestResult, UnitFacts};
 use crate::domain::{Condition, Location, RmaNumber, Role, Serial, Severity};
@@ -88,6 +89,11 @@ pub struct TransitionRequest {
     pub test_results: Option<Vec<TestResult>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Boxes in the shipment (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_kg: Option<f64>,
 }
 
 impl TransitionRequest {
@@ -112,7 +118,7 @@ impl TransitionRequest {
             Field::VendorReference => &self.vendor_reference,
             Field::VendorReturnReference => &self.vendor_return_reference,
             Field::Reason => &self.reason,
-            Field::DeliveredAt | Field::PartsConsumed | Field::TestResults => &None,
+            Field::DeliveredAt | Field::PartsConsumed | Field::TestResults | Field::Packages | Field::WeightKg => &None,
         };
         value.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }
@@ -123,6 +129,8 @@ impl TransitionRequest {
             Field::DeliveredAt => self.delivered_at.is_some(),
             Field::PartsConsumed => self.parts_consumed.is_some(),
             Field::TestResults => self.test_results.as_ref().is_some_and(|t| !t.is_empty()),
+            Field::Packages => self.packages.is_some(),
+            Field::WeightKg => self.weight_kg.is_some(),
             other => self.text(other).is_some(),
         }
     }
@@ -584,6 +592,10 @@ pub async fn transition(
         scanned_serial: scanned_serial.as_deref(),
         parts_consumed: &consumed_names,
         test_results: req.test_results.as_deref().unwrap_or_default(),
+        carrier: req.text(Field::Carrier),
+        tracking_number: req.text(Field::TrackingNumber),
+        packages: req.packages,
+        weight_kg: req.weight_kg,
     };
     policy::check_guards(row, &facts)?;
 
@@ -1020,18 +1032,23 @@ impl Work<'_> {
         to_address: String,
         depot_id: Option<Uuid>,
     ) -> AppResult<()> {
+        // The guard checked both; parsing again yields their normalised forms.
+        let carrier = Carrier::parse(req.text(Field::Carrier).unwrap_or_default()).map_err(AppError::invalid)?;
+        let tracking = carrier
+            .tracking_number(req.text(Field::TrackingNumber).unwrap_or_default())
+            .map_err(AppError::invalid)?;
         shipment::ActiveModel {
             id: Set(Uuid::now_v7()),
             rma_id: Set(self.rma.id),
             unit_id: Set(unit_id),
             direction: Set(direction.into()),
-            carrier: Set(req.text(Field::Carrier).unwrap_or_default().into()),
-            tracking_number: Set(req.text(Field::TrackingNumber).unwrap_or_default().into()),
+            carrier: Set(carrier.as_str().into()),
+            tracking_number: Set(tracking),
             from_address: Set(from_address),
             to_address: Set(to_address),
             depot_id: Set(depot_id),
-            packages: Set(1),
-            weight_kg: Set(None),
+            packages: Set(req.packages.unwrap_or(1)),
+            weight_kg: Set(req.weight_kg),
             shipped_at: Set(self.now),
             delivered_at: Set(None),
         }

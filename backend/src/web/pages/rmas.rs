@@ -155,6 +155,8 @@ fn describe(field: Field) -> (&'static str, &'static str, &'static str) {
         ),
         Field::TestResults => ("Test results", "textarea", "one per line: name: pass  or  name: fail"),
         Field::Reason => ("Reason", "textarea", ""),
+        Field::Packages => ("Packages", "number", "boxes in this shipment; 1 if empty"),
+        Field::WeightKg => ("Weight (kg)", "number", ""),
     }
 }
 
@@ -389,6 +391,18 @@ fn transition_request(form: &HashMap<String, String>) -> Result<TransitionReques
         parts_consumed,
         test_results,
         reason: text("reason"),
+        packages: text("packages")
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| AppError::invalid(format!("packages `{v}` is not a whole number")))
+            })
+            .transpose()?,
+        weight_kg: text("weight_kg")
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| AppError::invalid(format!("weight_kg `{v}` is not a number")))
+            })
+            .transpose()?,
     })
 }
 
