@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(web::rmas::routes())
         .merge(web::units::routes())
+        .merge(web::labels::routes())
         .merge(web::lifecycle::routes())
         .merge(web::openapi::routes())
         .merge(web::ops::routes())

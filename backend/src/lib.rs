@@ -6,6 +6,8 @@ pub mod app;
 pub mod config;
 /// Database connection and write transactions.
 pub mod db;
+/// Printable labels and packing slips.
+pub mod documents;
 /// Business rules without HTTP or SQL: the lifecycle table and the replacement policy.
 pub mod domain;
 /// sea-orm entities.

@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The public address the test server puts in labels and emails.
+pub const BASE_URL: &str = "https://depot.example.test";
+
 pub const FE: &str = "fe@vast.example";
 pub const ADMIN: &str = "admin@vast.example";
 pub const CAM: &str = "cam@vast.example";
@@ -111,6 +114,7 @@ pub async fn spawn_app() -> TestApp {
     let settings = Settings::from_lookup(|key| match key {
         "DATABASE_URL" => Some(url.clone()),
         "DEPOT_BIND" => Some("127.0.0.1:0".into()),
+        "DEPOT_BASE_URL" => Some(BASE_URL.into()),
         _ => None,
     })
     .unwrap();
@@ -181,6 +185,18 @@ impl TestApp {
             .await
             .unwrap();
         Self::answer(res).await
+    }
+
+    /// The raw bytes of a GET.
+    pub async fn download(&self, who: &str, path: &str) -> (u16, Vec<u8>) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.token(who))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
     }
 
     pub async fn post(&self, who: &str, path: &str, body: &Value) -> Answer {

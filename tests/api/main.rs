@@ -6,5 +6,6 @@ mod concurrency;
 mod golden;
 mod input;
 mod isolation;
+mod labels;
 mod lifecycle;
 mod ops;

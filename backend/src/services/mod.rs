@@ -3,6 +3,7 @@ pub mod admin;
 pub mod auth;
 pub mod dashboard;
 pub mod fixtures;
+pub mod labels;
 pub mod rmas;
 pub mod sessions;
 pub mod tokens;

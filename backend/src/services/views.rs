@@ -121,6 +121,8 @@ pub struct ShipmentView {
     pub weight_kg: Option<f64>,
     pub shipped_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The carrier's tracking page, when the carrier has one.
+    pub tracking_url: Option<String>,
 }
 
 /// Builds the views of `rmas`, in order, with seven queries in all.
@@ -191,6 +193,7 @@ pub async fn shipment_views(db: &impl ConnectionTrait, rows: Vec<shipment::Model
         .map(|s| ShipmentView {
             serial: units.get(&s.unit_id).map(|u| u.serial.clone()).unwrap_or_default(),
             depot: s.depot_id.and_then(|id| depots.get(&id)).map(|d| d.code.clone()),
+            tracking_url: crate::domain::carrier::tracking_url(&s.carrier, &s.tracking_number),
             direction: s.direction,
             carrier: s.carrier,
             tracking_number: s.tracking_number,

@@ -1,7 +1,7 @@
 //! Extractors that turn every bad input into an [`AppError`] with the contract's error shape.
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::services::{Actor, tokens};
+use crate::services::{Actor, sessions, tokens};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -53,7 +53,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// The signed-in user, from `Authorization: Bearer <token>`.
+/// The signed-in user, from `Authorization: Bearer <token>`; for reads (GET, HEAD) a signed-in
+/// browser's session cookie also counts, so pages can link to downloads. Writes need the token:
+/// a cookie alone would let another site forge them.
 impl FromRequestParts<AppState> for Actor {
     type Rejection = AppError;
 
@@ -62,6 +64,14 @@ impl FromRequestParts<AppState> for Actor {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
+        if header.is_none() && parts.method.is_safe() {
+            let jar = axum_extra::extract::CookieJar::from_headers(&parts.headers);
+            if let Some(cookie) = jar.get(crate::web::pages::SESSION_COOKIE) {
+                return sessions::resolve(&state.db, cookie.value())
+                    .await
+                    .map(|(actor, _, _)| actor);
+            }
+        }
         let token = header
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)

@@ -2,7 +2,6 @@
 //! a form for each transition the viewer may make, read from the lifecycle table.
 use super::{Chrome, PageError, SignedForm, Viewer, form_values, render};
 use crate::app::AppState;
-use crate::domain::carrier::tracking_url;
 use crate::domain::lifecycle::{Field, Status};
 use crate::domain::policy::TestResult;
 use crate::domain::{Role, Severity};
@@ -233,19 +232,12 @@ struct ExternalRef {
 }
 
 #[derive(Serialize)]
-struct ShipmentLink {
-    tracking_url: Option<String>,
-}
-
-#[derive(Serialize)]
 struct DetailPage {
     chrome: Chrome,
     rma: RmaView,
     events: Vec<EventView>,
     forms: Vec<TransitionForm>,
     refs: Vec<ExternalRef>,
-    tracking: Vec<ShipmentLink>,
-    notice: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -290,14 +282,6 @@ async fn detail_page(
                 .collect()
         })
         .unwrap_or_default();
-    let tracking = rma
-        .shipments
-        .iter()
-        .flatten()
-        .map(|s| ShipmentLink {
-            tracking_url: tracking_url(&s.carrier, &s.tracking_number),
-        })
-        .collect();
     render(
         "rmas/detail.html",
         &DetailPage {
@@ -306,8 +290,6 @@ async fn detail_page(
             events,
             forms,
             refs,
-            tracking,
-            notice: None,
         },
     )
 }
