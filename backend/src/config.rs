@@ -1,6 +1,7 @@
 //! Typed settings read once from the environment (SPEC §9).
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// A value that must not appear in logs (it may carry a password).
 #[derive(Clone)]
@@ -35,6 +36,27 @@ pub struct Settings {
     pub smtp_url: Option<Secret>,
     /// `DEPOT_MAIL_FROM`: the sender of depot's emails.
     pub mail_from: String,
+    /// `DEPOT_MAIL_MAX_ATTEMPTS`: tries before a message is dead-lettered (default 8).
+    pub mail_max_attempts: i32,
+    /// `DEPOT_MAIL_BACKOFF_MS`: the first retry delay, doubled per attempt (default 5000).
+    pub mail_backoff: Duration,
+    /// `DEPOT_MAIL_POLL_MS`: how often an idle dispatcher looks for due messages (default 1000).
+    pub mail_poll: Duration,
+    /// `DEPOT_JOBS_INTERVAL_S`: how often reminders and SLA alerts are checked (default 60).
+    pub jobs_interval: Duration,
+}
+
+/// A positive whole number from the environment, or its default.
+fn number(lookup: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> anyhow::Result<u64> {
+    match lookup(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| anyhow::anyhow!("{key} `{v}` is not a positive whole number")),
+    }
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/depot.db?mode=rwc";
@@ -61,6 +83,10 @@ impl Settings {
             base_url,
             smtp_url: lookup("SMTP_URL").map(Secret::new),
             mail_from: lookup("DEPOT_MAIL_FROM").unwrap_or_else(|| "depot <depot@localhost>".into()),
+            mail_max_attempts: number(&lookup, "DEPOT_MAIL_MAX_ATTEMPTS", 8)? as i32,
+            mail_backoff: Duration::from_millis(number(&lookup, "DEPOT_MAIL_BACKOFF_MS", 5000)?),
+            mail_poll: Duration::from_millis(number(&lookup, "DEPOT_MAIL_POLL_MS", 1000)?),
+            jobs_interval: Duration::from_secs(number(&lookup, "DEPOT_JOBS_INTERVAL_S", 60)?),
         })
     }
 }

@@ -14,6 +14,10 @@ pub mod domain;
 pub mod entities;
 /// The error type and its HTTP rendering.
 pub mod error;
+/// Scheduled work: return reminders and SLA alerts.
+pub mod jobs;
+/// Notifications: composing, queueing, delivering.
+pub mod mail;
 /// Use cases, each in one transaction with the acting user.
 pub mod services;
 /// HTTP routes and extractors.

@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261125_000002_sessions_and_slot_history;
+mod m20261125_000003_outbox_delivery;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_sessions_and_slot_history::Migration),
+            Box::new(m20261125_000003_outbox_delivery::Migration),
         ]
     }
 }

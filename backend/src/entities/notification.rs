@@ -18,6 +18,16 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub subject: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub body_text: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub body_html: Option<String>,
+    pub message_id: Option<String>,
+    pub dedupe_key: Option<String>,
+    pub locked_until: Option<DateTimeUtc>,
+    pub attach_label: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,10 @@ pub struct Model {
     pub name: String,
     pub kind: String,
     pub created_at: DateTimeUtc,
+    /// A chat incoming-webhook URL that receives this organization's notifications.
+    pub webhook_url: Option<String>,
+    /// Internal on-call addresses for alerts (SLA breaches).
+    pub oncall_emails: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

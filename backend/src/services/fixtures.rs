@@ -40,6 +40,10 @@ struct OrganizationRow {
     code: String,
     name: String,
     kind: String,
+    #[serde(default)]
+    oncall: Vec<String>,
+    #[serde(default)]
+    webhook_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,6 +201,8 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
             name: Set(o.name),
             kind: Set(o.kind),
             created_at: Set(now),
+            webhook_url: Set(o.webhook_url),
+            oncall_emails: Set((!o.oncall.is_empty()).then(|| serde_json::json!(o.oncall))),
         }
         .insert(&txn)
         .await?;

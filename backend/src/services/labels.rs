@@ -56,6 +56,16 @@ pub async fn return_label(
     base_url: &str,
 ) -> AppResult<LabelData> {
     let rma = find_visible(db, actor, number).await?;
+    label_for(db, rma, base_url).await
+}
+
+/// The return label of an RMA by id, for the mail dispatcher (no viewer to check).
+pub async fn return_label_by_id(db: &DatabaseConnection, rma_id: uuid::Uuid, base_url: &str) -> AppResult<LabelData> {
+    let rma = one::<rma::Entity>(db, rma_id).await?;
+    label_for(db, rma, base_url).await
+}
+
+async fn label_for(db: &DatabaseConnection, rma: rma::Model, base_url: &str) -> AppResult<LabelData> {
     let status: Status = rma
         .status
         .parse()

@@ -5,10 +5,10 @@ use crate::domain::lifecycle::{self, Field, Notice, Status, Transition, UnitEffe
 use crate::domain::policy::{self, Facts, PartFacts, ReplacementKind, TestResult, UnitFacts};
 use crate::domain::{Condition, Location, RmaNumber, Role, Serial, Severity};
 use crate::entities::{
-    depot, event, notification, part, repair_record, rma, rma_counter, rma_watcher, shipment, site, slot, slot_history,
-    unit, user,
+    depot, event, part, repair_record, rma, rma_counter, rma_watcher, shipment, site, slot, slot_history, unit,
 };
 use crate::error::{AppError, AppResult};
+use crate::mail::outbox;
 use crate::services::views::{self, EventView, NextTransition, RmaView, load_map};
 use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
 use chrono::{DateTime, Datelike, Utc};
@@ -493,6 +493,7 @@ pub async fn transition(
     actor: &Actor,
     number: &str,
     req: TransitionRequest,
+    base_url: &str,
 ) -> AppResult<RmaView> {
     let txn = begin_write(db).await?;
     let rma = find_visible(&txn, actor, number).await?;
@@ -851,25 +852,17 @@ pub async fn transition(
         }
     }
 
-    let event_id = record_event(
-        &txn,
-        rma.id,
-        actor,
-        Some(from),
-        to,
-        req.text(Field::Note),
-        req.recorded_fields(row),
-        now,
-    )
-    .await?;
-    if let Some(notice) = row.notice {
-        queue_notification(&txn, &rma, &site, event_id, notice, now).await?;
-    }
+    let fields = req.recorded_fields(row);
+    let note = req.text(Field::Note);
+    let event_id = record_event(&txn, rma.id, actor, Some(from), to, note, fields.clone(), now).await?;
     let updated = rma::Entity::find_by_id(rma.id)
         .one(&txn)
         .await?
         .ok_or_else(|| anyhow::anyhow!("RMA vanished"))?;
     let view = detail(&txn, actor, updated).await?;
+    if let Some(notice) = row.notice {
+        queue_notification(&txn, &view, &rma, &site, event_id, &fields, notice, base_url, now).await?;
+    }
     txn.commit().await?;
     metrics::counter!("depot_transitions_total", "to" => to.as_str()).increment(1);
     Ok(view)
@@ -1087,49 +1080,47 @@ fn depot_address(d: &depot::Model) -> String {
     )
 }
 
-/// Queues the email of `notice` to the site's DC-tech contacts and the RMA's watchers, in the
-/// transition's own transaction; delivery happens after commit.
+/// Queues the email of `notice` to the site's DC-tech contacts and the RMA's watchers (and the
+/// organization's chat webhook), in the transition's own transaction; delivery happens after commit.
 async fn queue_notification(
     txn: &DatabaseTransaction,
+    view: &RmaView,
     rma: &rma::Model,
     site: &site::Model,
     event_id: Uuid,
+    fields: &Value,
     notice: Notice,
+    base_url: &str,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let mut recipients: Vec<String> = serde_json::from_value(site.contact_emails.clone()).unwrap_or_default();
-    let watcher_ids: Vec<Uuid> = rma_watcher::Entity::find()
-        .filter(rma_watcher::Column::RmaId.eq(rma.id))
-        .all(txn)
+    let kind_part = view.replacement_part.as_deref().unwrap_or(&view.part);
+    let kind = part::Entity::find()
+        .filter(part::Column::Number.eq(kind_part))
+        .one(txn)
         .await?
-        .into_iter()
-        .map(|w| w.user_id)
-        .collect();
-    if !watcher_ids.is_empty() {
-        let watchers = user::Entity::find()
-            .filter(user::Column::Id.is_in(watcher_ids))
-            .all(txn)
-            .await?;
-        recipients.extend(watchers.into_iter().filter(|u| !u.disabled).map(|u| u.email));
-    }
-    recipients.sort();
-    recipients.dedup();
-    notification::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        event_id: Set(event_id),
-        rma_id: Set(rma.id),
-        template: Set(notice.as_str().into()),
-        channel: Set("email".into()),
-        recipients: Set(json!(recipients)),
-        state: Set("pending".into()),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        last_error: Set(None),
-        created_at: Set(now),
-        sent_at: Set(None),
-    }
-    .insert(txn)
-    .await?;
+        .map(|p| p.kind)
+        .unwrap_or_default();
+    let shipment = view.shipments.iter().flatten().rfind(|s| s.direction == "outbound");
+    let ctx = json!({
+        "rma": view,
+        "link": format!("{base_url}/rmas/{}", view.number),
+        "event": {"fields": fields},
+        "shipment": shipment,
+        "swap_steps": crate::domain::swap::swap_steps(&kind),
+        "return_steps": crate::domain::swap::RETURN_STEPS,
+    });
+    let composed = crate::mail::compose::compose(notice.as_str(), &ctx)?;
+    let queued = outbox::Queued {
+        rma_id: rma.id,
+        event_id,
+        template: notice.as_str(),
+        recipients: outbox::recipients(txn, rma.id, site).await?,
+        composed,
+        attach_label: notice == Notice::ReplacementShipped,
+        dedupe_key: None,
+        organization_id: Some(rma.organization_id),
+    };
+    outbox::queue(txn, queued, now).await?;
     Ok(())
 }
 

@@ -1,0 +1,249 @@
+//! Delivering the outbox after commit. Each instance claims due rows with a compare-and-set lease
+//! (so two instances never send the same row), sends them, and records the outcome: sent, or
+//! retried with exponential backoff and jitter, or dead after a bounded number of attempts.
+use super::outbox::{DEAD, PENDING, RETRYING, SENT};
+use crate::config::Settings;
+use crate::documents;
+use crate::entities::notification;
+use crate::services::labels;
+use chrono::{Duration as ChronoDuration, Utc};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rand::Rng;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use std::time::Duration;
+
+/// How long a claim lasts: a row whose sender died is picked up again after this.
+const LEASE_SECONDS: i64 = 120;
+const BATCH: u64 = 20;
+
+pub struct Dispatcher {
+    db: DatabaseConnection,
+    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Mailbox,
+    http: reqwest::Client,
+    base_url: String,
+    max_attempts: i32,
+    backoff: Duration,
+    poll: Duration,
+}
+
+impl Dispatcher {
+    pub fn new(db: DatabaseConnection, settings: &Settings) -> anyhow::Result<Dispatcher> {
+        let smtp = match &settings.smtp_url {
+            Some(url) => Some(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                    .map_err(|e| anyhow::anyhow!("SMTP_URL is not usable: {e}"))?
+                    .timeout(Some(Duration::from_secs(20)))
+                    .build(),
+            ),
+            None => None,
+        };
+        let from = settings
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("DEPOT_MAIL_FROM `{}` is not a mailbox: {e}", settings.mail_from))?;
+        Ok(Dispatcher {
+            db,
+            smtp,
+            from,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            base_url: settings.base_url.clone(),
+            max_attempts: settings.mail_max_attempts,
+            backoff: settings.mail_backoff,
+            poll: settings.mail_poll,
+        })
+    }
+
+    /// Delivers until `shutdown` fires.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let busy = match self.deliver_due().await {
+                Ok(n) => n > 0,
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbox delivery pass failed");
+                    false
+                }
+            };
+            if !busy {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.poll) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// One pass: claims up to a batch of due rows and delivers them. Returns how many it handled.
+    pub async fn deliver_due(&self) -> anyhow::Result<usize> {
+        let now = Utc::now();
+        let mut due = notification::Entity::find()
+            .filter(notification::Column::State.is_in([PENDING, RETRYING]))
+            .filter(notification::Column::NextAttemptAt.lte(now))
+            .filter(
+                Condition::any()
+                    .add(notification::Column::LockedUntil.is_null())
+                    .add(notification::Column::LockedUntil.lt(now)),
+            );
+        if self.smtp.is_none() {
+            // Without a mail server, email stays queued; webhooks still go out.
+            due = due.filter(notification::Column::Channel.ne("email"));
+        }
+        let rows = due
+            .order_by_asc(notification::Column::NextAttemptAt)
+            .limit(BATCH)
+            .all(&self.db)
+            .await?;
+        let mut handled = 0;
+        for row in rows {
+            if !self.claim(&row).await? {
+                continue;
+            }
+            handled += 1;
+            let outcome = match row.channel.as_str() {
+                "email" => self.send_email(&row).await,
+                "webhook" => self.post_webhook(&row).await,
+                other => Err(anyhow::anyhow!("unknown channel {other}")),
+            };
+            self.record(&row, outcome).await?;
+        }
+        Ok(handled)
+    }
+
+    /// Takes the row for this instance, unless another instance took it first.
+    async fn claim(&self, row: &notification::Model) -> anyhow::Result<bool> {
+        let now = Utc::now();
+        let taken = notification::Entity::update_many()
+            .col_expr(
+                notification::Column::LockedUntil,
+                Expr::value(Some(now + ChronoDuration::seconds(LEASE_SECONDS))),
+            )
+            .filter(notification::Column::Id.eq(row.id))
+            .filter(notification::Column::State.is_in([PENDING, RETRYING]))
+            .filter(
+                Condition::any()
+                    .add(notification::Column::LockedUntil.is_null())
+                    .add(notification::Column::LockedUntil.lt(now)),
+            )
+            .exec(&self.db)
+            .await?;
+        Ok(taken.rows_affected == 1)
+    }
+
+    async fn record(&self, row: &notification::Model, outcome: anyhow::Result<()>) -> anyhow::Result<()> {
+        let attempts = row.attempts + 1;
+        let now = Utc::now();
+        let mut update = notification::Entity::update_many()
+            .col_expr(notification::Column::Attempts, Expr::value(attempts))
+            .col_expr(
+                notification::Column::LockedUntil,
+                Expr::value(Option::<chrono::DateTime<Utc>>::None),
+            );
+        match outcome {
+            Ok(()) => {
+                tracing::info!(id = %row.id, template = %row.template, channel = %row.channel, "notification delivered");
+                update = update
+                    .col_expr(notification::Column::State, Expr::value(SENT))
+                    .col_expr(notification::Column::SentAt, Expr::value(Some(now)))
+                    .col_expr(notification::Column::LastError, Expr::value(Option::<String>::None));
+            }
+            Err(err) => {
+                let state = if attempts >= self.max_attempts { DEAD } else { RETRYING };
+                tracing::warn!(id = %row.id, attempts, state, error = %err, "notification not delivered");
+                let next = now + ChronoDuration::from_std(self.delay(attempts)).unwrap_or_default();
+                update = update
+                    .col_expr(notification::Column::State, Expr::value(state))
+                    .col_expr(notification::Column::NextAttemptAt, Expr::value(next))
+                    .col_expr(notification::Column::LastError, Expr::value(Some(format!("{err:#}"))));
+            }
+        }
+        update
+            .filter(notification::Column::Id.eq(row.id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Exponential backoff from the configured base, capped at an hour, with ±25 % jitter so that
+    /// many rows failing together do not retry together.
+    fn delay(&self, attempts: i32) -> Duration {
+        let base = self.backoff.as_millis() as f64 * 2f64.powi((attempts - 1).clamp(0, 20));
+        let capped = base.min(3_600_000.0);
+        let jitter = rand::rng().random_range(0.75..1.25);
+        Duration::from_millis((capped * jitter) as u64)
+    }
+
+    async fn send_email(&self, row: &notification::Model) -> anyhow::Result<()> {
+        let smtp = self
+            .smtp
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no SMTP_URL configured"))?;
+        let recipients: Vec<String> = serde_json::from_value(row.recipients.clone())?;
+        if recipients.is_empty() {
+            anyhow::bail!("no recipients");
+        }
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(row.subject.clone().unwrap_or_default())
+            .message_id(row.message_id.clone());
+        for to in &recipients {
+            builder = builder.to(to.parse().map_err(|e| anyhow::anyhow!("recipient {to}: {e}"))?);
+        }
+        let body = MultiPart::alternative_plain_html(
+            row.body_text.clone().unwrap_or_default(),
+            row.body_html.clone().unwrap_or_default(),
+        );
+        let message = if row.attach_label {
+            let data = labels::return_label_by_id(&self.db, row.rma_id, &self.base_url).await?;
+            let pdf = documents::return_label_pdf(&data)?;
+            let attachment: SinglePart = Attachment::new(format!("{}-return-label.pdf", data.number))
+                .body(pdf, ContentType::parse("application/pdf")?);
+            builder.multipart(MultiPart::mixed().multipart(body).singlepart(attachment))?
+        } else {
+            builder.multipart(body)?
+        };
+        smtp.send(message).await?;
+        Ok(())
+    }
+
+    /// A JSON POST that chat incoming-webhooks accept (`text`).
+    async fn post_webhook(&self, row: &notification::Model) -> anyhow::Result<()> {
+        let urls: Vec<String> = serde_json::from_value(row.recipients.clone())?;
+        let link = format!("{}/rmas", self.base_url);
+        for url in urls {
+            let text = format!("{}\n{}", row.subject.clone().unwrap_or_default(), link);
+            let res = self
+                .http
+                .post(&url)
+                .json(&serde_json::json!({"text": text, "template": row.template}))
+                .send()
+                .await?;
+            if !res.status().is_success() {
+                anyhow::bail!("webhook answered {}", res.status());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Puts a dead or retrying notification back in the queue, to be tried now.
+pub async fn retry(db: &DatabaseConnection, id: uuid::Uuid) -> Result<bool, sea_orm::DbErr> {
+    let res = notification::Entity::update_many()
+        .col_expr(notification::Column::State, Expr::value(PENDING))
+        .col_expr(notification::Column::Attempts, Expr::value(0))
+        .col_expr(notification::Column::NextAttemptAt, Expr::value(Utc::now()))
+        .col_expr(
+            notification::Column::LockedUntil,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .filter(notification::Column::Id.eq(id))
+        .filter(notification::Column::State.is_in([DEAD, RETRYING]))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}

@@ -1,0 +1,101 @@
+//! Queueing notifications: one row per message and channel, inserted in the caller's transaction.
+use super::compose::Composed;
+use crate::entities::{notification, organization, rma_watcher, site, user};
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Outbox row states.
+pub const PENDING: &str = "pending";
+pub const RETRYING: &str = "retrying";
+pub const SENDING: &str = "sending";
+pub const SENT: &str = "sent";
+pub const DEAD: &str = "dead";
+
+/// A message to queue.
+pub struct Queued<'a> {
+    pub rma_id: Uuid,
+    pub event_id: Uuid,
+    pub template: &'a str,
+    pub recipients: Vec<String>,
+    pub composed: Composed,
+    pub attach_label: bool,
+    /// For scheduled messages: the same key is never queued twice, across restarts too.
+    pub dedupe_key: Option<String>,
+    /// The organization whose chat webhook also gets the message, if it has one.
+    pub organization_id: Option<Uuid>,
+}
+
+/// The site's DC-tech contacts and the RMA's watchers, without duplicates.
+pub async fn recipients(db: &impl ConnectionTrait, rma_id: Uuid, site: &site::Model) -> Result<Vec<String>, DbErr> {
+    let mut to: Vec<String> = serde_json::from_value(site.contact_emails.clone()).unwrap_or_default();
+    let watcher_ids: Vec<Uuid> = rma_watcher::Entity::find()
+        .filter(rma_watcher::Column::RmaId.eq(rma_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| w.user_id)
+        .collect();
+    if !watcher_ids.is_empty() {
+        let watchers = user::Entity::find()
+            .filter(user::Column::Id.is_in(watcher_ids))
+            .all(db)
+            .await?;
+        to.extend(watchers.into_iter().filter(|u| !u.disabled).map(|u| u.email));
+    }
+    to.sort();
+    to.dedup();
+    Ok(to)
+}
+
+/// Inserts the email row, and a webhook row when the organization has a webhook. Returns whether
+/// anything was queued (a repeated `dedupe_key` queues nothing).
+pub async fn queue(db: &impl ConnectionTrait, q: Queued<'_>, now: DateTime<Utc>) -> Result<bool, DbErr> {
+    let webhook = match q.organization_id {
+        Some(id) => organization::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .and_then(|o| o.webhook_url),
+        None => None,
+    };
+    let mut rows = vec![("email", json!(q.recipients), q.dedupe_key.clone())];
+    if let Some(url) = webhook {
+        rows.push((
+            "webhook",
+            json!([url]),
+            q.dedupe_key.as_ref().map(|k| format!("{k}:webhook")),
+        ));
+    }
+    let mut queued = false;
+    for (channel, recipients, dedupe_key) in rows {
+        let id = Uuid::now_v7();
+        let row = notification::ActiveModel {
+            id: Set(id),
+            event_id: Set(q.event_id),
+            rma_id: Set(q.rma_id),
+            template: Set(q.template.into()),
+            channel: Set(channel.into()),
+            recipients: Set(recipients),
+            state: Set(PENDING.into()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            last_error: Set(None),
+            created_at: Set(now),
+            sent_at: Set(None),
+            subject: Set(Some(q.composed.subject.clone())),
+            body_text: Set(Some(q.composed.text.clone())),
+            body_html: Set(Some(q.composed.html.clone())),
+            message_id: Set(Some(format!("<{id}@depot>"))),
+            dedupe_key: Set(dedupe_key),
+            locked_until: Set(None),
+            attach_label: Set(q.attach_label && channel == "email"),
+        };
+        let inserted = notification::Entity::insert(row)
+            .on_conflict_do_nothing_on([notification::Column::DedupeKey])
+            .exec_without_returning(db)
+            .await?;
+        queued |= matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
+    }
+    Ok(queued)
+}
