@@ -128,11 +128,24 @@ impl App {
         self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves, delivers the outbox and runs the scheduler until `shutdown` completes; then finishes
+    /// in-flight requests and stops the background work.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let settings = &self.state.settings;
+        let dispatcher = crate::mail::dispatch::Dispatcher::new(self.state.db.clone(), settings)?;
+        let mail = tokio::spawn(dispatcher.run(stopped.clone()));
+        let jobs = tokio::spawn(crate::jobs::run(
+            self.state.db.clone(),
+            settings.base_url.clone(),
+            settings.jobs_interval,
+            stopped,
+        ));
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
+        let _ = stop.send(true);
+        let _ = tokio::join!(mail, jobs);
         Ok(())
     }
 }

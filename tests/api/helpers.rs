@@ -20,6 +20,7 @@ pub const XAI_TECH: &str = "dctech@xai.example";
 
 pub struct TestApp {
     pub base: String,
+    pub database_url: String,
     pub client: reqwest::Client,
     tokens: HashMap<&'static str, String>,
     pub db: sea_orm::DatabaseConnection,
@@ -85,6 +86,20 @@ fn extra_fixtures() -> String {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Spawns the app with extra environment settings (e.g. `SMTP_URL`).
+pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_test_writer()
@@ -112,6 +127,7 @@ pub async fn spawn_app() -> TestApp {
         }
     };
     let settings = Settings::from_lookup(|key| match key {
+        _ if extra.iter().any(|(k, _)| *k == key) => extra.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
         "DATABASE_URL" => Some(url.clone()),
         "DEPOT_BIND" => Some("127.0.0.1:0".into()),
         "DEPOT_BASE_URL" => Some(BASE_URL.into()),
@@ -132,6 +148,7 @@ pub async fn spawn_app() -> TestApp {
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
+        database_url: url,
         client: reqwest::Client::new(),
         tokens: issued,
         db,
@@ -163,6 +180,23 @@ impl Answer {
 }
 
 impl TestApp {
+    /// Starts another instance on the same database (as a second server behind a load balancer).
+    pub async fn another_instance(&self, extra: &[(&str, String)]) -> String {
+        let url = self.database_url.clone();
+        let settings = Settings::from_lookup(|key| match key {
+            _ if extra.iter().any(|(k, _)| *k == key) => extra.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
+            "DATABASE_URL" => Some(url.clone()),
+            "DEPOT_BIND" => Some("127.0.0.1:0".into()),
+            "DEPOT_BASE_URL" => Some(BASE_URL.into()),
+            _ => None,
+        })
+        .unwrap();
+        let app = App::build(settings).await.expect("second instance builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until(std::future::pending()));
+        base
+    }
+
     pub fn token(&self, who: &str) -> &str {
         &self.tokens[who]
     }

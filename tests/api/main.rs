@@ -1,5 +1,7 @@
 //! The JSON API against the real server: the lifecycle table row by row, the golden paths, tenant
 //! isolation, concurrency, bad input and the operations endpoints.
+// Shared with the other test binaries, which use parts this one does not.
+#[allow(dead_code)]
 mod helpers;
 
 mod concurrency;

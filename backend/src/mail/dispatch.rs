@@ -60,6 +60,7 @@ impl Dispatcher {
     /// Delivers until `shutdown` fires.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
+            tracing::trace!("outbox pass");
             let busy = match self.deliver_due().await {
                 Ok(n) => n > 0,
                 Err(err) => {

@@ -477,3 +477,69 @@ pub async fn save_part(
     }
     Ok(())
 }
+
+/// A message in the outbox, as the admin sees it.
+#[derive(Debug, Serialize)]
+pub struct OutboxRow {
+    pub id: Uuid,
+    pub rma: String,
+    pub template: String,
+    pub channel: String,
+    pub recipients: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: chrono::DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+/// Undelivered messages first (dead, retrying, pending), then the latest delivered ones.
+pub async fn outbox(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<OutboxRow>> {
+    use crate::entities::{notification, rma};
+    use crate::mail::outbox::{DEAD, PENDING, RETRYING, SENT};
+    use sea_orm::QuerySelect;
+    admin(actor)?;
+    let mut rows = notification::Entity::find()
+        .filter(notification::Column::State.is_in([DEAD, RETRYING, PENDING]))
+        .order_by_asc(notification::Column::State)
+        .order_by_asc(notification::Column::Id)
+        .limit(200)
+        .all(db)
+        .await?;
+    rows.extend(
+        notification::Entity::find()
+            .filter(notification::Column::State.eq(SENT))
+            .order_by_desc(notification::Column::Id)
+            .limit(50)
+            .all(db)
+            .await?,
+    );
+    let rmas = crate::services::views::load_map::<rma::Entity>(db, rows.iter().map(|n| n.rma_id)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|n| OutboxRow {
+            id: n.id,
+            rma: rmas.get(&n.rma_id).map(|r| r.number.clone()).unwrap_or_default(),
+            recipients: serde_json::from_value::<Vec<String>>(n.recipients)
+                .unwrap_or_default()
+                .join(", "),
+            template: n.template,
+            channel: n.channel,
+            state: n.state,
+            attempts: n.attempts,
+            next_attempt_at: n.next_attempt_at,
+            last_error: n.last_error,
+            created_at: n.created_at,
+        })
+        .collect())
+}
+
+/// Sends a dead or retrying message again, now.
+pub async fn retry_notification(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> AppResult<()> {
+    admin(actor)?;
+    if crate::mail::dispatch::retry(db, id).await? {
+        Ok(())
+    } else {
+        Err(AppError::Conflict("that message is not waiting for a retry".into()))
+    }
+}

@@ -1082,6 +1082,7 @@ fn depot_address(d: &depot::Model) -> String {
 
 /// Queues the email of `notice` to the site's DC-tech contacts and the RMA's watchers (and the
 /// organization's chat webhook), in the transition's own transaction; delivery happens after commit.
+#[allow(clippy::too_many_arguments)]
 async fn queue_notification(
     txn: &DatabaseTransaction,
     view: &RmaView,
@@ -1193,4 +1194,35 @@ pub async fn receiving_scan(db: &DatabaseConnection, actor: &Actor, scan: &str) 
             latest.number
         )),
     })
+}
+
+/// Starts or stops `actor` watching an RMA (watchers get its emails). Returns whether they watch now.
+pub async fn set_watching(db: &DatabaseConnection, actor: &Actor, number: &str, watch: bool) -> AppResult<bool> {
+    let rma = find_visible(db, actor, number).await?;
+    let existing = rma_watcher::Entity::find_by_id((rma.id, actor.user_id)).one(db).await?;
+    match (watch, existing) {
+        (true, None) => {
+            rma_watcher::ActiveModel {
+                rma_id: Set(rma.id),
+                user_id: Set(actor.user_id),
+            }
+            .insert(db)
+            .await?;
+        }
+        (false, Some(w)) => {
+            rma_watcher::Entity::delete_by_id((w.rma_id, w.user_id))
+                .exec(db)
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(watch)
+}
+
+/// Whether `actor` watches the RMA.
+pub async fn is_watching(db: &DatabaseConnection, actor: &Actor, rma_id: Uuid) -> AppResult<bool> {
+    Ok(rma_watcher::Entity::find_by_id((rma_id, actor.user_id))
+        .one(db)
+        .await?
+        .is_some())
 }

@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "depot", description = "RMA and hardware-depot lifecycle API (SPEC §7)."),
     paths(
-        rmas::open, rmas::list, rmas::show, rmas::transition, rmas::events,
+        rmas::open, rmas::list, rmas::show, rmas::transition, rmas::events, rmas::watch, rmas::unwatch,
         units::list, units::show, units::stock,
         lifecycle::table, ops::healthz, ops::metrics,
         labels::label_pdf, labels::label_zpl, labels::packing_slip,

@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/rmas/{number}", get(show))
         .route("/api/v1/rmas/{number}/transitions", post(transition))
         .route("/api/v1/rmas/{number}/events", get(events))
+        .route("/api/v1/rmas/{number}/watch", axum::routing::put(watch).delete(unwatch))
 }
 
 /// Open an RMA in `reported`.
@@ -78,4 +79,20 @@ pub async fn events(
     Query(page): Query<PageParams>,
 ) -> AppResult<axum::Json<Page<EventView>>> {
     Ok(axum::Json(rmas::events(&state.db, &actor, &number, page).await?))
+}
+
+/// Watch an RMA: its emails go to you too.
+#[utoipa::path(put, path = "/api/v1/rmas/{number}/watch", params(("number" = String, Path)), tag = "rmas",
+    responses((status = 204), (status = 401), (status = 404)))]
+pub async fn watch(State(state): State<AppState>, actor: Actor, Path(number): Path<String>) -> AppResult<StatusCode> {
+    rmas::set_watching(&state.db, &actor, &number, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stop watching an RMA.
+#[utoipa::path(delete, path = "/api/v1/rmas/{number}/watch", params(("number" = String, Path)), tag = "rmas",
+    responses((status = 204), (status = 401), (status = 404)))]
+pub async fn unwatch(State(state): State<AppState>, actor: Actor, Path(number): Path<String>) -> AppResult<StatusCode> {
+    rmas::set_watching(&state.db, &actor, &number, false).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

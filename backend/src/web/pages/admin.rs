@@ -3,7 +3,7 @@ use super::{Chrome, PageError, SignedForm, Viewer, form_values, render};
 use crate::app::AppState;
 use crate::domain::Role;
 use crate::error::AppError;
-use crate::services::admin::{self, AddressInput, Catalog, UserChange, UserInput, UserRow};
+use crate::services::admin::{self, AddressInput, Catalog, OutboxRow, UserChange, UserInput, UserRow};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,6 +18,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users", get(users).post(create_user))
         .route("/admin/users/{id}", post(change_user))
         .route("/admin/catalog", get(catalog).post(save_catalog))
+        .route("/admin/outbox", get(outbox))
+        .route("/admin/outbox/{id}/retry", post(retry))
 }
 
 type Fields = HashMap<String, String>;
@@ -189,4 +191,39 @@ async fn save_catalog(State(state): State<AppState>, SignedForm { viewer, form }
         other => Err(AppError::invalid(format!("unknown record kind `{other}`"))),
     };
     after(result, "/admin/catalog", |e| catalog_page(&state, viewer, Some(e))).await
+}
+
+#[derive(Serialize)]
+struct OutboxPage {
+    chrome: Chrome,
+    rows: Vec<OutboxRow>,
+    error: Option<String>,
+}
+
+async fn outbox_page(state: &AppState, viewer: Viewer, error: Option<String>) -> Result<Html<String>, PageError> {
+    let rows = admin::outbox(&state.db, &viewer.actor).await?;
+    render(
+        "admin/outbox.html",
+        &OutboxPage {
+            chrome: Chrome::new(viewer, "admin"),
+            rows,
+            error,
+        },
+    )
+}
+
+async fn outbox(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
+    outbox_page(&state, viewer, None).await
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedForm { viewer, form: _ }: SignedForm<Fields>,
+) -> Response {
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return PageError(AppError::not_found("no such message")).into_response();
+    };
+    let result = admin::retry_notification(&state.db, &viewer.actor, id).await;
+    after(result, "/admin/outbox", |e| outbox_page(&state, viewer, Some(e))).await
 }

@@ -61,6 +61,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "lifecycle/index.html",
         "admin/users.html",
         "admin/catalog.html",
+        "admin/outbox.html",
         "errors/error.html",
     ])
     .expect("templates parse");

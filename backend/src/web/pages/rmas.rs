@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/rmas/new", get(new_form).post(create))
         .route("/rmas/{number}", get(detail))
         .route("/rmas/{number}/transition", post(transition))
+        .route("/rmas/{number}/watch", post(toggle_watch))
 }
 
 #[derive(Serialize)]
@@ -233,6 +234,7 @@ struct ExternalRef {
 
 #[derive(Serialize)]
 struct DetailPage {
+    watching: bool,
     chrome: Chrome,
     rma: RmaView,
     events: Vec<EventView>,
@@ -265,6 +267,7 @@ async fn detail_page(
     .await?
     .items;
     let forms = forms(&rma, viewer.role, scanned, entered);
+    let watching = rmas::is_watching(&state.db, &viewer.actor, rma.id).await?;
     let refs = rma
         .external_refs
         .as_object()
@@ -285,6 +288,7 @@ async fn detail_page(
     render(
         "rmas/detail.html",
         &DetailPage {
+            watching,
             chrome: Chrome::new(viewer, "rmas"),
             rma,
             events,
@@ -508,4 +512,18 @@ async fn create(
         }
         Err(err) => PageError(err).into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct WatchForm {
+    watch: String,
+}
+
+async fn toggle_watch(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    SignedForm { viewer, form }: SignedForm<WatchForm>,
+) -> Result<Redirect, PageError> {
+    rmas::set_watching(&state.db, &viewer.actor, &number, form.watch == "on").await?;
+    Ok(Redirect::to(&format!("/rmas/{}", number.trim())))
 }

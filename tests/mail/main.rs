@@ -1,0 +1,529 @@
+//! Notifications against a real SMTP server process (aiosmtpd, `tests/smtp_sink.py`): recipients,
+//! subjects, both parts, the label attachment; nothing lost while the server is down, nothing sent
+//! twice, dead letters and their retry, reminders and alerts from the scheduler, chat webhooks.
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use depot::entities::notification;
+use helpers::*;
+use mail_parser::{MessageParser, MimeHeaders};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The SMTP server process; killed when dropped.
+struct Sink {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One received message, parsed.
+struct Mail {
+    envelope_to: Vec<String>,
+    subject: String,
+    message_id: String,
+    text: String,
+    html: String,
+    attachments: Vec<(String, String, Vec<u8>)>,
+}
+
+impl Sink {
+    fn start(port: u16) -> Sink {
+        let dir = tempfile::tempdir().unwrap();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the SMTP sink (pip install -r tests/requirements.txt)");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(
+            ready.trim(),
+            "ready",
+            "aiosmtpd did not start: is it installed (tests/requirements.txt)?"
+        );
+        Sink { child, dir }
+    }
+
+    fn messages(&self) -> Vec<Mail> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        files.sort_by_key(|p| p.file_stem().unwrap().to_str().unwrap().parse::<u32>().unwrap());
+        files
+            .iter()
+            .map(|path| {
+                let raw = std::fs::read(path).unwrap();
+                let msg = MessageParser::default().parse(&raw).unwrap();
+                let envelope_to = msg
+                    .header_raw("X-Envelope-To")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect();
+                Mail {
+                    envelope_to,
+                    subject: msg.subject().unwrap_or_default().to_string(),
+                    message_id: msg.message_id().unwrap_or_default().to_string(),
+                    text: msg.body_text(0).unwrap_or_default().to_string(),
+                    html: msg.body_html(0).unwrap_or_default().to_string(),
+                    attachments: msg
+                        .attachments()
+                        .map(|a| {
+                            let kind = a
+                                .content_type()
+                                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or_default()))
+                                .unwrap_or_default();
+                            (
+                                a.attachment_name().unwrap_or_default().to_string(),
+                                kind,
+                                a.contents().to_vec(),
+                            )
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits until at least `n` messages arrived (bounded), and returns them all.
+    async fn wait_for(&self, n: usize) -> Vec<Mail> {
+        let start = Instant::now();
+        loop {
+            let got = self.messages();
+            if got.len() >= n || start.elapsed() > Duration::from_secs(60) {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn mail_settings(port: u16, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut settings = vec![
+        ("SMTP_URL", format!("smtp://127.0.0.1:{port}")),
+        ("DEPOT_MAIL_FROM", "depot <depot@vast.example>".to_string()),
+        ("DEPOT_MAIL_POLL_MS", "50".to_string()),
+        ("DEPOT_MAIL_BACKOFF_MS", "50".to_string()),
+        ("DEPOT_JOBS_INTERVAL_S", "3600".to_string()),
+    ];
+    settings.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    settings
+}
+
+async fn states(app: &TestApp) -> Vec<String> {
+    notification::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.state)
+        .collect()
+}
+
+#[tokio::test]
+async fn lifecycle_emails_reach_the_site_and_the_watchers_with_both_parts_and_the_label() {
+    let port = free_port();
+    let sink = Sink::start(port);
+    let app = spawn_app_with(&mail_settings(port, &[])).await;
+    let number = app.open(FE, "cw-ord1", "CN-ORD1-0201").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.client
+        .put(format!("{}/api/v1/rmas/{number}/watch", app.base))
+        .bearer_auth(app.token(CAM))
+        .send()
+        .await
+        .unwrap();
+    app.step(FE, &number, "diagnosing", json!({})).await;
+    app.step(
+        FE,
+        &number,
+        "approved",
+        json!({"fault_code": "DIMM_UE", "replacement_kind": "whole_unit"}),
+    )
+    .await;
+    let mails = sink.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    let approved = &mails[0];
+    assert!(
+        approved.subject.contains(&number) && approved.subject.contains("approved"),
+        "{}",
+        approved.subject
+    );
+    for to in ["dc-ord1@coreweave.example", "dctech@coreweave.example", FE, CAM] {
+        assert!(
+            approved.envelope_to.iter().any(|r| r == to),
+            "{to} not in {:?}",
+            approved.envelope_to
+        );
+    }
+    assert!(
+        approved.text.contains("DIMM_UE") && approved.html.contains("<strong>"),
+        "both parts"
+    );
+    assert!(approved.message_id.ends_with("@depot"), "{}", approved.message_id);
+
+    app.step(
+        CAM,
+        &number,
+        "replacement_shipped",
+        json!({"replacement_serial": "CN-CAM-S004", "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}),
+    )
+    .await;
+    let mails = sink.wait_for(2).await;
+    let shipped = &mails[1];
+    assert!(
+        shipped.subject.contains("CN-CAM-S004") && shipped.subject.contains("1Z999AA10123456784"),
+        "{}",
+        shipped.subject
+    );
+    assert!(
+        shipped.text.contains("Drain the node") && shipped.text.contains("ups.com"),
+        "{}",
+        shipped.text
+    );
+    assert!(
+        shipped.html.contains("ups.com") && shipped.html.contains("track?tracknum=1Z999AA10123456784\">"),
+        "{}",
+        shipped.html
+    );
+    let (name, kind, pdf) = &shipped.attachments[0];
+    assert_eq!(kind, "application/pdf");
+    assert!(name.ends_with("return-label.pdf") && pdf.starts_with(b"%PDF"), "{name}");
+
+    app.client
+        .delete(format!("{}/api/v1/rmas/{number}/watch", app.base))
+        .bearer_auth(app.token(CAM))
+        .send()
+        .await
+        .unwrap();
+    app.step(CW_TECH, &number, "replacement_delivered", json!({})).await;
+    app.step(
+        CW_TECH,
+        &number,
+        "swapped",
+        json!({"installed_serial": "CN-CAM-S004", "pulled_serial": "CN-ORD1-0201"}),
+    )
+    .await;
+    app.step(
+        CW_TECH,
+        &number,
+        "return_shipped",
+        json!({"carrier": "FedEx", "tracking_number": "123456789012", "depot": "CAM"}),
+    )
+    .await;
+    app.step(CAM, &number, "received", json!({"scanned_serial": "CN-ORD1-0201"}))
+        .await;
+    let mails = sink.wait_for(3).await;
+    assert!(
+        mails[2].subject.contains("received at depot CAM"),
+        "{}",
+        mails[2].subject
+    );
+    assert!(
+        !mails[2].envelope_to.iter().any(|r| r == CAM),
+        "an unwatched RMA no longer mails its ex-watcher"
+    );
+    app.step(CAM, &number, "triage", json!({})).await;
+    app.step(CAM, &number, "scrapped", json!({"reason": "burnt <b>board</b>"}))
+        .await;
+    let mails = sink.wait_for(4).await;
+    assert!(mails[3].subject.contains("closed: scrapped"), "{}", mails[3].subject);
+    assert!(
+        mails[3].html.contains("burnt &lt;b&gt;board&lt;&#x2F;b&gt;")
+            || mails[3].html.contains("burnt &lt;b&gt;board&lt;/b&gt;"),
+        "escaped: {}",
+        mails[3].html
+    );
+    assert_eq!(mails.len(), 4);
+    assert!(states(&app).await.iter().all(|s| s == "sent"));
+}
+
+#[tokio::test]
+async fn mail_queued_while_the_server_is_down_is_delivered_once_when_it_returns() {
+    let port = free_port();
+    let app = spawn_app_with(&mail_settings(port, &[("DEPOT_MAIL_MAX_ATTEMPTS", "100")])).await;
+    let mut numbers = vec![];
+    for _ in 0..100 {
+        let number = app.open(FE, "cw-ord1", "CN-T01-0001").await["number"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.step(FE, &number, "cancelled", json!({"reason": "duplicate alarm"}))
+            .await;
+        numbers.push(number);
+    }
+    // The server is down: every message is kept, retrying.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = notification::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(before.len(), 100);
+    assert!(before.iter().all(|n| n.state != "sent"));
+    assert!(
+        before.iter().any(|n| n.attempts > 0 && n.last_error.is_some()),
+        "deliveries were attempted"
+    );
+
+    let sink = Sink::start(port);
+    let mails = sink.wait_for(100).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails = if sink.messages().len() > mails.len() {
+        sink.messages()
+    } else {
+        mails
+    };
+    assert_eq!(mails.len(), 100, "each message exactly once");
+    let ids: HashSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), 100);
+    for number in &numbers {
+        assert_eq!(
+            mails.iter().filter(|m| m.subject.contains(number.as_str())).count(),
+            1,
+            "{number}"
+        );
+    }
+    assert!(states(&app).await.iter().all(|s| s == "sent"));
+}
+
+#[tokio::test]
+async fn a_message_is_dead_lettered_after_bounded_attempts_and_an_admin_can_retry_it() {
+    let port = free_port();
+    let app = spawn_app_with(&mail_settings(port, &[("DEPOT_MAIL_MAX_ATTEMPTS", "3")])).await;
+    let number = app.open(FE, "cw-ord1", "CN-ORD1-0202").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &number, "cancelled", json!({"reason": "opened by mistake"}))
+        .await;
+    let start = Instant::now();
+    while states(&app).await != ["dead"] {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never dead-lettered: {:?}",
+            states(&app).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dead = notification::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert_eq!(dead.attempts, 3);
+    assert!(dead.last_error.is_some());
+
+    let sink = Sink::start(port);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.messages().len(), 0, "a dead letter waits for a person");
+    let admin = depot::services::tokens::authenticate(&app.db, app.token(ADMIN))
+        .await
+        .unwrap();
+    depot::services::admin::retry_notification(&app.db, &admin, dead.id)
+        .await
+        .unwrap();
+    let mails = sink.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].subject.contains(&number));
+    let fe = depot::services::tokens::authenticate(&app.db, app.token(FE))
+        .await
+        .unwrap();
+    assert!(
+        depot::services::admin::retry_notification(&app.db, &fe, dead.id)
+            .await
+            .is_err(),
+        "admins only"
+    );
+}
+
+#[tokio::test]
+async fn reminders_and_alerts_are_queued_once_per_day_and_once_per_breach() {
+    use depot::jobs::run_once;
+    let app = spawn_app().await;
+    let number = app.open(FE, "cw-ord1", "CN-ORD1-0203").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reported = app.rma(&number).await;
+    let created: chrono::DateTime<chrono::Utc> = reported["created_at"].as_str().unwrap().parse().unwrap();
+    // sev2: first response due in two hours.
+    assert_eq!(
+        run_once(&app.db, BASE_URL, created + chrono::Duration::minutes(119))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        run_once(&app.db, BASE_URL, created + chrono::Duration::minutes(121))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        run_once(&app.db, BASE_URL, created + chrono::Duration::minutes(200))
+            .await
+            .unwrap(),
+        0,
+        "once per breach"
+    );
+    let alert = notification::Entity::find()
+        .filter(notification::Column::Template.eq("sla_breach"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alert.recipients, json!(["oncall-coreweave@vast.example"]));
+
+    app.step(FE, &number, "diagnosing", json!({})).await;
+    app.step(
+        FE,
+        &number,
+        "approved",
+        json!({"fault_code": "X", "replacement_kind": "whole_unit"}),
+    )
+    .await;
+    app.step(FE, &number, "swapped", json!({"spare_serial": "CN-ORD1-TSP01"}))
+        .await;
+    let swapped_at: chrono::DateTime<chrono::Utc> = app.rma(&number).await["status_changed_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let day = chrono::Duration::days(1);
+    assert_eq!(
+        run_once(&app.db, BASE_URL, swapped_at + day * 4).await.unwrap(),
+        0,
+        "within the grace period"
+    );
+    assert_eq!(run_once(&app.db, BASE_URL, swapped_at + day * 5).await.unwrap(), 1);
+    assert_eq!(
+        run_once(&app.db, BASE_URL, swapped_at + day * 5 + chrono::Duration::hours(3))
+            .await
+            .unwrap(),
+        0,
+        "once a day"
+    );
+    assert_eq!(
+        run_once(&app.db, BASE_URL, swapped_at + day * 6).await.unwrap(),
+        1,
+        "and again the next day"
+    );
+    let reminders = notification::Entity::find()
+        .filter(notification::Column::Template.eq("return_reminder"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(reminders.len(), 2);
+    assert!(reminders[0].subject.as_deref().unwrap().contains("5 days"));
+    let events = app.events(&number).await;
+    assert_eq!(
+        events.iter().filter(|e| e["kind"] == "reminder").count(),
+        2,
+        "each reminder is in the history"
+    );
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_never_send_a_message_twice() {
+    let port = free_port();
+    let sink = Sink::start(port);
+    let settings = mail_settings(port, &[]);
+    let app = spawn_app_with(&settings).await;
+    app.another_instance(&settings).await;
+    app.another_instance(&settings).await;
+    for _ in 0..40 {
+        let number = app.open(FE, "cw-ord1", "CN-T01-0002").await["number"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.step(FE, &number, "cancelled", json!({"reason": "test"})).await;
+    }
+    sink.wait_for(40).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mails = sink.messages();
+    let ids: HashSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(
+        (mails.len(), ids.len()),
+        (40, 40),
+        "three dispatchers, each message once"
+    );
+}
+
+#[tokio::test]
+async fn an_organizations_chat_webhook_gets_its_notifications() {
+    use axum::{Json, Router, routing::post};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let hook = Router::new().route(
+        "/hook",
+        post(move |Json(body): Json<serde_json::Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body);
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+
+    let app = spawn_app_with(&[("DEPOT_MAIL_POLL_MS", "50".into())]).await;
+    use depot::entities::organization;
+    use sea_orm::{ActiveModelTrait, Set};
+    let xai = organization::Entity::find()
+        .filter(organization::Column::Code.eq("xai"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut xai: organization::ActiveModel = xai.into();
+    xai.webhook_url = Set(Some(hook_url));
+    xai.update(&app.db).await.unwrap();
+
+    let number = app.open(XAI_TECH, "xai-colossus", "CN-COL1-0101").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &number, "cancelled", json!({"reason": "duplicate"})).await;
+    let Ok(body) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await else {
+        let rows = notification::Entity::find().all(&app.db).await.unwrap();
+        panic!(
+            "webhook not called; outbox: {:?}",
+            rows.iter()
+                .map(|n| (&n.channel, &n.state, &n.last_error, n.attempts))
+                .collect::<Vec<_>>()
+        );
+    };
+    let body = body.unwrap();
+    assert!(body["text"].as_str().unwrap().contains(&number), "{body}");
+    assert_eq!(body["template"], "rma_closed");
+    // Without SMTP the email stays queued, the webhook went out.
+    let start = Instant::now();
+    loop {
+        let rows = notification::Entity::find().all(&app.db).await.unwrap();
+        let by_channel = |c: &str| rows.iter().find(|n| n.channel == c).unwrap().state.clone();
+        if by_channel("webhook") == "sent" {
+            assert_eq!(by_channel("email"), "pending");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the webhook row was never marked sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
