@@ -276,6 +276,15 @@ test("an admin creates a depot technician, who signs in; disabling ends it", asy
   await fan.getByRole("button", { name: "Save" }).click();
   await admin.waitForURL(`${base}/admin/catalog`);
   assert.equal(await admin.locator("tr", { hasText: "FAN-80MM" }).getByLabel("field-replaceable").isChecked(), false);
+  await admin.getByLabel("Webhook URL of xAI").fill("ftp://nope");
+  await admin.locator("tr", { hasText: "xAI" }).first().getByRole("button", { name: "Save" }).click();
+  assert.match(await admin.locator(".alert").textContent(), /must start with https/);
+  await admin.getByLabel("Webhook URL of xAI").fill("https://chat.example/hooks/xai");
+  await admin.locator("tr", { hasText: "xAI" }).first().getByRole("button", { name: "Save" }).click();
+  await admin.waitForURL(`${base}/admin/catalog`);
+  assert.equal(await admin.getByLabel("Webhook URL of xAI").inputValue(), "https://chat.example/hooks/xai");
+  await admin.goto(`${base}/admin/outbox`);
+  assert.match(await admin.locator("h1").textContent(), /Outbox/);
   await admin.context().close();
   await context.close();
 });

@@ -227,6 +227,9 @@ pub struct NamedRow {
     pub code: String,
     pub name: String,
     pub detail: String,
+    /// Organizations only: chat webhook and on-call list.
+    pub webhook_url: String,
+    pub oncall: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -305,9 +308,15 @@ pub async fn catalog(db: &DatabaseConnection, actor: &Actor) -> AppResult<Catalo
     let organizations = organizations
         .into_iter()
         .map(|o| NamedRow {
+            detail: o.kind,
+            webhook_url: o.webhook_url.unwrap_or_default(),
+            oncall: o
+                .oncall_emails
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+                .unwrap_or_default()
+                .join(", "),
             code: o.code,
             name: o.name,
-            detail: o.kind,
         })
         .collect();
     let depots = depots
@@ -316,6 +325,8 @@ pub async fn catalog(db: &DatabaseConnection, actor: &Actor) -> AppResult<Catalo
             detail: format!("{}, {}", d.city, d.region),
             code: d.code,
             name: d.name,
+            webhook_url: String::new(),
+            oncall: String::new(),
         })
         .collect();
     Ok(Catalog {
@@ -542,4 +553,43 @@ pub async fn retry_notification(db: &DatabaseConnection, actor: &Actor, id: Uuid
     } else {
         Err(AppError::Conflict("that message is not waiting for a retry".into()))
     }
+}
+
+/// Sets where an organization's notifications also go: its chat webhook and its on-call list.
+pub async fn set_organization_channels(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    code: &str,
+    webhook_url: &str,
+    oncall: &str,
+) -> AppResult<()> {
+    admin(actor)?;
+    let org = organization::Entity::find()
+        .filter(organization::Column::Code.eq(code.trim()))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", code.trim())))?;
+    let webhook = match webhook_url.trim() {
+        "" => None,
+        url if url.starts_with("https://") || url.starts_with("http://") => Some(url.to_string()),
+        other => {
+            return Err(AppError::invalid(format!(
+                "webhook URL `{other}` must start with https://"
+            )));
+        }
+    };
+    let oncall: Vec<String> = oncall
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if let Some(bad) = oncall.iter().find(|e| !e.contains('@')) {
+        return Err(AppError::invalid(format!("`{bad}` is not an email address")));
+    }
+    let mut am: organization::ActiveModel = org.into();
+    am.webhook_url = Set(webhook);
+    am.oncall_emails = Set((!oncall.is_empty()).then(|| serde_json::json!(oncall)));
+    am.update(db).await?;
+    Ok(())
 }

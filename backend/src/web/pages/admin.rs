@@ -175,6 +175,7 @@ async fn save_catalog(State(state): State<AppState>, SignedForm { viewer, form }
             .await
         }
         "cluster" => admin::create_cluster(db, actor, f("site"), f("name"), f("kind")).await,
+        "organization" => admin::set_organization_channels(db, actor, f("code"), f("webhook_url"), f("oncall")).await,
         "part" => {
             let on = |k: &str| matches!(f(k), "on" | "true" | "yes");
             admin::save_part(
