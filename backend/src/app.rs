@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::rmas::routes())
         .merge(web::units::routes())
         .merge(web::labels::routes())
+        .merge(web::field::routes())
         .merge(web::lifecycle::routes())
         .merge(web::openapi::routes())
         .merge(web::ops::routes())

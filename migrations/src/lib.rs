@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial;
 mod m20261125_000002_sessions_and_slot_history;
 mod m20261125_000003_outbox_delivery;
+mod m20261125_000004_field_intake;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_sessions_and_slot_history::Migration),
             Box::new(m20261125_000003_outbox_delivery::Migration),
+            Box::new(m20261125_000004_field_intake::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod concurrency;
+mod field;
 mod golden;
 mod input;
 mod isolation;

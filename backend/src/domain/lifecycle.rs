@@ -77,6 +77,7 @@ string_enum! {
         TestsAllPassed => "tests_all_passed",
         TestsSomeFailed => "tests_some_failed",
         ShipmentDetails => "shipment_details",
+        MandatoryChecks => "mandatory_checks",
     }
 }
 
@@ -165,7 +166,7 @@ pub static TRANSITIONS: &[Transition] = &[
         roles: FE,
         required: &[F::FaultCode, F::ReplacementKind],
         optional: &[F::ReplacementPart, F::Note],
-        guards: &[G::ReplacementPolicy],
+        guards: &[G::MandatoryChecks, G::ReplacementPolicy],
         effects: &[E::RecordDecision],
         notice: Some(Notice::RmaApproved),
     },

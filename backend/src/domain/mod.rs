@@ -1,5 +1,6 @@
 //! The business rules, free of HTTP and SQL: statuses, roles, the lifecycle table and the replacement policy.
 pub mod carrier;
+pub mod diagnosis;
 pub mod lifecycle;
 pub mod policy;
 pub mod swap;

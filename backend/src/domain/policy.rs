@@ -79,6 +79,8 @@ pub struct Facts<'a> {
     pub tracking_number: Option<&'a str>,
     pub packages: Option<i32>,
     pub weight_kg: Option<f64>,
+    /// Checklist steps the organization requires before approval that are not yet recorded.
+    pub missing_checks: &'a [String],
 }
 
 impl Facts<'_> {
@@ -224,6 +226,16 @@ fn check_guard(guard: Guard, f: &Facts) -> Result<(), Refusal> {
                 return Err(invalid("weight_kg must be more than 0 and at most 2000"));
             }
             Ok(())
+        }
+        Guard::MandatoryChecks => {
+            if f.missing_checks.is_empty() {
+                Ok(())
+            } else {
+                Err(invalid(format!(
+                    "record these checklist steps before approving: {}",
+                    f.missing_checks.join(", ")
+                )))
+            }
         }
         Guard::TestsSomeFailed => {
             if f.test_results.iter().any(|t| !t.passed) {

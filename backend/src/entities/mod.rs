@@ -1,9 +1,13 @@
 //! sea-orm entities, one per table of the initial migration.
 pub mod api_token;
+pub mod attachment;
 pub mod cluster;
 pub mod depot;
+pub mod diagnosis_check;
 pub mod event;
+pub mod idempotency_key;
 pub mod notification;
+pub mod oncall_shift;
 pub mod organization;
 pub mod part;
 pub mod repair_record;

@@ -15,6 +15,10 @@ pub struct Model {
     pub webhook_url: Option<String>,
     /// Internal on-call addresses for alerts (SLA breaches).
     pub oncall_emails: Option<Json>,
+    /// Checklist steps that must be recorded before an RMA of this organization is approved.
+    pub mandatory_checks: Option<Json>,
+    /// How alarm severities (`critical`, `major`…) map to `sev1`..`sev4` for this organization.
+    pub severity_map: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

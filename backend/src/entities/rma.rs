@@ -33,6 +33,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub status_changed_at: DateTimeUtc,
     pub closed_at: Option<DateTimeUtc>,
+    /// The external references' values, upper-cased, for search.
+    pub refs_text: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -138,10 +138,14 @@ pub async fn first_response_breaches(
             continue;
         }
         let org = organization::Entity::find_by_id(r.organization_id).one(db).await?;
-        let oncall: Vec<String> = org
+        let mut oncall: Vec<String> = org
             .and_then(|o| o.oncall_emails)
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
+        if severity == Severity::Sev1 {
+            // A sev1 pages whoever is on call this week, too.
+            oncall.extend(crate::services::oncall::on_call(db, r.organization_id, now).await?);
+        }
         let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
         let ctx = json!({"rma": view, "clock": "first_response", "deadline": deadline.to_rfc3339(),
             "link": format!("{base_url}/rmas/{}", r.number)});

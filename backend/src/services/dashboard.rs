@@ -29,6 +29,7 @@ struct QueueRow {
 #[derive(Debug, Serialize)]
 pub struct Dashboard {
     pub queues: Vec<Queue>,
+    pub by_impact: Vec<Ranked>,
     pub waiting: Vec<RmaView>,
     pub waiting_label: &'static str,
 }
@@ -98,9 +99,64 @@ pub async fn build(db: &DatabaseConnection, actor: &Actor) -> AppResult<Dashboar
         waiting = waiting.filter(rma::Column::ReturnDepotId.eq(depot));
     }
     let waiting = views::rma_views(db, waiting.all(db).await?).await?;
+    let by_impact = by_impact(db, actor).await?;
     Ok(Dashboard {
         queues,
+        by_impact,
         waiting,
         waiting_label,
     })
+}
+
+/// An open RMA ranked by what its failure costs the customer, with the reason in words.
+#[derive(Debug, Serialize)]
+pub struct Ranked {
+    pub rma: RmaView,
+    /// Other units of the same cluster that are failed or out for repair.
+    pub others_down: usize,
+    pub why: String,
+}
+
+/// Open RMAs by impact: lost redundancy in the cluster first, then severity, then age.
+pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<Ranked>> {
+    let mut open = rma::Entity::find().filter(rma::Column::ClosedAt.is_null());
+    if let Some(org) = actor.organization_scope() {
+        open = open.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let rows = open.order_by_asc(rma::Column::Id).limit(500).all(db).await?;
+    let mut per_cluster: std::collections::HashMap<uuid::Uuid, usize> = std::collections::HashMap::new();
+    for r in &rows {
+        if let Some(c) = r.cluster_id {
+            *per_cluster.entry(c).or_default() += 1;
+        }
+    }
+    let others: Vec<usize> = rows
+        .iter()
+        .map(|r| r.cluster_id.map_or(0, |c| per_cluster[&c] - 1))
+        .collect();
+    let views = views::rma_views(db, rows).await?;
+    let mut ranked: Vec<Ranked> = views
+        .into_iter()
+        .zip(others)
+        .map(|(rma, others_down)| {
+            let cluster = rma.cluster.clone().unwrap_or_else(|| "its cluster".into());
+            let why = match others_down {
+                0 => format!("{}; the only failure in {cluster}", rma.severity),
+                n => format!(
+                    "{}; {n} other unit{} of {cluster} failed or out for repair: redundancy is reduced",
+                    rma.severity,
+                    if n == 1 { "" } else { "s" }
+                ),
+            };
+            Ranked { rma, others_down, why }
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.others_down
+            .cmp(&a.others_down)
+            .then(a.rma.severity.cmp(&b.rma.severity))
+            .then(a.rma.created_at.cmp(&b.rma.created_at))
+    });
+    ranked.truncate(20);
+    Ok(ranked)
 }

@@ -33,6 +33,15 @@ struct Fixtures {
     site_spares: Vec<SerialsRow>,
     #[serde(default)]
     users: Vec<UserRow>,
+    #[serde(default)]
+    oncall: Vec<OncallRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OncallRow {
+    organization: String,
+    members: Vec<String>,
+    starts_at: chrono::DateTime<Utc>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +212,8 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
             created_at: Set(now),
             webhook_url: Set(o.webhook_url),
             oncall_emails: Set((!o.oncall.is_empty()).then(|| serde_json::json!(o.oncall))),
+            mandatory_checks: Set(None),
+            severity_map: Set(None),
         }
         .insert(&txn)
         .await?;
@@ -462,6 +473,21 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
         .insert(&txn)
         .await?;
         loaded.users += 1;
+    }
+    for rotation in f.oncall {
+        let org = *lookup(&orgs, "organization", &rotation.organization)?;
+        let exists = crate::services::oncall::on_call(&txn, org, Utc::now()).await?.is_some();
+        if !exists {
+            crate::services::oncall::add_shift(
+                &txn,
+                org,
+                crate::services::oncall::ROTATION,
+                rotation.members,
+                rotation.starts_at,
+                None,
+            )
+            .await?;
+        }
     }
     txn.commit().await?;
     Ok(loaded)

@@ -1,9 +1,13 @@
 //! Use cases. Each takes the acting user and runs in one database transaction; access checks live here.
 pub mod admin;
+pub mod alarms;
+pub mod attachments;
 pub mod auth;
 pub mod dashboard;
+pub mod diagnosis;
 pub mod fixtures;
 pub mod labels;
+pub mod oncall;
 pub mod rmas;
 pub mod sessions;
 pub mod tokens;

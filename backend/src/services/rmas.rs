@@ -187,6 +187,15 @@ pub async fn find_visible(db: &impl ConnectionTrait, actor: &Actor, number: &str
 /// Opens an RMA in `reported`, numbered gap-free within its year.
 #[tracing::instrument(skip(db, input), fields(actor = %actor.email))]
 pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> AppResult<RmaView> {
+    let txn = begin_write(db).await?;
+    let view = open_in(&txn, actor, input).await?;
+    txn.commit().await?;
+    metrics::counter!("depot_rmas_opened_total").increment(1);
+    Ok(view)
+}
+
+/// Opens an RMA inside the caller's write transaction.
+pub async fn open_in(txn: &DatabaseTransaction, actor: &Actor, input: OpenRma) -> AppResult<RmaView> {
     actor.require(&[Role::FieldEngineer, Role::DcTech, Role::Admin], "open an RMA")?;
     let severity: Severity = parse(&input.severity)?;
     let symptom = input.symptom.trim();
@@ -195,20 +204,18 @@ pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> App
     }
     let external_refs = external_refs(input.external_refs)?;
     let serial = serial(&input.serial)?;
-
-    let txn = begin_write(db).await?;
     let site_code = input.site.trim();
     let mut site_query = site::Entity::find().filter(site::Column::Code.eq(site_code));
     if let Some(org) = actor.organization_scope() {
         site_query = site_query.filter(site::Column::OrganizationId.eq(org));
     }
     let site = site_query
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| AppError::invalid(format!("unknown site `{site_code}`")))?;
     let unit = unit::Entity::find()
         .filter(unit::Column::Serial.eq(serial.as_str()))
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| AppError::invalid(format!("unknown serial {}", serial.as_str())))?;
     if unit.location != Location::Site.as_str() || unit.site_id != Some(site.id) {
@@ -219,12 +226,12 @@ pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> App
         )));
     }
     let slot = match unit.slot_id {
-        Some(id) => slot::Entity::find_by_id(id).one(&txn).await?,
+        Some(id) => slot::Entity::find_by_id(id).one(txn).await?,
         None => None,
     };
 
     let now = Utc::now();
-    let number = next_number(&txn, now.year()).await?;
+    let number = next_number(txn, now.year()).await?;
     let id = Uuid::now_v7();
     rma::ActiveModel {
         id: Set(id),
@@ -240,6 +247,7 @@ pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> App
         symptom: Set(symptom.to_string()),
         status: Set(Status::Reported.as_str().into()),
         version: Set(1),
+        refs_text: Set(refs_text(&external_refs)),
         external_refs: Set(external_refs),
         fault_code: Set(None),
         resolution: Set(None),
@@ -253,25 +261,34 @@ pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> App
         status_changed_at: Set(now),
         closed_at: Set(None),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     rma_watcher::ActiveModel {
         rma_id: Set(id),
         user_id: Set(actor.user_id),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     let fields =
         json!({"site": site.code, "serial": serial.as_str(), "severity": severity.as_str(), "symptom": symptom});
-    record_event(&txn, id, actor, None, Status::Reported, None, fields, now).await?;
+    record_event(txn, id, actor, None, Status::Reported, None, fields, now).await?;
     let created = rma::Entity::find_by_id(id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| anyhow::anyhow!("RMA vanished"))?;
-    let view = views::rma_views(&txn, vec![created]).await?.remove(0);
-    txn.commit().await?;
-    metrics::counter!("depot_rmas_opened_total").increment(1);
-    Ok(view)
+    Ok(views::rma_views(txn, vec![created]).await?.remove(0))
+}
+
+/// The references' values, upper-cased and joined, for search.
+fn refs_text(refs: &Value) -> String {
+    let values: Vec<String> = refs
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| v.as_str())
+        .map(str::to_uppercase)
+        .collect();
+    values.join(" ")
 }
 
 fn external_refs(raw: Option<Value>) -> AppResult<Value> {
@@ -353,30 +370,27 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
         query = query.filter(rma::Column::ReturnDepotId.in_subquery(ids.into_query()));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        query = match (RmaNumber::parse(q), Serial::parse(q)) {
-            (Some(number), _) => query.filter(rma::Column::Number.eq(number.as_str())),
-            (None, Ok(serial)) => {
-                let ids: Vec<Uuid> = unit::Entity::find()
-                    .select_only()
-                    .column(unit::Column::Id)
-                    .filter(unit::Column::Serial.eq(serial.as_str()))
-                    .into_tuple()
-                    .all(db)
-                    .await?;
-                query.filter(
-                    Where::any()
-                        .add(rma::Column::UnitId.is_in(ids.clone()))
-                        .add(rma::Column::ReturnedUnitId.is_in(ids.clone()))
-                        .add(rma::Column::ReplacementUnitId.is_in(ids)),
-                )
+        // A number, a serial of any of the RMA's units, or part of an external reference.
+        let mut any = Where::any().add(rma::Column::RefsText.contains(q.to_uppercase()));
+        if let Some(number) = RmaNumber::parse(q) {
+            any = any.add(rma::Column::Number.eq(number.as_str()));
+        }
+        if let Ok(serial) = Serial::parse(q) {
+            let ids: Vec<Uuid> = unit::Entity::find()
+                .select_only()
+                .column(unit::Column::Id)
+                .filter(unit::Column::Serial.eq(serial.as_str()))
+                .into_tuple()
+                .all(db)
+                .await?;
+            if !ids.is_empty() {
+                any = any
+                    .add(rma::Column::UnitId.is_in(ids.clone()))
+                    .add(rma::Column::ReturnedUnitId.is_in(ids.clone()))
+                    .add(rma::Column::ReplacementUnitId.is_in(ids));
             }
-            (None, Err(_)) => {
-                return Ok(Page {
-                    items: vec![],
-                    next_cursor: None,
-                });
-            }
-        };
+        }
+        query = query.filter(any);
     }
     let oldest_first = match filter.sort.as_deref().unwrap_or("newest") {
         "newest" | "" => false,
@@ -405,6 +419,7 @@ pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppRes
 
 async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> AppResult<RmaView> {
     let status: Status = parse(&rma.status)?;
+    let organization_id = rma.organization_id;
     let shipments = shipment::Entity::find()
         .filter(shipment::Column::RmaId.eq(rma.id))
         .order_by_asc(shipment::Column::Id)
@@ -413,6 +428,9 @@ async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> Ap
     let mut view = views::rma_views(db, vec![rma]).await?.remove(0);
     view.shipments = Some(views::shipment_views(db, shipments).await?);
     view.next_transitions = Some(NextTransition::for_role(status, actor.role));
+    if view.severity == Severity::Sev1.as_str() && view.closed_at.is_none() {
+        view.on_call = crate::services::oncall::on_call(db, organization_id, Utc::now()).await?;
+    }
     Ok(view)
 }
 
@@ -561,6 +579,11 @@ pub async fn transition(
         _ => None,
     };
 
+    let missing_checks = if row.guards.contains(&crate::domain::Guard::MandatoryChecks) {
+        crate::services::diagnosis::missing_mandatory(&txn, &rma).await?
+    } else {
+        vec![]
+    };
     let named: HashMap<String, UnitFacts> = loaded
         .by_serial
         .iter()
@@ -597,6 +620,7 @@ pub async fn transition(
         tracking_number: req.text(Field::TrackingNumber),
         packages: req.packages,
         weight_kg: req.weight_kg,
+        missing_checks: &missing_checks,
     };
     policy::check_guards(row, &facts)?;
 
@@ -852,7 +876,17 @@ pub async fn transition(
         }
     }
 
-    let fields = req.recorded_fields(row);
+    let mut fields = req.recorded_fields(row);
+    if matches!(to, Status::Approved | Status::Restored) {
+        // What was checked stays with the decision.
+        let checked: Vec<Value> = crate::services::diagnosis::checks_of(&txn, &rma)
+            .await?
+            .into_iter()
+            .filter(|c| c.result.is_some())
+            .map(|c| json!({"step": c.step, "result": c.result}))
+            .collect();
+        fields["checked"] = json!(checked);
+    }
     let note = req.text(Field::Note);
     let event_id = record_event(&txn, rma.id, actor, Some(from), to, note, fields.clone(), now).await?;
     let updated = rma::Entity::find_by_id(rma.id)
@@ -1225,4 +1259,67 @@ pub async fn is_watching(db: &DatabaseConnection, actor: &Actor, rma_id: Uuid) -
         .one(db)
         .await?
         .is_some())
+}
+
+/// `PATCH /api/v1/rmas/{number}`: what may change outside the lifecycle.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RmaChanges {
+    /// Replaces the external references (CS ticket, engineering ticket, chat thread link).
+    #[schema(value_type = Object)]
+    pub external_refs: Value,
+    /// The version read; a stale one is refused with 409.
+    #[serde(default)]
+    pub version: Option<i32>,
+}
+
+/// Replaces an RMA's external references, recording the change as an event.
+pub async fn update(db: &DatabaseConnection, actor: &Actor, number: &str, changes: RmaChanges) -> AppResult<RmaView> {
+    actor.require(
+        &[Role::FieldEngineer, Role::DcTech, Role::Admin],
+        "edit an RMA's references",
+    )?;
+    let refs = external_refs(Some(changes.external_refs))?;
+    let txn = begin_write(db).await?;
+    let rma = find_visible(&txn, actor, number).await?;
+    let version = changes.version.unwrap_or(rma.version);
+    let now = Utc::now();
+    let updated = rma::Entity::update_many()
+        .set(rma::ActiveModel {
+            refs_text: Set(refs_text(&refs)),
+            external_refs: Set(refs.clone()),
+            version: Set(rma.version + 1),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .filter(rma::Column::Id.eq(rma.id))
+        .filter(rma::Column::Version.eq(version))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::VersionConflict(format!(
+            "{} changed since version {version}; reload it",
+            rma.number
+        )));
+    }
+    event::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        rma_id: Set(rma.id),
+        kind: Set("refs_updated".into()),
+        from_status: Set(None),
+        to_status: Set(None),
+        actor_id: Set(Some(actor.user_id)),
+        actor_email: Set(actor.email.clone()),
+        at: Set(now),
+        note: Set(None),
+        fields: Set(json!({"external_refs": refs})),
+    }
+    .insert(&txn)
+    .await?;
+    let fresh = rma::Entity::find_by_id(rma.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("RMA vanished"))?;
+    let view = detail(&txn, actor, fresh).await?;
+    txn.commit().await?;
+    Ok(view)
 }

@@ -81,6 +81,9 @@ pub struct RmaView {
     /// Shipments, on the single-RMA answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shipments: Option<Vec<ShipmentView>>,
+    /// Who is on call for a sev1, on the single-RMA answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_call: Option<String>,
     /// What the requesting user may do next, on the single-RMA answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_transitions: Option<Vec<NextTransition>>,
@@ -179,6 +182,7 @@ pub async fn rma_views(db: &impl ConnectionTrait, rmas: Vec<rma::Model>) -> Resu
             status_changed_at: r.status_changed_at,
             closed_at: r.closed_at,
             shipments: None,
+            on_call: None,
             next_transitions: None,
         })
         .collect())

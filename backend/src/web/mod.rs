@@ -1,5 +1,6 @@
 //! HTTP: one module per resource, each with its `routes()`, and the extractors they share.
 pub mod extract;
+pub mod field;
 pub mod labels;
 pub mod lifecycle;
 pub mod openapi;
