@@ -288,3 +288,30 @@ test("an admin creates a depot technician, who signs in; disabling ends it", asy
   await admin.context().close();
   await context.close();
 });
+
+test("diagnosis from the page: checklist, evidence upload, references, on-call", async () => {
+  const fe = await signedIn("fe@vast.example");
+  await fe.goto(`${base}/rmas/new?site=cw-ord1`);
+  await fe.getByLabel("… or serial").fill("CN-ORD1-0201");
+  await fe.getByLabel("3. Severity").selectOption("sev1");
+  await fe.getByLabel("Symptom").fill("No POST after firmware update");
+  await fe.getByRole("button", { name: "Open RMA" }).click();
+  await fe.waitForURL(/\/rmas\/RMA-/);
+  assert.match(await fe.locator(".facts").textContent(), /On call/);
+  await fe.getByLabel("Result of BMC sensors read").selectOption("fail");
+  await fe.getByLabel("Note for BMC sensors read").fill("CPU0 VRM fault");
+  await fe.locator("form", { has: fe.getByLabel("Result of BMC sensors read") }).getByRole("button", { name: "Record" }).click();
+  await fe.waitForLoadState();
+  assert.match(await fe.locator("#checklist").textContent(), /CPU0 VRM fault/);
+  await fe.getByLabel(/Add a file/).setInputFiles({ name: "../../etc/passwd.txt", mimeType: "text/plain", buffer: Buffer.from("SEL dump") });
+  await fe.getByRole("button", { name: "Upload" }).click();
+  await fe.waitForLoadState();
+  assert.match(await fe.locator("#evidence").textContent(), /passwd\.txt/);
+  assert.doesNotMatch(await fe.locator("#evidence").textContent(), /\.\.\//);
+  await fe.getByLabel("CS ticket").fill("CS-99001");
+  await fe.getByRole("button", { name: "Save references" }).click();
+  await fe.waitForLoadState();
+  await fe.goto(`${base}/rmas?q=CS-99001`);
+  assert.match(await fe.locator("tbody").textContent(), /CN-ORD1-0201/);
+  await fe.context().close();
+});

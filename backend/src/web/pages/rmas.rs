@@ -26,6 +26,14 @@ pub fn routes() -> Router<AppState> {
         .route("/rmas/{number}", get(detail))
         .route("/rmas/{number}/transition", post(transition))
         .route("/rmas/{number}/watch", post(toggle_watch))
+        .route("/rmas/{number}/checks", post(record_check))
+        .route("/rmas/{number}/refs", post(save_refs))
+        .route(
+            "/rmas/{number}/attachments",
+            post(upload_evidence).layer(axum::extract::DefaultBodyLimit::max(
+                crate::services::attachments::MAX_BYTES + 64 * 1024,
+            )),
+        )
 }
 
 #[derive(Serialize)]
@@ -235,6 +243,11 @@ struct ExternalRef {
 #[derive(Serialize)]
 struct DetailPage {
     watching: bool,
+    checks: Vec<crate::services::diagnosis::CheckView>,
+    attachments: Vec<crate::services::attachments::AttachmentView>,
+    can_check: bool,
+    can_edit_refs: bool,
+    refs_form: HashMap<String, String>,
     chrome: Chrome,
     rma: RmaView,
     events: Vec<EventView>,
@@ -267,6 +280,22 @@ async fn detail_page(
     .await?
     .items;
     let forms = forms(&rma, viewer.role, scanned, entered);
+    let model = rmas::find_visible(&state.db, &viewer.actor, number).await?;
+    let checks = crate::services::diagnosis::checks_of(&state.db, &model).await?;
+    let attachments = crate::services::attachments::list(&state.db, &viewer.actor, number).await?;
+    let can_check = viewer.role == Role::FieldEngineer && matches!(rma.status.as_str(), "reported" | "diagnosing");
+    let can_edit_refs = viewer.is(&[Role::FieldEngineer, Role::DcTech, Role::Admin]);
+    let refs_form = form_values(
+        rma.external_refs
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        &["cs_ticket", "engineering_ticket", "chat_thread"],
+    );
     let watching = rmas::is_watching(&state.db, &viewer.actor, rma.id).await?;
     let refs = rma
         .external_refs
@@ -289,6 +318,11 @@ async fn detail_page(
         "rmas/detail.html",
         &DetailPage {
             watching,
+            checks,
+            attachments,
+            can_check,
+            can_edit_refs,
+            refs_form,
             chrome: Chrome::new(viewer, "rmas"),
             rma,
             events,
@@ -526,4 +560,100 @@ async fn toggle_watch(
 ) -> Result<Redirect, PageError> {
     rmas::set_watching(&state.db, &viewer.actor, &number, form.watch == "on").await?;
     Ok(Redirect::to(&format!("/rmas/{}", number.trim())))
+}
+
+#[derive(Deserialize)]
+struct CheckForm {
+    step: String,
+    result: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Records a checklist step from the RMA page.
+async fn record_check(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    SignedForm { viewer, form }: SignedForm<CheckForm>,
+) -> Result<Redirect, PageError> {
+    let input = crate::services::diagnosis::RecordCheck {
+        step: form.step,
+        result: form.result,
+        note: form.note,
+    };
+    crate::services::diagnosis::record(&state.db, &viewer.actor, &number, input).await?;
+    Ok(Redirect::to(&format!("/rmas/{}#checklist", number.trim())))
+}
+
+#[derive(Deserialize)]
+struct RefsForm {
+    version: i32,
+    #[serde(default)]
+    cs_ticket: String,
+    #[serde(default)]
+    engineering_ticket: String,
+    #[serde(default)]
+    chat_thread: String,
+}
+
+/// Saves the external references from the RMA page.
+async fn save_refs(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    SignedForm { viewer, form }: SignedForm<RefsForm>,
+) -> Result<Redirect, PageError> {
+    let mut refs = serde_json::Map::new();
+    for (key, value) in [
+        ("cs_ticket", form.cs_ticket),
+        ("engineering_ticket", form.engineering_ticket),
+        ("chat_thread", form.chat_thread),
+    ] {
+        if !value.trim().is_empty() {
+            refs.insert(key.into(), json!(value.trim()));
+        }
+    }
+    let changes = crate::services::rmas::RmaChanges {
+        external_refs: refs.into(),
+        version: Some(form.version),
+    };
+    rmas::update(&state.db, &viewer.actor, &number, changes).await?;
+    Ok(Redirect::to(&format!("/rmas/{}", number.trim())))
+}
+
+/// Uploads evidence from the RMA page: a multipart form whose `csrf` field comes before the file.
+async fn upload_evidence(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    viewer: Viewer,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Redirect, PageError> {
+    let mut multipart = multipart.map_err(|e| AppError::Malformed(format!("bad upload: {e}")))?;
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge(crate::services::attachments::MAX_BYTES)
+        } else {
+            AppError::Malformed(e.body_text())
+        }
+    };
+    let mut csrf_ok = false;
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("csrf") => {
+                csrf_ok = super::constant_time_eq(field.text().await.map_err(bad)?.as_bytes(), viewer.csrf.as_bytes())
+            }
+            Some("file") if csrf_ok => {
+                let name = field.file_name().unwrap_or("attachment").to_string();
+                let bytes = field.bytes().await.map_err(bad)?;
+                crate::services::attachments::upload(&state.db, &viewer.actor, &number, &name, bytes.to_vec()).await?;
+                return Ok(Redirect::to(&format!("/rmas/{}#evidence", number.trim())));
+            }
+            _ => {}
+        }
+    }
+    Err(if csrf_ok {
+        AppError::invalid("choose a file to upload").into()
+    } else {
+        AppError::Forbidden("this form has expired or did not come from depot; reload the page and try again".into())
+            .into()
+    })
 }
