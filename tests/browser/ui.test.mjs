@@ -283,6 +283,10 @@ test("an admin creates a depot technician, who signs in; disabling ends it", asy
   await admin.locator("tr", { hasText: "xAI" }).first().getByRole("button", { name: "Save" }).click();
   await admin.waitForURL(`${base}/admin/catalog`);
   assert.equal(await admin.getByLabel("Webhook URL of xAI").inputValue(), "https://chat.example/hooks/xai");
+  await admin.getByLabel("On-call override of CoreWeave").fill("sac@vast.example");
+  await admin.getByLabel("Override hours for CoreWeave").fill("4");
+  await admin.locator("form", { has: admin.getByLabel("On-call override of CoreWeave") }).getByRole("button", { name: "Override" }).click();
+  await admin.waitForURL(`${base}/admin/catalog`);
   await admin.goto(`${base}/admin/outbox`);
   assert.match(await admin.locator("h1").textContent(), /Outbox/);
   await admin.context().close();

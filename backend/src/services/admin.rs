@@ -593,3 +593,66 @@ pub async fn set_organization_channels(
     am.update(db).await?;
     Ok(())
 }
+
+/// Starts a weekly on-call rotation (`members` in turn from `starts_on`), or an override: one
+/// person on call for the next `hours`.
+pub async fn set_oncall(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    code: &str,
+    kind: &str,
+    members: &str,
+    starts_on: &str,
+    hours: &str,
+) -> AppResult<()> {
+    use crate::services::oncall::{OVERRIDE, ROTATION, add_shift};
+    admin(actor)?;
+    let org = organization::Entity::find()
+        .filter(organization::Column::Code.eq(code.trim()))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", code.trim())))?;
+    let people: Vec<String> = members
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if people.is_empty() {
+        return Err(AppError::invalid("name at least one person (email) to be on call"));
+    }
+    if let Some(bad) = people.iter().find(|e| !e.contains('@')) {
+        return Err(AppError::invalid(format!("`{bad}` is not an email address")));
+    }
+    match kind {
+        "rotation" => {
+            let day = chrono::NaiveDate::parse_from_str(starts_on.trim(), "%Y-%m-%d").map_err(|_| {
+                AppError::invalid(format!("start `{}` is not a date like 2026-01-05", starts_on.trim()))
+            })?;
+            let start = day
+                .and_hms_opt(0, 0, 0)
+                .map(|d| d.and_utc())
+                .ok_or_else(|| AppError::invalid("bad start date"))?;
+            add_shift(db, org.id, ROTATION, people, start, None).await
+        }
+        "override" => {
+            let hours: i64 = hours
+                .trim()
+                .parse()
+                .ok()
+                .filter(|h| (1..=24 * 14).contains(h))
+                .ok_or_else(|| AppError::invalid("an override lasts 1 to 336 hours"))?;
+            let now = Utc::now();
+            add_shift(
+                db,
+                org.id,
+                OVERRIDE,
+                people[..1].to_vec(),
+                now,
+                Some(now + chrono::Duration::hours(hours)),
+            )
+            .await
+        }
+        other => Err(AppError::invalid(format!("unknown on-call kind `{other}`"))),
+    }
+}

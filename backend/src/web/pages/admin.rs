@@ -176,6 +176,18 @@ async fn save_catalog(State(state): State<AppState>, SignedForm { viewer, form }
         }
         "cluster" => admin::create_cluster(db, actor, f("site"), f("name"), f("kind")).await,
         "organization" => admin::set_organization_channels(db, actor, f("code"), f("webhook_url"), f("oncall")).await,
+        "oncall" => {
+            admin::set_oncall(
+                db,
+                actor,
+                f("code"),
+                f("oncall_kind"),
+                f("members"),
+                f("starts_on"),
+                f("hours"),
+            )
+            .await
+        }
         "part" => {
             let on = |k: &str| matches!(f(k), "on" | "true" | "yes");
             admin::save_part(
