@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::units::routes())
         .merge(web::labels::routes())
         .merge(web::field::routes())
+        .merge(web::reports::routes())
         .merge(web::lifecycle::routes())
         .merge(web::openapi::routes())
         .merge(web::ops::routes())

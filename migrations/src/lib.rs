@@ -5,6 +5,7 @@ mod m20261125_000001_initial;
 mod m20261125_000002_sessions_and_slot_history;
 mod m20261125_000003_outbox_delivery;
 mod m20261125_000004_field_intake;
+mod m20261125_000005_sla;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_sessions_and_slot_history::Migration),
             Box::new(m20261125_000003_outbox_delivery::Migration),
             Box::new(m20261125_000004_field_intake::Migration),
+            Box::new(m20261125_000005_sla::Migration),
         ]
     }
 }

@@ -12,3 +12,4 @@ mod isolation;
 mod labels;
 mod lifecycle;
 mod ops;
+mod sla;

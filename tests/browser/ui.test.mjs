@@ -63,10 +63,10 @@ async function move(page, to, fill = async () => {}) {
 
 test("each role signs in and gets its navigation", async () => {
   const expected = {
-    "fe@vast.example": ["Dashboard", "RMAs", "New case", "Stock", "Lifecycle", "API"],
+    "fe@vast.example": ["Dashboard", "RMAs", "New case", "Stock", "SLA", "Lifecycle", "API"],
     "cam@vast.example": ["Dashboard", "RMAs", "Receiving", "Stock", "Lifecycle", "API"],
-    "dctech@coreweave.example": ["Dashboard", "RMAs", "New case", "Lifecycle"],
-    "admin@vast.example": ["Dashboard", "RMAs", "New case", "Stock", "Lifecycle", "Admin", "API"],
+    "dctech@coreweave.example": ["Dashboard", "RMAs", "New case", "SLA", "Lifecycle"],
+    "admin@vast.example": ["Dashboard", "RMAs", "New case", "Stock", "SLA", "Lifecycle", "Admin", "API"],
   };
   for (const [email, nav] of Object.entries(expected)) {
     const page = await signedIn(email);
@@ -177,6 +177,11 @@ test("the CoreWeave golden path, through forms only, with the receiving scanner"
   await cam.goto(`${base}/receiving`);
   await cam.screenshot({ path: join(shots, "receiving.png") });
   await cam.context().close();
+
+  const report = await signedIn("fe@vast.example");
+  await report.goto(`${base}/reports/sla?organization=coreweave`);
+  assert.match(await report.locator("table").first().textContent(), /first response/);
+  await report.context().close();
 
   // More open cases, so that the dashboard has queues to show.
   const fe2 = await signedIn("fe@vast.example");

@@ -361,33 +361,38 @@ async fn reminders_and_alerts_are_queued_once_per_day_and_once_per_breach() {
         .to_string();
     let reported = app.rma(&number).await;
     let created: chrono::DateTime<chrono::Utc> = reported["created_at"].as_str().unwrap().parse().unwrap();
-    // sev2: first response due in two hours.
+    // sev2: first response due in two hours; at risk from 96 minutes (80 %).
+    let at = |minutes: i64| created + chrono::Duration::minutes(minutes);
+    assert_eq!(run_once(&app.db, BASE_URL, at(95)).await.unwrap(), 0);
+    assert_eq!(run_once(&app.db, BASE_URL, at(97)).await.unwrap(), 1, "at risk");
+    assert_eq!(run_once(&app.db, BASE_URL, at(110)).await.unwrap(), 0, "once");
+    assert_eq!(run_once(&app.db, BASE_URL, at(121)).await.unwrap(), 1, "breached");
     assert_eq!(
-        run_once(&app.db, BASE_URL, created + chrono::Duration::minutes(119))
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        run_once(&app.db, BASE_URL, created + chrono::Duration::minutes(121))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        run_once(&app.db, BASE_URL, created + chrono::Duration::minutes(200))
-            .await
-            .unwrap(),
+        run_once(&app.db, BASE_URL, at(200)).await.unwrap(),
         0,
         "once per breach"
     );
-    let alert = notification::Entity::find()
+    let alerts = notification::Entity::find()
         .filter(notification::Column::Template.eq("sla_breach"))
-        .one(&app.db)
+        .all(&app.db)
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(alert.recipients, json!(["oncall-coreweave@vast.example"]));
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0].recipients, json!(["oncall-coreweave@vast.example"]));
+    assert!(
+        alerts[0].subject.as_deref().unwrap().contains("first response at risk"),
+        "{:?}",
+        alerts[0].subject
+    );
+    assert!(
+        alerts[1]
+            .subject
+            .as_deref()
+            .unwrap()
+            .contains("first response breached"),
+        "{:?}",
+        alerts[1].subject
+    );
 
     app.step(FE, &number, "diagnosing", json!({})).await;
     app.step(
@@ -406,20 +411,29 @@ async fn reminders_and_alerts_are_queued_once_per_day_and_once_per_breach() {
         .unwrap();
     let day = chrono::Duration::days(1);
     assert_eq!(
-        run_once(&app.db, BASE_URL, swapped_at + day * 4).await.unwrap(),
+        depot::jobs::return_reminders(&app.db, BASE_URL, swapped_at + day * 4)
+            .await
+            .unwrap(),
         0,
         "within the grace period"
     );
-    assert_eq!(run_once(&app.db, BASE_URL, swapped_at + day * 5).await.unwrap(), 1);
     assert_eq!(
-        run_once(&app.db, BASE_URL, swapped_at + day * 5 + chrono::Duration::hours(3))
+        depot::jobs::return_reminders(&app.db, BASE_URL, swapped_at + day * 5)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        depot::jobs::return_reminders(&app.db, BASE_URL, swapped_at + day * 5 + chrono::Duration::hours(3))
             .await
             .unwrap(),
         0,
         "once a day"
     );
     assert_eq!(
-        run_once(&app.db, BASE_URL, swapped_at + day * 6).await.unwrap(),
+        depot::jobs::return_reminders(&app.db, BASE_URL, swapped_at + day * 6)
+            .await
+            .unwrap(),
         1,
         "and again the next day"
     );

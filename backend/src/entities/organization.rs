@@ -19,6 +19,10 @@ pub struct Model {
     pub mandatory_checks: Option<Json>,
     /// How alarm severities (`critical`, `major`…) map to `sev1`..`sev4` for this organization.
     pub severity_map: Option<Json>,
+    /// Service-level budgets (`domain::sla::Policy`); SPEC §4's defaults when empty.
+    pub sla_policy: Option<Json>,
+    /// Business-hour calendar (`domain::sla::Calendar`).
+    pub calendar: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

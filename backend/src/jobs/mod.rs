@@ -2,6 +2,7 @@
 //! de-duplication key, so restarts and several instances never send one twice.
 use crate::domain::Severity;
 use crate::domain::lifecycle::Status;
+use crate::domain::sla::ClockState;
 use crate::entities::{event, organization, rma, site};
 use crate::mail::{compose::compose, outbox};
 use crate::services::views;
@@ -12,16 +13,6 @@ use uuid::Uuid;
 
 /// Days after the swap before the first return reminder; then one a day.
 pub const RETURN_GRACE_DAYS: i64 = 5;
-
-/// Default first-response budget per severity (SPEC §4).
-pub fn first_response_budget(severity: Severity) -> Duration {
-    match severity {
-        Severity::Sev1 => Duration::minutes(30),
-        Severity::Sev2 => Duration::hours(2),
-        Severity::Sev3 => Duration::hours(8),
-        Severity::Sev4 => Duration::hours(24),
-    }
-}
 
 /// Runs every job every `interval` until `shutdown` fires.
 pub async fn run(
@@ -43,7 +34,7 @@ pub async fn run(
 
 /// Every job, as of `now`. Returns how many messages were queued.
 pub async fn run_once(db: &DatabaseConnection, base_url: &str, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    Ok(return_reminders(db, base_url, now).await? + first_response_breaches(db, base_url, now).await?)
+    Ok(return_reminders(db, base_url, now).await? + sla_alerts(db, base_url, now).await?)
 }
 
 /// Records a system event and queues its message under `dedupe_key`; nothing if the key was used.
@@ -118,39 +109,61 @@ pub async fn return_reminders(db: &DatabaseConnection, base_url: &str, now: Date
     Ok(queued)
 }
 
-/// One alert to the organization's on-call list when a first response is overdue.
-pub async fn first_response_breaches(
-    db: &DatabaseConnection,
-    base_url: &str,
-    now: DateTime<Utc>,
-) -> anyhow::Result<usize> {
-    let waiting = rma::Entity::find()
-        .filter(rma::Column::Status.eq(Status::Reported.as_str()))
+/// One alert to the organization's on-call list when a clock goes at risk, and one when it
+/// breaches; a sev1 also pages whoever is on call. Sets the Prometheus gauges on the way.
+pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let open = rma::Entity::find()
+        .filter(rma::Column::ClosedAt.is_null())
         .all(db)
         .await?;
+    let clocks = crate::services::sla::clocks_of(db, &open, now).await?;
+    let orgs = views::load_map::<organization::Entity>(db, open.iter().map(|r| r.organization_id)).await?;
+    let mut gauges: std::collections::BTreeMap<(String, &'static str, &'static str), f64> = Default::default();
+    for org in orgs.values() {
+        for clock in [
+            "first_response",
+            "replacement_delivered",
+            "return_shipped",
+            "depot_turnaround",
+        ] {
+            for state in ["at_risk", "breached"] {
+                gauges.insert((org.code.clone(), clock, state), 0.0);
+            }
+        }
+    }
     let mut queued = 0;
-    for r in waiting {
-        let Ok(severity) = r.severity.parse::<Severity>() else {
-            continue;
-        };
-        let deadline = r.created_at + first_response_budget(severity);
-        if deadline > now {
-            continue;
+    for r in &open {
+        let org = orgs.get(&r.organization_id);
+        for c in clocks
+            .get(&r.id)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.stopped_at.is_none())
+        {
+            let state = match c.state {
+                ClockState::AtRisk => "at_risk",
+                ClockState::Breached => "breached",
+                _ => continue,
+            };
+            if let Some(org) = org {
+                *gauges.entry((org.code.clone(), c.name, state)).or_default() += 1.0;
+            }
+            let mut to: Vec<String> = org
+                .and_then(|o| o.oncall_emails.clone())
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default();
+            if r.severity == Severity::Sev1.as_str() {
+                to.extend(crate::services::oncall::on_call(db, r.organization_id, now).await?);
+            }
+            let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
+            let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
+                "link": format!("{base_url}/rmas/{}", r.number)});
+            let key = format!("sla:{}:{state}:{}", c.name, r.id);
+            queued += alert(db, r, "sla_breach", "sla_alert", to, ctx, key, now).await? as usize;
         }
-        let org = organization::Entity::find_by_id(r.organization_id).one(db).await?;
-        let mut oncall: Vec<String> = org
-            .and_then(|o| o.oncall_emails)
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
-        if severity == Severity::Sev1 {
-            // A sev1 pages whoever is on call this week, too.
-            oncall.extend(crate::services::oncall::on_call(db, r.organization_id, now).await?);
-        }
-        let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
-        let ctx = json!({"rma": view, "clock": "first_response", "deadline": deadline.to_rfc3339(),
-            "link": format!("{base_url}/rmas/{}", r.number)});
-        let key = format!("sla_breach:first_response:{}", r.id);
-        queued += alert(db, &r, "sla_breach", "sla_alert", oncall, ctx, key, now).await? as usize;
+    }
+    for ((org, clock, state), n) in gauges {
+        metrics::gauge!("depot_sla_clocks", "organization" => org, "clock" => clock, "state" => state).set(n);
     }
     Ok(queued)
 }

@@ -1,6 +1,7 @@
 //! The dashboard: the lifecycle as queues, and what waits on the viewer, oldest first.
 use crate::domain::Role;
 use crate::domain::lifecycle::Status;
+use crate::domain::sla::ClockState;
 use crate::entities::rma;
 use crate::error::AppResult;
 use crate::services::Actor;
@@ -98,7 +99,9 @@ pub async fn build(db: &DatabaseConnection, actor: &Actor) -> AppResult<Dashboar
     if let (Role::DepotTech, Some(depot)) = (actor.role, actor.depot_id) {
         waiting = waiting.filter(rma::Column::ReturnDepotId.eq(depot));
     }
-    let waiting = views::rma_views(db, waiting.all(db).await?).await?;
+    let mut waiting = views::rma_views(db, waiting.all(db).await?).await?;
+    // Breached first, then at risk, then oldest in its state.
+    waiting.sort_by_key(|r| (crate::services::sla::urgency(&r.clocks), r.status_changed_at));
     let by_impact = by_impact(db, actor).await?;
     Ok(Dashboard {
         queues,
@@ -117,7 +120,7 @@ pub struct Ranked {
     pub why: String,
 }
 
-/// Open RMAs by impact: lost redundancy in the cluster first, then severity, then age.
+/// Open RMAs by impact: lost redundancy in the cluster first, then SLA urgency, severity and age.
 pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<Ranked>> {
     let mut open = rma::Entity::find().filter(rma::Column::ClosedAt.is_null());
     if let Some(org) = actor.organization_scope() {
@@ -140,7 +143,7 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
         .zip(others)
         .map(|(rma, others_down)| {
             let cluster = rma.cluster.clone().unwrap_or_else(|| "its cluster".into());
-            let why = match others_down {
+            let mut why = match others_down {
                 0 => format!("{}; the only failure in {cluster}", rma.severity),
                 n => format!(
                     "{}; {n} other unit{} of {cluster} failed or out for repair: redundancy is reduced",
@@ -148,12 +151,24 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
                     if n == 1 { "" } else { "s" }
                 ),
             };
+            for c in rma
+                .clocks
+                .iter()
+                .filter(|c| matches!(c.state, ClockState::Breached | ClockState::AtRisk) && c.stopped_at.is_none())
+            {
+                why += &format!("; {} {}", c.name.replace('_', " "), c.state.as_str().replace('_', " "));
+            }
             Ranked { rma, others_down, why }
         })
         .collect();
     ranked.sort_by(|a, b| {
+        let (ua, ub) = (
+            crate::services::sla::urgency(&a.rma.clocks),
+            crate::services::sla::urgency(&b.rma.clocks),
+        );
         b.others_down
             .cmp(&a.others_down)
+            .then(ua.cmp(&ub))
             .then(a.rma.severity.cmp(&b.rma.severity))
             .then(a.rma.created_at.cmp(&b.rma.created_at))
     });

@@ -53,6 +53,8 @@ struct OrganizationRow {
     oncall: Vec<String>,
     #[serde(default)]
     webhook_url: Option<String>,
+    #[serde(default)]
+    calendar: Option<crate::domain::sla::Calendar>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +216,8 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
             oncall_emails: Set((!o.oncall.is_empty()).then(|| serde_json::json!(o.oncall))),
             mandatory_checks: Set(None),
             severity_map: Set(None),
+            sla_policy: Set(None),
+            calendar: Set(o.calendar.map(|c| serde_json::to_value(c).unwrap_or_default())),
         }
         .insert(&txn)
         .await?;

@@ -10,6 +10,7 @@ pub mod labels;
 pub mod oncall;
 pub mod rmas;
 pub mod sessions;
+pub mod sla;
 pub mod tokens;
 pub mod units;
 pub mod views;

@@ -78,6 +78,8 @@ pub struct RmaView {
     pub updated_at: DateTime<Utc>,
     pub status_changed_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Service-level clocks (SPEC §4): `first_response` from the start, the others once started.
+    pub clocks: Vec<crate::domain::sla::Clock>,
     /// Shipments, on the single-RMA answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shipments: Option<Vec<ShipmentView>>,
@@ -148,6 +150,7 @@ pub async fn rma_views(db: &impl ConnectionTrait, rmas: Vec<rma::Model>) -> Resu
     .await?;
     let depots = load_map::<depot::Entity>(db, rmas.iter().map(|r| r.return_depot_id)).await?;
     let serial = |id: Uuid| units.get(&id).map(|u| u.serial.clone()).unwrap_or_default();
+    let mut clocks = crate::services::sla::clocks_of(db, &rmas, Utc::now()).await?;
     Ok(rmas
         .into_iter()
         .map(|r| RmaView {
@@ -181,6 +184,7 @@ pub async fn rma_views(db: &impl ConnectionTrait, rmas: Vec<rma::Model>) -> Resu
             updated_at: r.updated_at,
             status_changed_at: r.status_changed_at,
             closed_at: r.closed_at,
+            clocks: clocks.remove(&r.id).unwrap_or_default(),
             shipments: None,
             on_call: None,
             next_transitions: None,

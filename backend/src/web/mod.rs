@@ -6,5 +6,6 @@ pub mod lifecycle;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
+pub mod reports;
 pub mod rmas;
 pub mod units;

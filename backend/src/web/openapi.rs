@@ -3,7 +3,7 @@ use crate::app::AppState;
 use crate::domain::policy::TestResult;
 use crate::services::rmas::{OpenRma, TransitionRequest};
 use crate::services::views::{EventView, NextTransition, RmaView, ShipmentView, UnitView};
-use crate::web::{field, labels, lifecycle, ops, rmas, units};
+use crate::web::{field, labels, lifecycle, ops, reports, rmas, units};
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         units::list, units::show, units::stock,
         lifecycle::table, ops::healthz, ops::metrics,
         labels::label_pdf, labels::label_zpl, labels::packing_slip,
+        reports::sla_report,
         field::alarm, field::update, field::checks, field::record_check, field::upload, field::list_attachments, field::download,
     ),
     components(schemas(RmaView, ShipmentView, NextTransition, UnitView, EventView, OpenRma, TransitionRequest, TestResult, ErrorBody, ErrorDetail)),

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod lifecycle;
 pub mod receiving;
+pub mod reports;
 pub mod rmas;
 pub mod units;
 
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .merge(dashboard::routes())
         .merge(rmas::routes())
         .merge(receiving::routes())
+        .merge(reports::routes())
         .merge(units::routes())
         .merge(lifecycle::routes())
         .merge(admin::routes())
@@ -59,6 +61,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "units/detail.html",
         "units/slot.html",
         "lifecycle/index.html",
+        "reports/sla.html",
         "admin/users.html",
         "admin/catalog.html",
         "admin/outbox.html",
@@ -260,7 +263,7 @@ pub struct NavItem {
 impl Chrome {
     pub fn new(viewer: Viewer, active: &'static str) -> Chrome {
         use Role::*;
-        let all: [(&str, &str, &str, &[Role]); 8] = [
+        let all: [(&str, &str, &str, &[Role]); 9] = [
             (
                 "/",
                 "Dashboard",
@@ -271,6 +274,7 @@ impl Chrome {
             ("/rmas/new", "New case", "new", &[FieldEngineer, DcTech, Admin]),
             ("/receiving", "Receiving", "receiving", &[DepotTech]),
             ("/stock", "Stock", "stock", &[FieldEngineer, DepotTech, Admin]),
+            ("/reports/sla", "SLA", "reports", &[FieldEngineer, DcTech, Admin]),
             (
                 "/lifecycle",
                 "Lifecycle",

@@ -1,0 +1,237 @@
+//! Service-level clocks of RMAs (computed from their events and their organization's policy and
+//! calendar) and the monthly attainment report.
+use crate::domain::Severity;
+use crate::domain::lifecycle::Status;
+use crate::domain::sla::{self, Calendar, Clock, ClockState, Policy};
+use crate::entities::{event, organization, rma};
+use crate::error::{AppError, AppResult};
+use crate::services::Actor;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// An organization's policy and calendar, with SPEC §4's defaults for what it leaves out.
+pub fn terms(org: Option<&organization::Model>) -> (Policy, Calendar) {
+    let policy = org
+        .and_then(|o| o.sla_policy.clone())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let calendar = org
+        .and_then(|o| o.calendar.clone())
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    (policy, calendar)
+}
+
+/// The clocks of each RMA as of `now`, with two queries whatever the number of RMAs.
+pub async fn clocks_of(
+    db: &impl ConnectionTrait,
+    rmas: &[rma::Model],
+    now: DateTime<Utc>,
+) -> Result<HashMap<Uuid, Vec<Clock>>, DbErr> {
+    if rmas.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let orgs =
+        crate::services::views::load_map::<organization::Entity>(db, rmas.iter().map(|r| r.organization_id)).await?;
+    let events = event::Entity::find()
+        .filter(event::Column::RmaId.is_in(rmas.iter().map(|r| r.id)))
+        .filter(event::Column::ToStatus.is_not_null())
+        .order_by_asc(event::Column::Id)
+        .all(db)
+        .await?;
+    let mut entered: HashMap<Uuid, Vec<(Status, DateTime<Utc>)>> = HashMap::new();
+    for e in events {
+        if let Some(status) = e.to_status.as_deref().and_then(|s| s.parse::<Status>().ok()) {
+            entered.entry(e.rma_id).or_default().push((status, e.at));
+        }
+    }
+    Ok(rmas
+        .iter()
+        .map(|r| {
+            let (policy, calendar) = terms(orgs.get(&r.organization_id));
+            let severity = r.severity.parse().unwrap_or(Severity::Sev4);
+            let seen = entered.get(&r.id).map(Vec::as_slice).unwrap_or_default();
+            (r.id, sla::clocks(severity, r.created_at, seen, &policy, &calendar, now))
+        })
+        .collect())
+}
+
+/// How urgent an RMA's clocks make it: breached before at risk before the rest.
+pub fn urgency(clocks: &[Clock]) -> u8 {
+    if clocks
+        .iter()
+        .any(|c| c.state == ClockState::Breached && c.stopped_at.is_none())
+    {
+        0
+    } else if clocks.iter().any(|c| c.state == ClockState::AtRisk) {
+        1
+    } else {
+        2
+    }
+}
+
+/// One contract clock's attainment in a month.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Attainment {
+    pub clock: String,
+    pub met: u32,
+    pub breached: u32,
+    /// `met / (met + breached)` in percent; null when nothing was due.
+    pub attainment_percent: Option<f64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Breach {
+    pub number: String,
+    pub severity: String,
+    pub clock: String,
+    pub deadline: DateTime<Utc>,
+    pub stopped_at: Option<DateTime<Utc>>,
+}
+
+/// The SLA report of an organization for a month.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Report {
+    pub organization: String,
+    pub month: String,
+    pub clocks: Vec<Attainment>,
+    pub breaches: Vec<Breach>,
+    /// Breaches per contract clock: what penalties are counted on.
+    pub penalty_exposure: HashMap<String, u32>,
+}
+
+const CLOCKS: [&str; 4] = [
+    "first_response",
+    "replacement_delivered",
+    "return_shipped",
+    "depot_turnaround",
+];
+
+/// Attainment per clock over the clocks whose deadline falls in `month` (`YYYY-MM`), as of `now`.
+pub async fn report(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    organization: &str,
+    month: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Report> {
+    let org = organization::Entity::find()
+        .filter(organization::Column::Code.eq(organization.trim()))
+        .one(db)
+        .await?
+        .filter(|o| actor.organization_scope().is_none_or(|mine| mine == o.id))
+        .ok_or_else(|| AppError::not_found(format!("no organization `{}`", organization.trim())))?;
+    let first = NaiveDate::parse_from_str(&format!("{}-01", month.trim()), "%Y-%m-%d")
+        .map_err(|_| AppError::invalid(format!("month `{}` is not like 2026-11", month.trim())))?;
+    let next = if first.month() == 12 {
+        NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
+    }
+    .ok_or_else(|| AppError::invalid("month out of range"))?;
+    let (from, to) = (
+        first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+        next.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+    );
+    // Deadlines in the month belong to RMAs opened up to a few weeks before it.
+    let rmas = rma::Entity::find()
+        .filter(rma::Column::OrganizationId.eq(org.id))
+        .filter(rma::Column::CreatedAt.lt(to))
+        .filter(rma::Column::CreatedAt.gte(from - chrono::Duration::days(45)))
+        .all(db)
+        .await?;
+    let clocks = clocks_of(db, &rmas, now).await?;
+    let mut tally: HashMap<&str, (u32, u32)> = CLOCKS.iter().map(|c| (*c, (0, 0))).collect();
+    let mut breaches = vec![];
+    for r in &rmas {
+        for c in clocks
+            .get(&r.id)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.deadline >= from && c.deadline < to)
+        {
+            let entry = tally.entry(c.name).or_default();
+            match c.state {
+                ClockState::Met => entry.0 += 1,
+                ClockState::Breached => {
+                    entry.1 += 1;
+                    breaches.push(Breach {
+                        number: r.number.clone(),
+                        severity: r.severity.clone(),
+                        clock: c.name.into(),
+                        deadline: c.deadline,
+                        stopped_at: c.stopped_at,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    breaches.sort_by_key(|b| b.deadline);
+    let clocks = CLOCKS
+        .iter()
+        .map(|name| {
+            let (met, breached) = tally[name];
+            let total = met + breached;
+            let attainment_percent = (total > 0).then(|| (met as f64 * 1000.0 / total as f64).round() / 10.0);
+            Attainment {
+                clock: (*name).into(),
+                met,
+                breached,
+                attainment_percent,
+            }
+        })
+        .collect();
+    let penalty_exposure = CLOCKS.iter().map(|c| (c.to_string(), tally[c].1)).collect();
+    Ok(Report {
+        organization: org.code,
+        month: first.format("%Y-%m").to_string(),
+        clocks,
+        breaches,
+        penalty_exposure,
+    })
+}
+
+impl Report {
+    /// The report as CSV: one row per clock, then one per breach. Cells that could be read as
+    /// formulas are prefixed with a quote.
+    pub fn to_csv(&self) -> String {
+        let cell = |s: &str| {
+            let s = if s.starts_with(['=', '+', '-', '@']) {
+                format!("'{s}")
+            } else {
+                s.to_string()
+            };
+            format!("\"{}\"", s.replace('"', "\"\""))
+        };
+        let mut out = String::from("organization,month,clock,met,breached,attainment_percent\n");
+        for a in &self.clocks {
+            let pct = a.attainment_percent.map(|p| p.to_string()).unwrap_or_default();
+            out += &format!(
+                "{},{},{},{},{},{}\n",
+                cell(&self.organization),
+                cell(&self.month),
+                cell(&a.clock),
+                a.met,
+                a.breached,
+                pct
+            );
+        }
+        out += "\nrma,severity,clock,deadline,stopped_at\n";
+        for b in &self.breaches {
+            let stopped = b.stopped_at.map(|s| s.to_rfc3339()).unwrap_or_default();
+            out += &format!(
+                "{},{},{},{},{}\n",
+                cell(&b.number),
+                cell(&b.severity),
+                cell(&b.clock),
+                b.deadline.to_rfc3339(),
+                stopped
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,54 @@
+//! `GET /api/v1/reports/sla`: SLA attainment per organization and month, as JSON or CSV.
+use crate::app::AppState;
+use crate::error::AppResult;
+use crate::services::Actor;
+use crate::services::sla::{self, Report};
+use crate::web::extract::Query;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/reports/sla", get(sla_report))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ReportQuery {
+    /// Organization code.
+    pub organization: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// Attainment per contract clock, the breaches with their RMAs, and penalty exposure.
+#[utoipa::path(get, path = "/api/v1/reports/sla", params(ReportQuery), tag = "reports",
+    responses((status = 200, body = Report), (status = 404), (status = 422)))]
+pub async fn sla_report(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<ReportQuery>,
+) -> AppResult<Response> {
+    let report = sla::report(&state.db, &actor, &q.organization, &q.month, chrono::Utc::now()).await?;
+    Ok(match q.format.as_deref() {
+        Some("csv") => {
+            let name = format!(
+                "attachment; filename=\"sla-{}-{}.csv\"",
+                report.organization, report.month
+            );
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (header::CONTENT_DISPOSITION, name),
+                ],
+                report.to_csv(),
+            )
+                .into_response()
+        }
+        _ => Json(report).into_response(),
+    })
+}

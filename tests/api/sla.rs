@@ -1,0 +1,189 @@
+//! Service-level clocks in the API, breaches first on the dashboard, the monthly report checked
+//! against figures worked out by hand, and the Prometheus gauges.
+use crate::helpers::*;
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use depot::entities::{event, rma};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde_json::json;
+
+/// Moves an RMA's creation and its first event back or forth to `created`, and the event into
+/// `to_status` to `created + after`.
+async fn retime(app: &TestApp, number: &str, created: DateTime<Utc>, to_status: Option<(&str, Duration)>) {
+    let r = rma::Entity::find()
+        .filter(rma::Column::Number.eq(number))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut am: rma::ActiveModel = r.clone().into();
+    am.created_at = Set(created);
+    am.update(&app.db).await.unwrap();
+    for e in event::Entity::find()
+        .filter(event::Column::RmaId.eq(r.id))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
+        let at = match (e.to_status.as_deref(), &to_status) {
+            (Some("reported"), _) => Some(created),
+            (Some(s), Some((target, after))) if s == *target => Some(created + *after),
+            _ => None,
+        };
+        if let Some(at) = at {
+            let mut am: event::ActiveModel = e.into();
+            am.at = Set(at);
+            am.update(&app.db).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_rma_carries_its_clocks_and_the_first_response_stops_at_diagnosing() {
+    let app = spawn_app().await;
+    let rma = app.open(FE, "cw-ord1", "CN-ORD1-0101").await;
+    let number = rma["number"].as_str().unwrap();
+    let created: DateTime<Utc> = rma["created_at"].as_str().unwrap().parse().unwrap();
+    let clock = &app.rma(number).await["clocks"][0];
+    assert_eq!(
+        (clock["name"].as_str(), clock["state"].as_str()),
+        (Some("first_response"), Some("running"))
+    );
+    let deadline: DateTime<Utc> = clock["deadline"].as_str().unwrap().parse().unwrap();
+    assert_eq!(deadline, created + Duration::hours(2), "sev2: two hours");
+    let after = app.step(FE, number, "diagnosing", json!({})).await;
+    assert_eq!(after["clocks"][0]["state"], "met");
+    let approved = app
+        .step(
+            FE,
+            number,
+            "approved",
+            json!({"fault_code": "X", "replacement_kind": "whole_unit"}),
+        )
+        .await;
+    let names: Vec<&str> = approved["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["first_response", "replacement_delivered"]);
+}
+
+#[tokio::test]
+async fn breaches_come_first_and_the_monthly_report_matches_hand_counts() {
+    let app = spawn_app().await;
+    let now = Utc::now();
+    let day10 = Utc.with_ymd_and_hms(now.year(), now.month(), 10, 10, 0, 0).unwrap();
+    let month = format!("{}-{:02}", now.year(), now.month());
+    // Three CoreWeave RMAs on the 10th: sev2 answered in 10 minutes (met), sev2 answered after
+    // 3 hours (breached), sev1 answered in 20 minutes (met). One xAI RMA breaches too: not counted.
+    let mut numbers = vec![];
+    for (serial, severity, minutes) in [
+        ("CN-ORD1-0101", "sev2", 10),
+        ("CN-ORD1-0102", "sev2", 180),
+        ("CN-ORD1-0103", "sev1", 20),
+    ] {
+        let body = json!({"site": "cw-ord1", "serial": serial, "severity": severity, "symptom": "down"});
+        let number = app.post(FE, "/api/v1/rmas", &body).await.expect(201)["number"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.step(FE, &number, "diagnosing", json!({})).await;
+        retime(&app, &number, day10, Some(("diagnosing", Duration::minutes(minutes)))).await;
+        numbers.push(number);
+    }
+    let xai = app.open(FE, "xai-colossus", "CN-COL1-0101").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &xai, "diagnosing", json!({})).await;
+    retime(&app, &xai, day10, Some(("diagnosing", Duration::hours(5)))).await;
+
+    let report = app
+        .get(FE, &format!("/api/v1/reports/sla?organization=coreweave&month={month}"))
+        .await
+        .expect(200);
+    let first = &report["clocks"][0];
+    assert_eq!(
+        (
+            first["clock"].as_str(),
+            first["met"].as_u64(),
+            first["breached"].as_u64()
+        ),
+        (Some("first_response"), Some(2), Some(1))
+    );
+    assert_eq!(first["attainment_percent"], 66.7);
+    assert_eq!(report["breaches"].as_array().unwrap().len(), 1);
+    assert_eq!(report["breaches"][0]["number"], numbers[1].as_str());
+    assert_eq!(report["penalty_exposure"]["first_response"], 1);
+    let csv = app
+        .client
+        .get(format!(
+            "{}/api/v1/reports/sla?organization=coreweave&month={month}&format=csv",
+            app.base
+        ))
+        .bearer_auth(app.token(FE))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.starts_with("organization,month,clock,met,breached,attainment_percent\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("\"first_response\",2,1,66.7"), "{csv}");
+    app.get(
+        XAI_TECH,
+        &format!("/api/v1/reports/sla?organization=coreweave&month={month}"),
+    )
+    .await
+    .expect(404);
+    app.get(
+        CW_TECH,
+        &format!("/api/v1/reports/sla?organization=coreweave&month={month}"),
+    )
+    .await
+    .expect(200);
+    app.get(FE, "/api/v1/reports/sla?organization=coreweave&month=November")
+        .await
+        .expect(422);
+
+    // A reported RMA three hours old has breached its first response: it leads the dashboard.
+    let fresh = app.open(FE, "cw-ord1", "CN-ORD1-0104").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let late = app.open(FE, "cw-ord1", "CN-ORD1-0105").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    retime(&app, &late, now - Duration::hours(3), None).await;
+    let fe = depot::services::tokens::authenticate(&app.db, app.token(FE))
+        .await
+        .unwrap();
+    let board = depot::services::dashboard::build(&app.db, &fe).await.unwrap();
+    assert_eq!(board.waiting[0].number, late, "breached first");
+    assert!(board.waiting.iter().position(|r| r.number == fresh).unwrap() > 0);
+
+    depot::jobs::run_once(&app.db, BASE_URL, Utc::now()).await.unwrap();
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("depot_sla_clocks{organization=\"coreweave\",clock=\"first_response\",state=\"breached\"} 1"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("depot_sla"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
