@@ -292,6 +292,14 @@ test("an admin creates a depot technician, who signs in; disabling ends it", asy
   await admin.getByLabel("Override hours for CoreWeave").fill("4");
   await admin.locator("form", { has: admin.getByLabel("On-call override of CoreWeave") }).getByRole("button", { name: "Override" }).click();
   await admin.waitForURL(`${base}/admin/catalog`);
+  await admin.getByLabel("Time zone").first().fill("Mars/Olympus");
+  await admin.getByRole("button", { name: "Save service levels of CoreWeave" }).click();
+  assert.match(await admin.locator(".alert").textContent(), /unknown time zone/);
+  await admin.goto(`${base}/admin/catalog`);
+  await admin.locator("form", { hasText: "Save service levels of CoreWeave" }).getByLabel("sev1 first response (min)").fill("15");
+  await admin.getByRole("button", { name: "Save service levels of CoreWeave" }).click();
+  await admin.waitForURL(`${base}/admin/catalog`);
+  assert.equal(await admin.locator("form", { hasText: "Save service levels of CoreWeave" }).getByLabel("sev1 first response (min)").inputValue(), "15");
   await admin.goto(`${base}/admin/outbox`);
   assert.match(await admin.locator("h1").textContent(), /Outbox/);
   await admin.context().close();

@@ -230,6 +230,9 @@ pub struct NamedRow {
     /// Organizations only: chat webhook and on-call list.
     pub webhook_url: String,
     pub oncall: String,
+    /// Organizations only: service levels and their calendar.
+    pub policy: Option<crate::domain::sla::Policy>,
+    pub calendar: Option<crate::domain::sla::Calendar>,
 }
 
 #[derive(Debug, Serialize)]
@@ -308,6 +311,8 @@ pub async fn catalog(db: &DatabaseConnection, actor: &Actor) -> AppResult<Catalo
     let organizations = organizations
         .into_iter()
         .map(|o| NamedRow {
+            policy: Some(crate::services::sla::terms(Some(&o)).0),
+            calendar: Some(crate::services::sla::terms(Some(&o)).1),
             detail: o.kind,
             webhook_url: o.webhook_url.unwrap_or_default(),
             oncall: o
@@ -327,6 +332,8 @@ pub async fn catalog(db: &DatabaseConnection, actor: &Actor) -> AppResult<Catalo
             name: d.name,
             webhook_url: String::new(),
             oncall: String::new(),
+            policy: None,
+            calendar: None,
         })
         .collect();
     Ok(Catalog {
@@ -655,4 +662,78 @@ pub async fn set_oncall(
         }
         other => Err(AppError::invalid(format!("unknown on-call kind `{other}`"))),
     }
+}
+
+/// What an admin sets as an organization's service levels.
+pub struct SlaInput<'a> {
+    pub first_response_minutes: [&'a str; 4],
+    pub replacement_business_days: &'a str,
+    pub return_days: &'a str,
+    pub turnaround_business_days: &'a str,
+    pub time_zone: &'a str,
+    pub workdays: &'a str,
+    pub opens: &'a str,
+    pub closes: &'a str,
+    pub holidays: &'a str,
+}
+
+/// Sets an organization's SLA budgets and business-hour calendar.
+pub async fn set_sla(db: &DatabaseConnection, actor: &Actor, code: &str, input: SlaInput<'_>) -> AppResult<()> {
+    use crate::domain::sla::{Calendar, Policy};
+    admin(actor)?;
+    let org = organization::Entity::find()
+        .filter(organization::Column::Code.eq(code.trim()))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", code.trim())))?;
+    let number = |what: &str, v: &str| -> AppResult<i64> {
+        v.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| AppError::invalid(format!("{what} `{}` must be a positive whole number", v.trim())))
+    };
+    let mut first = [0i64; 4];
+    for (i, v) in input.first_response_minutes.iter().enumerate() {
+        first[i] = number(&format!("sev{} first response minutes", i + 1), v)?;
+    }
+    let policy = Policy {
+        first_response_minutes: first,
+        replacement_business_days: number("replacement business days", input.replacement_business_days)? as u32,
+        return_days: number("return days", input.return_days)?,
+        turnaround_business_days: number("turnaround business days", input.turnaround_business_days)? as u32,
+    };
+    let holidays = input
+        .holidays
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|d| {
+            d.parse::<chrono::NaiveDate>()
+                .map_err(|_| AppError::invalid(format!("holiday `{d}` is not a date like 2026-12-25")))
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    let calendar = Calendar {
+        time_zone: input.time_zone.trim().into(),
+        workdays: input
+            .workdays
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase)
+            .collect(),
+        opens: input.opens.trim().into(),
+        closes: input.closes.trim().into(),
+        holidays,
+    };
+    calendar.validate().map_err(AppError::invalid)?;
+    let mut am: organization::ActiveModel = org.into();
+    am.sla_policy = Set(Some(
+        serde_json::to_value(&policy).map_err(|e| AppError::Internal(e.into()))?,
+    ));
+    am.calendar = Set(Some(
+        serde_json::to_value(&calendar).map_err(|e| AppError::Internal(e.into()))?,
+    ));
+    am.update(db).await?;
+    Ok(())
 }

@@ -176,6 +176,20 @@ async fn save_catalog(State(state): State<AppState>, SignedForm { viewer, form }
         }
         "cluster" => admin::create_cluster(db, actor, f("site"), f("name"), f("kind")).await,
         "organization" => admin::set_organization_channels(db, actor, f("code"), f("webhook_url"), f("oncall")).await,
+        "sla" => {
+            let input = admin::SlaInput {
+                first_response_minutes: [f("sev1"), f("sev2"), f("sev3"), f("sev4")],
+                replacement_business_days: f("replacement_business_days"),
+                return_days: f("return_days"),
+                turnaround_business_days: f("turnaround_business_days"),
+                time_zone: f("time_zone"),
+                workdays: f("workdays"),
+                opens: f("opens"),
+                closes: f("closes"),
+                holidays: f("holidays"),
+            };
+            admin::set_sla(db, actor, f("code"), input).await
+        }
         "oncall" => {
             admin::set_oncall(
                 db,
