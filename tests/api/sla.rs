@@ -187,3 +187,127 @@ async fn breaches_come_first_and_the_monthly_report_matches_hand_counts() {
             .join("\n")
     );
 }
+
+/// Carries a CoreWeave C-node RMA to `triage` with `fault_code`.
+async fn to_triage(app: &TestApp, serial: &str, fault_code: &str) -> String {
+    let number = app.open(FE, "cw-ord1", serial).await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &number, "diagnosing", json!({})).await;
+    app.step(
+        FE,
+        &number,
+        "approved",
+        json!({"fault_code": fault_code, "replacement_kind": "whole_unit"}),
+    )
+    .await;
+    let spare = app.stock_unit("CAM", "CN-5000").await;
+    app.step(
+        CAM,
+        &number,
+        "replacement_shipped",
+        json!({"replacement_serial": spare, "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}),
+    )
+    .await;
+    app.step(CW_TECH, &number, "replacement_delivered", json!({})).await;
+    app.step(
+        CW_TECH,
+        &number,
+        "swapped",
+        json!({"installed_serial": spare, "pulled_serial": serial}),
+    )
+    .await;
+    app.step(
+        CW_TECH,
+        &number,
+        "return_shipped",
+        json!({"carrier": "FedEx", "tracking_number": "123456789012", "depot": "CAM"}),
+    )
+    .await;
+    app.step(CAM, &number, "received", json!({"scanned_serial": serial}))
+        .await;
+    app.step(CAM, &number, "triage", json!({})).await;
+    number
+}
+
+#[tokio::test]
+async fn fleet_figures_and_charts_match_hand_counts() {
+    let app = spawn_app().await;
+    let nff = to_triage(&app, "CN-ORD1-0101", "DIMM_UE").await;
+    app.step(CAM, &nff, "testing", json!({"finding": "no fault found"}))
+        .await;
+    app.step(
+        CAM,
+        &nff,
+        "returned_to_stock",
+        json!({"test_results": [{"name": "burn-in", "passed": true}]}),
+    )
+    .await;
+    let repaired = to_triage(&app, "CN-ORD1-0102", "DIMM_UE").await;
+    app.step(CAM, &repaired, "repair", json!({"finding": "DIMM A1"})).await;
+    let psu = app.open(FE, "cw-ord1", "CN-ORD1-0103").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &psu, "diagnosing", json!({})).await;
+    app.step(
+        FE,
+        &psu,
+        "approved",
+        json!({"fault_code": "PSU_<b>FAIL</b>", "replacement_kind": "whole_unit"}),
+    )
+    .await;
+    app.open(XAI_TECH, "xai-colossus", "DN-COL1-0101").await;
+
+    let f = app.get(FE, "/api/v1/reports/fleet").await.expect(200);
+    let bars = |key: &str| -> Vec<(String, f64)> {
+        f[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["label"].as_str().unwrap().to_string(), b["value"].as_f64().unwrap()))
+            .collect()
+    };
+    assert_eq!(
+        bars("by_part"),
+        [("CN-5000".to_string(), 3.0), ("DN-3000".to_string(), 1.0)]
+    );
+    assert_eq!(
+        bars("by_fault_code"),
+        [("DIMM_UE".to_string(), 2.0), ("PSU_<b>FAIL</b>".to_string(), 1.0)]
+    );
+    assert_eq!(
+        bars("by_site"),
+        [("cw-ord1".to_string(), 3.0), ("xai-colossus".to_string(), 1.0)]
+    );
+    assert_eq!(
+        bars("no_fault_found_percent"),
+        [("cw-ord1".to_string(), 50.0)],
+        "one of two triaged units had no fault"
+    );
+    assert_eq!(
+        bars("turnaround_days")[0],
+        ("0".to_string(), 1.0),
+        "one unit closed the day it arrived"
+    );
+    let weeks = bars("volume_per_week");
+    assert_eq!((weeks.len(), weeks.last().unwrap().1), (12, 4.0));
+    assert_eq!(bars("stock_by_depot").len(), 2);
+
+    let xai = app.get(XAI_TECH, "/api/v1/reports/fleet").await.expect(200);
+    assert_eq!(
+        xai["by_part"],
+        json!([{"label": "DN-3000", "value": 1.0}]),
+        "a customer sees only its own fleet"
+    );
+    assert_eq!(xai["stock_by_depot"], json!([]));
+
+    let by_fault: Vec<depot::services::charts::Bar> = serde_json::from_value(f["by_fault_code"].clone()).unwrap();
+    let svg = depot::services::charts::bar_chart("Failures by fault code", "RMAs", &by_fault).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("DIMM_UE"), "{svg}");
+    assert!(
+        svg.contains("PSU_&lt;b&gt;FAIL&lt;/b&gt;") && !svg.contains("<b>"),
+        "labels are escaped"
+    );
+}

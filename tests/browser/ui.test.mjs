@@ -181,6 +181,9 @@ test("the CoreWeave golden path, through forms only, with the receiving scanner"
   const report = await signedIn("fe@vast.example");
   await report.goto(`${base}/reports/sla?organization=coreweave`);
   assert.match(await report.locator("table").first().textContent(), /first response/);
+  await report.goto(`${base}/reports/charts`);
+  assert.ok((await report.locator("figure.chart svg").count()) >= 4, "charts drawn");
+  await report.screenshot({ path: join(shots, "charts.png"), fullPage: true });
   await report.context().close();
 
   // More open cases, so that the dashboard has queues to show.

@@ -3,6 +3,7 @@ pub mod admin;
 pub mod alarms;
 pub mod attachments;
 pub mod auth;
+pub mod charts;
 pub mod dashboard;
 pub mod diagnosis;
 pub mod fixtures;

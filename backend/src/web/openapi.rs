@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         lifecycle::table, ops::healthz, ops::metrics,
         labels::label_pdf, labels::label_zpl, labels::packing_slip,
         reports::sla_report,
+        reports::fleet,
         field::alarm, field::update, field::checks, field::record_check, field::upload, field::list_attachments, field::download,
     ),
     components(schemas(RmaView, ShipmentView, NextTransition, UnitView, EventView, OpenRma, TransitionRequest, TestResult, ErrorBody, ErrorDetail)),

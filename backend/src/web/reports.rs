@@ -12,7 +12,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/reports/sla", get(sla_report))
+    Router::new()
+        .route("/api/v1/reports/sla", get(sla_report))
+        .route("/api/v1/reports/fleet", get(fleet))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -51,4 +53,12 @@ pub async fn sla_report(
         }
         _ => Json(report).into_response(),
     })
+}
+
+/// The figures behind the fleet charts: volume per week, failure Paretos, turnaround, no fault found, stock.
+#[utoipa::path(get, path = "/api/v1/reports/fleet", tag = "reports", responses((status = 200, body = crate::services::charts::Figures)))]
+pub async fn fleet(State(state): State<AppState>, actor: Actor) -> AppResult<Json<crate::services::charts::Figures>> {
+    Ok(Json(
+        crate::services::charts::figures(&state.db, &actor, chrono::Utc::now()).await?,
+    ))
 }

@@ -62,6 +62,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "units/slot.html",
         "lifecycle/index.html",
         "reports/sla.html",
+        "reports/charts.html",
         "admin/users.html",
         "admin/catalog.html",
         "admin/outbox.html",

@@ -10,7 +10,9 @@ use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/reports/sla", get(show))
+    Router::new()
+        .route("/reports/sla", get(show))
+        .route("/reports/charts", get(charts))
 }
 
 #[derive(Deserialize)]
@@ -57,6 +59,53 @@ async fn show(
             chrome: Chrome::new(viewer, "reports"),
             report,
             organizations,
+        },
+    )
+}
+
+/// One chart: its title and the SVG plotters drew.
+#[derive(Serialize)]
+struct Chart {
+    title: &'static str,
+    svg: String,
+}
+
+#[derive(Serialize)]
+struct ChartsPage {
+    chrome: Chrome,
+    charts: Vec<Chart>,
+}
+
+async fn charts(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
+    use crate::services::charts::{bar_chart, figures};
+    let f = figures(&state.db, &viewer.actor, chrono::Utc::now()).await?;
+    let mut charts = vec![];
+    for (title, unit, bars) in [
+        ("RMAs opened per week", "RMAs", &f.volume_per_week),
+        ("Failures by part", "RMAs", &f.by_part),
+        ("Failures by fault code", "RMAs", &f.by_fault_code),
+        ("Failures by site", "RMAs", &f.by_site),
+        ("Failures by cluster", "RMAs", &f.by_cluster),
+        (
+            "Depot turnaround (days, received to closed)",
+            "RMAs",
+            &f.turnaround_days,
+        ),
+        ("No fault found by site (%)", "percent", &f.no_fault_found_percent),
+        ("Spares in stock by depot", "units", &f.stock_by_depot),
+    ] {
+        if !bars.is_empty() {
+            charts.push(Chart {
+                title,
+                svg: bar_chart(title, unit, bars)?,
+            });
+        }
+    }
+    render(
+        "reports/charts.html",
+        &ChartsPage {
+            chrome: Chrome::new(viewer, "reports"),
+            charts,
         },
     )
 }

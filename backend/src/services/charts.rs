@@ -1,0 +1,290 @@
+//! Fleet reports drawn as SVG on the server (plotters): RMA volume per week, failure Pareto by
+//! part, fault code, site and cluster, depot turnaround distribution, no-fault-found rate by site,
+//! and depot stock.
+use crate::domain::lifecycle::Status;
+use crate::domain::{Condition, Location};
+use crate::entities::{cluster, depot, event, part, rma, site, unit};
+use crate::error::{AppError, AppResult};
+use crate::services::Actor;
+use chrono::{DateTime, Duration, Utc};
+use plotters::prelude::*;
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use serde::Serialize;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A status change: RMA, from, to, when.
+type Move = (Uuid, Option<String>, Option<String>, DateTime<Utc>);
+
+/// One bar: a label and its value.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+}
+
+/// The figures behind the charts, also served as JSON.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Figures {
+    pub volume_per_week: Vec<Bar>,
+    pub by_part: Vec<Bar>,
+    pub by_fault_code: Vec<Bar>,
+    pub by_site: Vec<Bar>,
+    pub by_cluster: Vec<Bar>,
+    /// RMAs per whole days from `received` to an end state.
+    pub turnaround_days: Vec<Bar>,
+    /// Percent of triaged units found without fault, per site.
+    pub no_fault_found_percent: Vec<Bar>,
+    pub stock_by_depot: Vec<Bar>,
+}
+
+async fn grouped(db: &DatabaseConnection, actor: &Actor, column: rma::Column) -> AppResult<Vec<(Option<Uuid>, i64)>> {
+    let mut q = rma::Entity::find()
+        .select_only()
+        .column(column)
+        .column_as(Expr::from(Func::count(Expr::col(rma::Column::Id))), "n")
+        .group_by(column);
+    if let Some(org) = actor.organization_scope() {
+        q = q.filter(rma::Column::OrganizationId.eq(org));
+    }
+    Ok(q.into_tuple().all(db).await?)
+}
+
+/// Sorted by value, largest first: a Pareto.
+fn pareto(mut bars: Vec<Bar>) -> Vec<Bar> {
+    bars.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.label.cmp(&b.label)));
+    bars
+}
+
+fn named(rows: Vec<(Option<Uuid>, i64)>, names: &HashMap<Uuid, String>) -> Vec<Bar> {
+    pareto(
+        rows.into_iter()
+            .filter_map(|(id, n)| {
+                id.map(|id| Bar {
+                    label: names.get(&id).cloned().unwrap_or_default(),
+                    value: n as f64,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Computes every figure for what `actor` may see, as of `now`.
+pub async fn figures(db: &DatabaseConnection, actor: &Actor, now: DateTime<Utc>) -> AppResult<Figures> {
+    let parts: HashMap<Uuid, String> = part::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.number))
+        .collect();
+    let sites: HashMap<Uuid, String> = site::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.code))
+        .collect();
+    let clusters: HashMap<Uuid, String> = cluster::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect();
+
+    let by_part = named(grouped(db, actor, rma::Column::PartId).await?, &parts);
+    let by_site = named(grouped(db, actor, rma::Column::SiteId).await?, &sites);
+    let by_cluster = named(grouped(db, actor, rma::Column::ClusterId).await?, &clusters);
+    let mut faults = rma::Entity::find()
+        .select_only()
+        .column(rma::Column::FaultCode)
+        .column_as(Expr::from(Func::count(Expr::col(rma::Column::Id))), "n")
+        .filter(rma::Column::FaultCode.is_not_null())
+        .group_by(rma::Column::FaultCode);
+    if let Some(org) = actor.organization_scope() {
+        faults = faults.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let faults: Vec<(Option<String>, i64)> = faults.into_tuple().all(db).await?;
+    let by_fault_code = pareto(
+        faults
+            .into_iter()
+            .filter_map(|(c, n)| {
+                c.map(|c| Bar {
+                    label: c,
+                    value: n as f64,
+                })
+            })
+            .collect(),
+    );
+
+    // Volume: the last twelve weeks, oldest first.
+    let since = now - Duration::weeks(12);
+    let mut recent = rma::Entity::find()
+        .select_only()
+        .column(rma::Column::CreatedAt)
+        .filter(rma::Column::CreatedAt.gte(since));
+    if let Some(org) = actor.organization_scope() {
+        recent = recent.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let created: Vec<DateTime<Utc>> = recent.into_tuple().all(db).await?;
+    let volume_per_week = (0..12)
+        .map(|i| {
+            let start = since + Duration::weeks(i);
+            let n = created
+                .iter()
+                .filter(|c| **c >= start && **c < start + Duration::weeks(1))
+                .count();
+            Bar {
+                label: start.format("%m-%d").to_string(),
+                value: n as f64,
+            }
+        })
+        .collect();
+
+    // Turnaround and no-fault-found come from the transitions.
+    let mut visible = rma::Entity::find()
+        .select_only()
+        .columns([rma::Column::Id, rma::Column::SiteId]);
+    if let Some(org) = actor.organization_scope() {
+        visible = visible.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let visible: HashMap<Uuid, Uuid> = visible
+        .into_tuple::<(Uuid, Uuid)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let moves: Vec<Move> = event::Entity::find()
+        .select_only()
+        .columns([
+            event::Column::RmaId,
+            event::Column::FromStatus,
+            event::Column::ToStatus,
+            event::Column::At,
+        ])
+        .filter(event::Column::ToStatus.is_in([
+            Status::Received.as_str(),
+            Status::Triage.as_str(),
+            Status::Testing.as_str(),
+            Status::ReturnedToStock.as_str(),
+            Status::Scrapped.as_str(),
+        ]))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut received: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    let mut ended: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    let mut triaged: HashMap<Uuid, (u32, u32)> = HashMap::new();
+    for (rma_id, from, to, at) in moves.into_iter().filter(|m| visible.contains_key(&m.0)) {
+        match to.as_deref() {
+            Some("received") => {
+                received.entry(rma_id).or_insert(at);
+            }
+            Some("returned_to_stock") | Some("scrapped") => {
+                ended.entry(rma_id).or_insert(at);
+            }
+            Some("triage") => triaged.entry(visible[&rma_id]).or_default().0 += 1,
+            Some("testing") if from.as_deref() == Some("triage") => triaged.entry(visible[&rma_id]).or_default().1 += 1,
+            _ => {}
+        }
+    }
+    let mut days: HashMap<i64, u32> = HashMap::new();
+    for (id, end) in &ended {
+        if let Some(start) = received.get(id) {
+            *days.entry((*end - *start).num_days()).or_default() += 1;
+        }
+    }
+    let longest = days.keys().max().copied().unwrap_or(0).max(10);
+    let turnaround_days = (0..=longest)
+        .map(|d| Bar {
+            label: d.to_string(),
+            value: *days.get(&d).unwrap_or(&0) as f64,
+        })
+        .collect();
+    let no_fault_found_percent = pareto(
+        triaged
+            .into_iter()
+            .map(|(site, (all, nff))| Bar {
+                label: sites.get(&site).cloned().unwrap_or_default(),
+                value: if all == 0 {
+                    0.0
+                } else {
+                    (nff as f64 * 1000.0 / all as f64).round() / 10.0
+                },
+            })
+            .collect(),
+    );
+
+    let stock_by_depot = if actor.organization_scope().is_some() {
+        vec![]
+    } else {
+        let rows: Vec<(Option<Uuid>, i64)> = unit::Entity::find()
+            .select_only()
+            .column(unit::Column::DepotId)
+            .column_as(Expr::from(Func::count(Expr::col(unit::Column::Id))), "n")
+            .filter(unit::Column::Location.eq(Location::Depot.as_str()))
+            .filter(unit::Column::Condition.is_in([Condition::New.as_str(), Condition::Refurbished.as_str()]))
+            .filter(unit::Column::ParentUnitId.is_null())
+            .group_by(unit::Column::DepotId)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let depots: HashMap<Uuid, String> = depot::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d.code))
+            .collect();
+        named(rows, &depots)
+    };
+    Ok(Figures {
+        volume_per_week,
+        by_part,
+        by_fault_code,
+        by_site,
+        by_cluster,
+        turnaround_days,
+        no_fault_found_percent,
+        stock_by_depot,
+    })
+}
+
+/// A vertical bar chart of `bars` as an SVG document.
+pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar]) -> AppResult<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (560, 300)).into_drawing_area();
+        let draw = |e: Box<dyn std::error::Error>| AppError::Internal(anyhow::anyhow!("drawing {title}: {e}"));
+        root.fill(&WHITE).map_err(|e| draw(Box::new(e)))?;
+        let n = bars.len().max(1) as u32;
+        let top = bars.iter().map(|b| b.value).fold(1.0f64, f64::max) * 1.15;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(46)
+            .y_label_area_size(44)
+            .build_cartesian_2d((0u32..n).into_segmented(), 0f64..top)
+            .map_err(|e| draw(Box::new(e)))?;
+        let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_desc(y_label)
+            .x_labels(bars.len().max(1))
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .draw()
+            .map_err(|e| draw(Box::new(e)))?;
+        chart
+            .draw_series(
+                Histogram::vertical(&chart)
+                    .style(RGBColor(29, 78, 216).filled())
+                    .margin(6)
+                    .data(bars.iter().enumerate().map(|(i, b)| (i as u32, b.value))),
+            )
+            .map_err(|e| draw(Box::new(e)))?;
+        root.present().map_err(|e| draw(Box::new(e)))?;
+    }
+    Ok(svg)
+}
