@@ -294,6 +294,24 @@ async fn fleet_figures_and_charts_match_hand_counts() {
     let weeks = bars("volume_per_week");
     assert_eq!((weeks.len(), weeks.last().unwrap().1), (12, 4.0));
     assert_eq!(bars("stock_by_depot").len(), 2);
+    // This week CAM shipped two replacements and took one unit back: at the end of last week it
+    // had one more than now.
+    let cam_now = bars("stock_by_depot").into_iter().find(|b| b.0 == "CAM").unwrap().1;
+    let cam = f["stock_over_time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["depot"] == "CAM")
+        .unwrap();
+    let weeks: Vec<f64> = cam["weeks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(weeks.len(), 12);
+    assert_eq!(weeks[11], cam_now);
+    assert_eq!(weeks[10], cam_now + 2.0 - 1.0);
 
     let xai = app.get(XAI_TECH, "/api/v1/reports/fleet").await.expect(200);
     assert_eq!(

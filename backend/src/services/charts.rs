@@ -37,6 +37,15 @@ pub struct Figures {
     /// Percent of triaged units found without fault, per site.
     pub no_fault_found_percent: Vec<Bar>,
     pub stock_by_depot: Vec<Bar>,
+    /// Spares on each depot's shelves at the end of each of the last twelve weeks.
+    pub stock_over_time: Vec<DepotStock>,
+}
+
+/// One depot's stock, week by week.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DepotStock {
+    pub depot: String,
+    pub weeks: Vec<Bar>,
 }
 
 async fn grouped(db: &DatabaseConnection, actor: &Actor, column: rma::Column) -> AppResult<Vec<(Option<Uuid>, i64)>> {
@@ -236,7 +245,13 @@ pub async fn figures(db: &DatabaseConnection, actor: &Actor, now: DateTime<Utc>)
             .collect();
         named(rows, &depots)
     };
+    let stock_over_time = if actor.organization_scope().is_some() {
+        vec![]
+    } else {
+        stock_history(db, &stock_by_depot, since, now).await?
+    };
     Ok(Figures {
+        stock_over_time,
         volume_per_week,
         by_part,
         by_fault_code,
@@ -246,6 +261,92 @@ pub async fn figures(db: &DatabaseConnection, actor: &Actor, now: DateTime<Utc>)
         no_fault_found_percent,
         stock_by_depot,
     })
+}
+
+/// Walks each depot's stock back from today: a replacement shipped out was on the shelf before it
+/// left; a unit returned to stock was not there before it came; parts consumed were.
+async fn stock_history(
+    db: &DatabaseConnection,
+    now_by_depot: &[Bar],
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<DepotStock>> {
+    use crate::entities::{repair_record, shipment};
+    let depots: HashMap<Uuid, String> = depot::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.code))
+        .collect();
+    // (depot, when, change to the stock at that moment)
+    let mut changes: Vec<(String, DateTime<Utc>, f64)> = vec![];
+    let shipped = shipment::Entity::find()
+        .filter(shipment::Column::Direction.eq("outbound"))
+        .filter(shipment::Column::ShippedAt.gte(since))
+        .all(db)
+        .await?;
+    for s in shipped {
+        if let Some(code) = s.depot_id.and_then(|d| depots.get(&d)) {
+            changes.push((code.clone(), s.shipped_at, -1.0));
+        }
+    }
+    let restocked: Vec<(Uuid, DateTime<Utc>)> = event::Entity::find()
+        .select_only()
+        .columns([event::Column::RmaId, event::Column::At])
+        .filter(event::Column::ToStatus.eq(Status::ReturnedToStock.as_str()))
+        .filter(event::Column::At.gte(since))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let consumed = repair_record::Entity::find()
+        .filter(repair_record::Column::Kind.eq("parts_consumed"))
+        .filter(repair_record::Column::CreatedAt.gte(since))
+        .all(db)
+        .await?;
+    let rma_depots: HashMap<Uuid, Uuid> = rma::Entity::find()
+        .select_only()
+        .columns([rma::Column::Id, rma::Column::ReturnDepotId])
+        .filter(rma::Column::Id.is_in(restocked.iter().map(|r| r.0).chain(consumed.iter().map(|c| c.rma_id))))
+        .into_tuple::<(Uuid, Uuid)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let depot_of = |rma_id: &Uuid| rma_depots.get(rma_id).and_then(|d| depots.get(d)).cloned();
+    for (rma_id, at) in restocked {
+        if let Some(code) = depot_of(&rma_id) {
+            changes.push((code, at, 1.0));
+        }
+    }
+    for c in consumed {
+        let n = c.details["parts_consumed"].as_array().map_or(0, Vec::len) as f64;
+        if let Some(code) = depot_of(&c.rma_id) {
+            changes.push((code, c.created_at, -n));
+        }
+    }
+    Ok(now_by_depot
+        .iter()
+        .map(|today| {
+            let weeks = (1..=12)
+                .map(|i| {
+                    let end = since + Duration::weeks(i);
+                    let later: f64 = changes
+                        .iter()
+                        .filter(|(d, at, _)| *d == today.label && *at > end && *at <= now)
+                        .map(|c| c.2)
+                        .sum();
+                    Bar {
+                        label: (end - Duration::days(1)).format("%m-%d").to_string(),
+                        value: today.value - later,
+                    }
+                })
+                .collect();
+            DepotStock {
+                depot: today.label.clone(),
+                weeks,
+            }
+        })
+        .collect())
 }
 
 /// A vertical bar chart of `bars` as an SVG document.

@@ -101,6 +101,13 @@ async fn charts(State(state): State<AppState>, viewer: Viewer) -> Result<Html<St
             });
         }
     }
+    for depot in &f.stock_over_time {
+        let svg = bar_chart(&format!("Spares at {} by week", depot.depot), "units", &depot.weeks)?;
+        charts.push(Chart {
+            title: "Spares per depot, week by week",
+            svg,
+        });
+    }
     render(
         "reports/charts.html",
         &ChartsPage {
