@@ -3,13 +3,12 @@
 use crate::domain::Severity;
 use crate::domain::lifecycle::Status;
 use crate::domain::sla::ClockState;
-use crate::entities::{event, organization, rma, site};
+use crate::entities::{organization, rma, site};
 use crate::mail::{compose::compose, outbox};
-use crate::services::views;
+use crate::services::{history, views};
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
-use uuid::Uuid;
 
 /// Days after the swap before the first return reminder; then one a day.
 pub const RETURN_GRACE_DAYS: i64 = 5;
@@ -50,21 +49,9 @@ async fn alert(
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let txn = crate::db::begin_write(db).await?;
-    let event_id = Uuid::now_v7();
-    event::ActiveModel {
-        id: Set(event_id),
-        rma_id: Set(rma.id),
-        kind: Set(kind.into()),
-        from_status: Set(None),
-        to_status: Set(None),
-        actor_id: Set(None),
-        actor_email: Set("depot".into()),
-        at: Set(now),
-        note: Set(Some(format!("{template} queued"))),
-        fields: Set(json!({"dedupe_key": dedupe_key})),
-    }
-    .insert(&txn)
-    .await?;
+    let fields = json!({"dedupe_key": dedupe_key});
+    let entry = history::Entry::change(rma.id, kind, None, fields, now).with_note(Some(format!("{template} queued")));
+    let event_id = history::append(&txn, entry).await?;
     let composed = compose(template, &ctx)?;
     let queued = outbox::Queued {
         rma_id: rma.id,

@@ -17,6 +17,15 @@ fn admin(actor: &Actor) -> AppResult<()> {
     actor.require(&[Role::Admin], "administer depot")
 }
 
+/// An organization by its code; an unknown one is a 422 naming it.
+async fn organization_by_code(db: &DatabaseConnection, code: &str) -> AppResult<organization::Model> {
+    organization::Entity::find()
+        .filter(organization::Column::Code.eq(code.trim()))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", code.trim())))
+}
+
 fn required<'a>(value: &'a str, what: &str) -> AppResult<&'a str> {
     let v = value.trim();
     if v.is_empty() {
@@ -83,11 +92,7 @@ pub struct UserInput<'a> {
 
 async fn resolve_user_input(db: &DatabaseConnection, input: &UserInput<'_>) -> AppResult<(Role, Uuid, Option<Uuid>)> {
     let role: Role = input.role.trim().parse().map_err(AppError::invalid)?;
-    let org = organization::Entity::find()
-        .filter(organization::Column::Code.eq(input.organization.trim()))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", input.organization.trim())))?;
+    let org = organization_by_code(db, input.organization).await?;
     let depot = match input.depot.trim() {
         "" => None,
         code => Some(
@@ -390,11 +395,7 @@ pub async fn create_site(
     a: AddressInput<'_>,
 ) -> AppResult<()> {
     admin(actor)?;
-    let org = organization::Entity::find()
-        .filter(organization::Column::Code.eq(organization.trim()))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", organization.trim())))?;
+    let org = organization_by_code(db, organization).await?;
     let depot = depot::Entity::find()
         .filter(depot::Column::Code.eq(default_depot.trim().to_uppercase()))
         .one(db)
@@ -571,11 +572,7 @@ pub async fn set_organization_channels(
     oncall: &str,
 ) -> AppResult<()> {
     admin(actor)?;
-    let org = organization::Entity::find()
-        .filter(organization::Column::Code.eq(code.trim()))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", code.trim())))?;
+    let org = organization_by_code(db, code).await?;
     let webhook = match webhook_url.trim() {
         "" => None,
         url if url.starts_with("https://") || url.starts_with("http://") => Some(url.to_string()),
@@ -614,11 +611,7 @@ pub async fn set_oncall(
 ) -> AppResult<()> {
     use crate::services::oncall::{OVERRIDE, ROTATION, add_shift};
     admin(actor)?;
-    let org = organization::Entity::find()
-        .filter(organization::Column::Code.eq(code.trim()))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", code.trim())))?;
+    let org = organization_by_code(db, code).await?;
     let people: Vec<String> = members
         .split([',', ' ', '\n'])
         .map(str::trim)
@@ -681,11 +674,7 @@ pub struct SlaInput<'a> {
 pub async fn set_sla(db: &DatabaseConnection, actor: &Actor, code: &str, input: SlaInput<'_>) -> AppResult<()> {
     use crate::domain::sla::{Calendar, Policy};
     admin(actor)?;
-    let org = organization::Entity::find()
-        .filter(organization::Column::Code.eq(code.trim()))
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::invalid(format!("unknown organization `{}`", code.trim())))?;
+    let org = organization_by_code(db, code).await?;
     let number = |what: &str, v: &str| -> AppResult<i64> {
         v.trim()
             .parse::<i64>()

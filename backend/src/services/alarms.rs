@@ -3,11 +3,11 @@
 use crate::db::begin_write;
 use crate::domain::diagnosis::map_severity;
 use crate::domain::{Location, Serial};
-use crate::entities::{event, idempotency_key, organization, rma, site, unit};
+use crate::entities::{idempotency_key, organization, rma, site, unit};
 use crate::error::{AppError, AppResult};
 use crate::services::rmas::{self, OpenRma};
 use crate::services::views::{self, RmaView};
-use crate::services::{Actor, tokens};
+use crate::services::{Actor, history, tokens};
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
@@ -127,20 +127,8 @@ async fn take(txn: &DatabaseTransaction, actor: &Actor, alarm: Alarm) -> AppResu
         .one(txn)
         .await?;
     if let Some(existing) = open {
-        event::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            rma_id: Set(existing.id),
-            kind: Set("alarm".into()),
-            from_status: Set(None),
-            to_status: Set(None),
-            actor_id: Set(Some(actor.user_id)),
-            actor_email: Set(actor.email.clone()),
-            at: Set(Utc::now()),
-            note: Set(Some(summary.to_string())),
-            fields: Set(fields),
-        }
-        .insert(txn)
-        .await?;
+        let entry = history::Entry::change(existing.id, "alarm", Some(actor), fields, Utc::now());
+        history::append(txn, entry.with_note(Some(summary.to_string()))).await?;
         return Ok((200, views::rma_views(txn, vec![existing]).await?.remove(0)));
     }
     let input = OpenRma {

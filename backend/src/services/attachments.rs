@@ -1,10 +1,10 @@
 //! Diagnosis evidence attached to an RMA: size-limited, of allowed types, with safe names, kept in
 //! the database (so every instance serves every file), downloadable only by those who see the RMA.
 use crate::db::begin_write;
-use crate::entities::{attachment, event, user};
+use crate::entities::{attachment, user};
 use crate::error::{AppError, AppResult};
-use crate::services::Actor;
 use crate::services::rmas::find_visible;
+use crate::services::{Actor, history};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -112,20 +112,9 @@ pub async fn upload(
     }
     .insert(&txn)
     .await?;
-    event::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        rma_id: Set(rma.id),
-        kind: Set("attachment".into()),
-        from_status: Set(None),
-        to_status: Set(None),
-        actor_id: Set(Some(actor.user_id)),
-        actor_email: Set(actor.email.clone()),
-        at: Set(now),
-        note: Set(Some(format!("attached {file_name}"))),
-        fields: Set(json!({"attachment_id": id, "file_name": file_name, "size": size, "sha256": sha})),
-    }
-    .insert(&txn)
-    .await?;
+    let fields = json!({"attachment_id": id, "file_name": file_name, "size": size, "sha256": sha});
+    let entry = history::Entry::change(rma.id, "attachment", Some(actor), fields, now);
+    history::append(&txn, entry.with_note(Some(format!("attached {file_name}")))).await?;
     txn.commit().await?;
     Ok(AttachmentView {
         url: format!("/api/v1/rmas/{}/attachments/{id}", rma.number),

@@ -3,10 +3,10 @@ use crate::db::begin_write;
 use crate::domain::Role;
 use crate::domain::diagnosis::{RESULTS, checklist};
 use crate::domain::lifecycle::Status;
-use crate::entities::{diagnosis_check, event, organization, part, rma};
+use crate::entities::{diagnosis_check, organization, part, rma};
 use crate::error::{AppError, AppResult};
-use crate::services::Actor;
 use crate::services::rmas::find_visible;
+use crate::services::{Actor, history};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -132,19 +132,11 @@ pub async fn record(
     }
     .insert(&txn)
     .await?;
-    event::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        rma_id: Set(rma.id),
-        kind: Set("check".into()),
-        from_status: Set(None),
-        to_status: Set(None),
-        actor_id: Set(Some(actor.user_id)),
-        actor_email: Set(actor.email.clone()),
-        at: Set(now),
-        note: Set(note),
-        fields: Set(json!({"step": step.key, "result": result})),
-    }
-    .insert(&txn)
+    let fields = json!({"step": step.key, "result": result});
+    history::append(
+        &txn,
+        history::Entry::change(rma.id, "check", Some(actor), fields, now).with_note(note),
+    )
     .await?;
     let checks = checks_of(&txn, &rma).await?;
     txn.commit().await?;

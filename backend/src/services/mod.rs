@@ -7,6 +7,7 @@ pub mod charts;
 pub mod dashboard;
 pub mod diagnosis;
 pub mod fixtures;
+pub mod history;
 pub mod labels;
 pub mod oncall;
 pub mod rmas;

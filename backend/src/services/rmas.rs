@@ -9,6 +9,7 @@ use crate::entities::{
 };
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
+use crate::services::history;
 use crate::services::views::{self, EventView, NextTransition, RmaView, load_map};
 use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
 use chrono::{DateTime, Datelike, Utc};
@@ -475,22 +476,19 @@ async fn record_event(
     fields: Value,
     at: DateTime<Utc>,
 ) -> AppResult<Uuid> {
-    let id = Uuid::now_v7();
-    event::ActiveModel {
-        id: Set(id),
-        rma_id: Set(rma_id),
-        kind: Set(if from.is_some() { "transition" } else { "opened" }.into()),
-        from_status: Set(from.map(|s| s.as_str().into())),
-        to_status: Set(Some(to.as_str().into())),
-        actor_id: Set(Some(actor.user_id)),
-        actor_email: Set(actor.email.clone()),
-        at: Set(at),
-        note: Set(note.map(str::to_string)),
-        fields: Set(fields),
-    }
-    .insert(txn)
-    .await?;
-    Ok(id)
+    let kind = if from.is_some() { "transition" } else { "opened" };
+    let note = note.map(str::to_string);
+    let entry = history::Entry {
+        rma_id,
+        kind,
+        from,
+        to: Some(to),
+        actor: Some(actor),
+        note,
+        fields,
+        at,
+    };
+    Ok(history::append(txn, entry).await?)
 }
 
 /// The units a transition touches, loaded once.
@@ -1301,19 +1299,11 @@ pub async fn update(db: &DatabaseConnection, actor: &Actor, number: &str, change
             rma.number
         )));
     }
-    event::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        rma_id: Set(rma.id),
-        kind: Set("refs_updated".into()),
-        from_status: Set(None),
-        to_status: Set(None),
-        actor_id: Set(Some(actor.user_id)),
-        actor_email: Set(actor.email.clone()),
-        at: Set(now),
-        note: Set(None),
-        fields: Set(json!({"external_refs": refs})),
-    }
-    .insert(&txn)
+    let fields = json!({"external_refs": refs});
+    history::append(
+        &txn,
+        history::Entry::change(rma.id, "refs_updated", Some(actor), fields, now),
+    )
     .await?;
     let fresh = rma::Entity::find_by_id(rma.id)
         .one(&txn)
