@@ -89,6 +89,18 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
+/// Settings of a test server on `url`: a free port, the test base URL, and `extra` on top.
+fn test_settings(url: &str, extra: &[(&str, String)]) -> Settings {
+    Settings::from_lookup(|key| match key {
+        _ if extra.iter().any(|(k, _)| *k == key) => extra.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
+        "DATABASE_URL" => Some(url.to_string()),
+        "DEPOT_BIND" => Some("127.0.0.1:0".into()),
+        "DEPOT_BASE_URL" => Some(BASE_URL.into()),
+        _ => None,
+    })
+    .unwrap()
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -126,15 +138,7 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
             (url, DbGuard::Sqlite(dir))
         }
     };
-    let settings = Settings::from_lookup(|key| match key {
-        _ if extra.iter().any(|(k, _)| *k == key) => extra.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
-        "DATABASE_URL" => Some(url.clone()),
-        "DEPOT_BIND" => Some("127.0.0.1:0".into()),
-        "DEPOT_BASE_URL" => Some(BASE_URL.into()),
-        _ => None,
-    })
-    .unwrap();
-    let app = App::build(settings).await.expect("app builds");
+    let app = App::build(test_settings(&url, extra)).await.expect("app builds");
     let port = app.port();
     let db = app.state.db.clone();
     fixtures::load_dir(&db, &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
@@ -182,16 +186,9 @@ impl Answer {
 impl TestApp {
     /// Starts another instance on the same database (as a second server behind a load balancer).
     pub async fn another_instance(&self, extra: &[(&str, String)]) -> String {
-        let url = self.database_url.clone();
-        let settings = Settings::from_lookup(|key| match key {
-            _ if extra.iter().any(|(k, _)| *k == key) => extra.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()),
-            "DATABASE_URL" => Some(url.clone()),
-            "DEPOT_BIND" => Some("127.0.0.1:0".into()),
-            "DEPOT_BASE_URL" => Some(BASE_URL.into()),
-            _ => None,
-        })
-        .unwrap();
-        let app = App::build(settings).await.expect("second instance builds");
+        let app = App::build(test_settings(&self.database_url, extra))
+            .await
+            .expect("second instance builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until(std::future::pending()));
         base

@@ -371,26 +371,28 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
         query = query.filter(rma::Column::ReturnDepotId.in_subquery(ids.into_query()));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        // A number, a serial of any of the RMA's units, or part of an external reference.
-        let mut any = Where::any().add(rma::Column::RefsText.contains(q.to_uppercase()));
-        if let Some(number) = RmaNumber::parse(q) {
-            any = any.add(rma::Column::Number.eq(number.as_str()));
-        }
-        if let Ok(serial) = Serial::parse(q) {
-            let ids: Vec<Uuid> = unit::Entity::find()
-                .select_only()
-                .column(unit::Column::Id)
-                .filter(unit::Column::Serial.eq(serial.as_str()))
-                .into_tuple()
-                .all(db)
-                .await?;
-            if !ids.is_empty() {
-                any = any
-                    .add(rma::Column::UnitId.is_in(ids.clone()))
-                    .add(rma::Column::ReturnedUnitId.is_in(ids.clone()))
-                    .add(rma::Column::ReplacementUnitId.is_in(ids));
+        // An RMA number; else a serial of any of the RMA's units; else part of an external
+        // reference (the only search that cannot use an index, so it comes last).
+        let serial_ids: Vec<Uuid> = match Serial::parse(q) {
+            Ok(serial) => {
+                unit::Entity::find()
+                    .select_only()
+                    .column(unit::Column::Id)
+                    .filter(unit::Column::Serial.eq(serial.as_str()))
+                    .into_tuple()
+                    .all(db)
+                    .await?
             }
-        }
+            Err(_) => vec![],
+        };
+        let any = match RmaNumber::parse(q) {
+            Some(number) => Where::any().add(rma::Column::Number.eq(number.as_str())),
+            None if !serial_ids.is_empty() => Where::any()
+                .add(rma::Column::UnitId.is_in(serial_ids.clone()))
+                .add(rma::Column::ReturnedUnitId.is_in(serial_ids.clone()))
+                .add(rma::Column::ReplacementUnitId.is_in(serial_ids)),
+            None => Where::any().add(rma::Column::RefsText.contains(q.to_uppercase())),
+        };
         query = query.filter(any);
     }
     let oldest_first = match filter.sort.as_deref().unwrap_or("newest") {
