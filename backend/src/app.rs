@@ -36,9 +36,18 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Brings the schema up to date.
+/// Brings the schema up to date. On PostgreSQL, instances starting together take turns: the first
+/// migrates under an advisory lock held by its transaction, the others wait and find nothing to do.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await?;
+    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+    if db.get_database_backend() == DbBackend::Postgres {
+        let txn = db.begin().await?;
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7420001)").await?;
+        Migrator::up(&txn, None).await?;
+        txn.commit().await?;
+    } else {
+        Migrator::up(db, None).await?;
+    }
     Ok(())
 }
 

@@ -85,3 +85,47 @@ async fn two_rmas_racing_for_one_spare_allocate_it_once() {
         .collect();
     assert_eq!(holders.len(), 1);
 }
+
+#[tokio::test]
+async fn instances_starting_together_migrate_once() {
+    // Four more servers start at once against the test database (already migrated), and four
+    // against a fresh one: all come up, and the schema is applied exactly once.
+    let app = spawn_app().await;
+    let starts = (0..4).map(|_| app.another_instance(&[]));
+    assert_eq!(join_all(starts).await.len(), 4);
+    if std::env::var("DEPOT_TEST_DB").as_deref() == Ok("postgres") {
+        use sea_orm::ConnectionTrait;
+        let admin = sea_orm::Database::connect(postgres_admin_url()).await.unwrap();
+        let name = format!("depot_migrate_{}", uuid::Uuid::now_v7().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        let url = format!("{}/{name}", postgres_admin_url().rsplit_once('/').unwrap().0);
+        let migrations = (0..4).map(|_| {
+            let url = url.clone();
+            async move {
+                let db = sea_orm::Database::connect(&url).await.unwrap();
+                depot::app::migrate(&db).await
+            }
+        });
+        for result in join_all(migrations).await {
+            result.expect("every instance starts");
+        }
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        let applied = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT COUNT(*) AS n FROM seaql_migrations".to_string(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(applied.try_get::<i64>("", "n").unwrap(), 5);
+        db.close().await.unwrap();
+        admin
+            .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+}
