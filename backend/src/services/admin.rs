@@ -10,7 +10,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, Unchanged,
 };
 use serde::Serialize;
-use std::collections::HashMap;
 use uuid::Uuid;
 
 fn admin(actor: &Actor) -> AppResult<()> {
@@ -49,18 +48,8 @@ pub struct UserRow {
 
 pub async fn users(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<UserRow>> {
     admin(actor)?;
-    let orgs: HashMap<Uuid, String> = organization::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o.code))
-        .collect();
-    let depots: HashMap<Uuid, String> = depot::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d.code))
-        .collect();
+    let orgs = crate::services::views::names_by_id::<organization::Entity>(db, |x| x.code).await?;
+    let depots = crate::services::views::names_by_id::<depot::Entity>(db, |x| x.code).await?;
     let tokens = api_token::Entity::find()
         .filter(api_token::Column::RevokedAt.is_null())
         .all(db)

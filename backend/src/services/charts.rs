@@ -81,24 +81,9 @@ fn named(rows: Vec<(Option<Uuid>, i64)>, names: &HashMap<Uuid, String>) -> Vec<B
 
 /// Computes every figure for what `actor` may see, as of `now`.
 pub async fn figures(db: &DatabaseConnection, actor: &Actor, now: DateTime<Utc>) -> AppResult<Figures> {
-    let parts: HashMap<Uuid, String> = part::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p.number))
-        .collect();
-    let sites: HashMap<Uuid, String> = site::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s.code))
-        .collect();
-    let clusters: HashMap<Uuid, String> = cluster::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.name))
-        .collect();
+    let parts = crate::services::views::names_by_id::<part::Entity>(db, |x| x.number).await?;
+    let sites = crate::services::views::names_by_id::<site::Entity>(db, |x| x.code).await?;
+    let clusters = crate::services::views::names_by_id::<cluster::Entity>(db, |x| x.name).await?;
 
     let by_part = named(grouped(db, actor, rma::Column::PartId).await?, &parts);
     let by_site = named(grouped(db, actor, rma::Column::SiteId).await?, &sites);
@@ -237,12 +222,7 @@ pub async fn figures(db: &DatabaseConnection, actor: &Actor, now: DateTime<Utc>)
             .into_tuple()
             .all(db)
             .await?;
-        let depots: HashMap<Uuid, String> = depot::Entity::find()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|d| (d.id, d.code))
-            .collect();
+        let depots = crate::services::views::names_by_id::<depot::Entity>(db, |x| x.code).await?;
         named(rows, &depots)
     };
     let stock_over_time = if actor.organization_scope().is_some() {
@@ -272,12 +252,7 @@ async fn stock_history(
     now: DateTime<Utc>,
 ) -> AppResult<Vec<DepotStock>> {
     use crate::entities::{repair_record, shipment};
-    let depots: HashMap<Uuid, String> = depot::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d.code))
-        .collect();
+    let depots = crate::services::views::names_by_id::<depot::Entity>(db, |x| x.code).await?;
     // (depot, when, change to the stock at that moment)
     let mut changes: Vec<(String, DateTime<Utc>, f64)> = vec![];
     let shipped = shipment::Entity::find()

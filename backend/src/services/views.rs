@@ -44,6 +44,23 @@ where
     }
 }
 
+/// Every row of a small reference table (organizations, depots, sites, parts, clusters), as id → name.
+pub async fn names_by_id<E>(
+    db: &impl ConnectionTrait,
+    name: impl Fn(E::Model) -> String,
+) -> Result<HashMap<Uuid, String>, DbErr>
+where
+    E: EntityTrait + Default,
+    E::Model: HasId,
+{
+    Ok(E::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id(), name(m)))
+        .collect())
+}
+
 /// An RMA as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RmaView {
