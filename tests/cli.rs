@@ -41,6 +41,11 @@ fn operator_commands_work_end_to_end() {
         second.contains("0 new units, 0 new users"),
         "loading twice adds nothing: {second}"
     );
+    let elsewhere = run(depot(dir.path()).args(["load-fixtures", "--dir", "/nonexistent"]));
+    assert!(
+        elsewhere.contains("0 new units, 0 new users"),
+        "the built-in demo data is the same: {elsewhere}"
+    );
     let out = run(depot(dir.path()).args(["token", "create", "fe@vast.example"]));
     let token = out.lines().last().unwrap().trim().to_string();
     assert!(token.starts_with("dpt_"), "{out}");

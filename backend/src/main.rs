@@ -62,7 +62,13 @@ async fn main() -> anyhow::Result<()> {
         Command::LoadFixtures { dir } => {
             let db = depot::db::connect(&settings).await?;
             depot::app::migrate(&db).await?;
-            let loaded = fixtures::load_dir(&db, &dir).await?;
+            let loaded = if dir.is_dir() {
+                fixtures::load_dir(&db, &dir).await?
+            } else {
+                // Run from elsewhere than the checkout: the demo data compiled into the binary.
+                eprintln!("{} is not a folder; loading the built-in demo fixtures", dir.display());
+                fixtures::load_str(&db, fixtures::DEMO).await?
+            };
             println!(
                 "fixtures loaded from {}: {} new units, {} new users",
                 dir.display(),

@@ -180,6 +180,9 @@ pub async fn load_dir(db: &DatabaseConnection, dir: &Path) -> anyhow::Result<Loa
     Ok(total)
 }
 
+/// The demo data of `fixtures/demo.toml`, compiled in for a `depot` run outside the checkout.
+pub const DEMO: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.toml"));
+
 /// Loads fixtures from TOML text (tests add their own on top of the demo data this way).
 pub async fn load_str(db: &DatabaseConnection, text: &str) -> anyhow::Result<Loaded> {
     load(db, toml::from_str(text).context("parsing fixtures")?).await
