@@ -23,6 +23,12 @@ enum Command {
     },
     /// Migrate, then serve the API and web UI until SIGINT or SIGTERM.
     Serve,
+    /// Copy every record of DATABASE_URL into another, empty database (e.g. SQLite to PostgreSQL).
+    Copy {
+        /// The target database URL; it is migrated first and must hold no records.
+        #[arg(long)]
+        to: String,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -89,6 +95,20 @@ async fn main() -> anyhow::Result<()> {
                 println!("API token: depot token create fe@vast.example");
             }
             app.run_until(depot::app::shutdown_signal()).await?;
+        }
+        Command::Copy { to } => {
+            let from = depot::db::connect(&settings).await?;
+            depot::app::migrate(&from).await?;
+            let target = Settings {
+                database_url: depot::config::Secret::new(to),
+                ..settings.clone()
+            };
+            let to = depot::db::connect(&target).await?;
+            depot::app::migrate(&to).await?;
+            for (table, rows) in depot::services::transfer::copy_all(&from, &to).await? {
+                println!("{table:<18} {rows}");
+            }
+            println!("copied; point DATABASE_URL at the new database and start depot there");
         }
         Command::Token {
             command: TokenCommand::Revoke { email },

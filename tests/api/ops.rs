@@ -134,3 +134,114 @@ async fn transitions_queue_notifications_in_the_same_transaction() {
         "{to:?}"
     );
 }
+
+#[tokio::test]
+async fn copy_moves_every_record_to_a_fresh_database() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let number = app.open(FE, "cw-ord1", "CN-ORD1-0101").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &number, "diagnosing", json!({})).await;
+    app.step(
+        FE,
+        &number,
+        "approved",
+        json!({"fault_code": "DIMM_UE", "replacement_kind": "whole_unit"}),
+    )
+    .await;
+    app.step(
+        CAM,
+        &number,
+        "replacement_shipped",
+        json!({"replacement_serial": "CN-CAM-S001", "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}),
+    )
+    .await;
+    app.step(CW_TECH, &number, "replacement_delivered", json!({})).await;
+    app.step(
+        CW_TECH,
+        &number,
+        "swapped",
+        json!({"installed_serial": "CN-CAM-S001", "pulled_serial": "CN-ORD1-0101"}),
+    )
+    .await;
+
+    // SQLite to PostgreSQL when PostgreSQL is there (the move the README describes), else to another file.
+    let dir = tempfile::tempdir().unwrap();
+    let pg_name = format!("depot_copy_{}", uuid::Uuid::now_v7().simple());
+    let admin = sea_orm::Database::connect(postgres_admin_url()).await.ok();
+    let target_url = match &admin {
+        Some(admin) => {
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{pg_name}\""))
+                .await
+                .unwrap();
+            format!("{}/{pg_name}", postgres_admin_url().rsplit_once('/').unwrap().0)
+        }
+        None => format!("sqlite://{}?mode=rwc", dir.path().join("copy.db").display()),
+    };
+    let target = sea_orm::Database::connect(&target_url).await.unwrap();
+    depot::app::migrate(&target).await.unwrap();
+    let counts = depot::services::transfer::copy_all(&app.db, &target).await.unwrap();
+    assert!(counts.iter().any(|(t, n)| *t == "unit" && *n > 400), "{counts:?}");
+    assert!(
+        depot::services::transfer::copy_all(&app.db, &target).await.is_err(),
+        "refuses a target with records"
+    );
+    target.close().await.unwrap();
+
+    let moved = app.another_instance(&[("DATABASE_URL", target_url.clone())]).await;
+    let get = |path: String| {
+        let client = app.client.clone();
+        let token = app.token(FE).to_string();
+        async move {
+            client
+                .get(path)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let mut before = app.rma(&number).await;
+    let mut after = get(format!("{moved}/api/v1/rmas/{number}")).await;
+    for v in [&mut before, &mut after] {
+        v.as_object_mut().unwrap().remove("clocks");
+    }
+    // PostgreSQL keeps microseconds where SQLite kept nanoseconds.
+    assert_eq!(
+        micros(after),
+        micros(before),
+        "the RMA reads the same from the copy, with the same token"
+    );
+    let events = get(format!("{moved}/api/v1/rmas/{number}/events?limit=500")).await["items"].clone();
+    assert_eq!(micros(events), micros(json!(app.events(&number).await)));
+    if let Some(admin) = admin {
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{pg_name}\" WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+}
+
+/// The JSON with every RFC 3339 time cut to microseconds.
+fn micros(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => match chrono::DateTime::parse_from_rfc3339(&s) {
+            Ok(t) => Value::String(
+                t.with_timezone(&chrono::Utc)
+                    .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                    .to_string(),
+            ),
+            Err(_) => Value::String(s),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(micros).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, micros(v))).collect()),
+        other => other,
+    }
+}

@@ -14,6 +14,7 @@ pub mod rmas;
 pub mod sessions;
 pub mod sla;
 pub mod tokens;
+pub mod transfer;
 pub mod units;
 pub mod views;
 
