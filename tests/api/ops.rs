@@ -245,3 +245,41 @@ fn micros(value: serde_json::Value) -> serde_json::Value {
         other => other,
     }
 }
+
+#[tokio::test]
+async fn housekeeping_forgets_expired_sessions_and_old_sign_in_failures_only() {
+    use depot::entities::{session, sign_in_failure};
+    use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+    let app = spawn_app().await;
+    let now = chrono::Utc::now();
+    let fe = depot::services::tokens::authenticate(&app.db, app.token(FE))
+        .await
+        .unwrap();
+    for (hours, token) in [(-1, "old"), (1, "live")] {
+        session::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            token_hash: Set(token.into()),
+            user_id: Set(fe.user_id),
+            csrf_token: Set("x".into()),
+            created_at: Set(now),
+            expires_at: Set(now + chrono::Duration::hours(hours)),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+    }
+    for minutes in [60, 1] {
+        sign_in_failure::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            email: Set(FE.into()),
+            at: Set(now - chrono::Duration::minutes(minutes)),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+    }
+    // The server's own scheduler may get there first; either way only the stale rows go.
+    depot::jobs::housekeeping(&app.db, now).await.unwrap();
+    assert_eq!(session::Entity::find().count(&app.db).await.unwrap(), 1);
+    assert_eq!(sign_in_failure::Entity::find().count(&app.db).await.unwrap(), 1);
+}

@@ -24,6 +24,9 @@ pub async fn run(
         if let Err(err) = run_once(&db, &base_url, Utc::now()).await {
             tracing::warn!(error = %err, "scheduled jobs failed");
         }
+        if let Err(err) = housekeeping(&db, Utc::now()).await {
+            tracing::warn!(error = %err, "housekeeping failed");
+        }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
@@ -153,4 +156,27 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
         metrics::gauge!("depot_sla_clocks", "organization" => org, "clock" => clock, "state" => state).set(n);
     }
     Ok(queued)
+}
+
+/// Forgets what has no use any more: expired sessions, sign-in failures older than the throttle
+/// window, idempotency keys older than thirty days (a retry comes within minutes, not months).
+pub async fn housekeeping(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result<u64> {
+    use crate::entities::{idempotency_key, session, sign_in_failure};
+    let window = Duration::minutes(crate::services::sessions::THROTTLE_MINUTES);
+    let mut gone = session::Entity::delete_many()
+        .filter(session::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?
+        .rows_affected;
+    gone += sign_in_failure::Entity::delete_many()
+        .filter(sign_in_failure::Column::At.lt(now - window))
+        .exec(db)
+        .await?
+        .rows_affected;
+    gone += idempotency_key::Entity::delete_many()
+        .filter(idempotency_key::Column::CreatedAt.lt(now - Duration::days(30)))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(gone)
 }
