@@ -44,6 +44,9 @@ pub struct Settings {
     pub mail_poll: Duration,
     /// `DEPOT_JOBS_INTERVAL_S`: how often reminders and SLA alerts are checked (default 60).
     pub jobs_interval: Duration,
+    /// `DEPOT_MAIL_LEASE_S`: how long an instance holds a message it is sending; if it dies, another
+    /// instance takes the message over after this (default 120).
+    pub mail_lease: Duration,
 }
 
 /// A positive whole number from the environment, or its default.
@@ -87,6 +90,7 @@ impl Settings {
             mail_backoff: Duration::from_millis(number(&lookup, "DEPOT_MAIL_BACKOFF_MS", 5000)?),
             mail_poll: Duration::from_millis(number(&lookup, "DEPOT_MAIL_POLL_MS", 1000)?),
             jobs_interval: Duration::from_secs(number(&lookup, "DEPOT_JOBS_INTERVAL_S", 60)?),
+            mail_lease: Duration::from_secs(number(&lookup, "DEPOT_MAIL_LEASE_S", 120)?),
         })
     }
 }

@@ -85,15 +85,19 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let app = depot::app::App::build(settings.clone()).await?;
             let url = format!("http://{}:{}", settings.bind.ip(), app.port());
-            println!("depot is serving on {url}");
+            // A server must not die because whoever started it stopped reading its output.
+            let mut banner = format!("depot is serving on {url}\n");
             let demo = fixtures::users_with_password(&app.state.db, DEMO_PASSWORD).await?;
             if !demo.is_empty() {
-                println!("demo sign-ins (password `{DEMO_PASSWORD}`):");
+                banner += &format!("demo sign-ins (password `{DEMO_PASSWORD}`):\n");
                 for (email, role) in demo {
-                    println!("  {email:<28} {role}");
+                    banner += &format!("  {email:<28} {role}\n");
                 }
-                println!("API token: depot token create fe@vast.example");
+                banner += "API token: depot token create fe@vast.example\n";
             }
+            let mut stdout = std::io::stdout();
+            let _ = std::io::Write::write_all(&mut stdout, banner.as_bytes())
+                .and_then(|()| std::io::Write::flush(&mut stdout));
             app.run_until(depot::app::shutdown_signal()).await?;
         }
         Command::Copy { to } => {

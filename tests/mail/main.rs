@@ -541,3 +541,206 @@ async fn an_organizations_chat_webhook_gets_its_notifications() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A `depot serve` process; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn depot_command(database_url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_depot"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn serve(database_url: &str, smtp_port: u16) -> Server {
+    let mut child = depot_command(database_url)
+        .arg("serve")
+        .env("DEPOT_BIND", "127.0.0.1:0")
+        .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+        .env("DEPOT_MAIL_POLL_MS", "50")
+        .env("DEPOT_MAIL_LEASE_S", "2")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    // Keep reading, so the server can go on writing to its stdout.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let url = first.trim().rsplit(' ').next().unwrap().to_string();
+    Server { child, url }
+}
+
+/// Signs in through the form and returns a client holding the session cookie.
+async fn signed_in(base: &str, email: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{base}/sign-in"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let res = client
+        .post(format!("{base}/sign-in"))
+        .form(&[
+            ("email", email),
+            ("password", "depot-demo"),
+            ("csrf", &csrf),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "signed in");
+    client
+}
+
+#[tokio::test]
+async fn two_server_processes_one_killed_lose_nothing_and_send_each_mail_once() {
+    // One PostgreSQL database, or one SQLite file shared by two processes.
+    use sea_orm::ConnectionTrait;
+    let postgres = std::env::var("DEPOT_TEST_DB").as_deref() == Ok("postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("depot_two_{}", uuid::Uuid::now_v7().simple());
+    let admin = if postgres {
+        Some(sea_orm::Database::connect(postgres_admin_url()).await.unwrap())
+    } else {
+        None
+    };
+    let url = match &admin {
+        Some(admin) => {
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .unwrap();
+            format!("{}/{name}", postgres_admin_url().rsplit_once('/').unwrap().0)
+        }
+        None => format!("sqlite://{}?mode=rwc", dir.path().join("two.db").display()),
+    };
+    assert!(depot_command(&url).arg("load-fixtures").status().unwrap().success());
+    let out = depot_command(&url)
+        .args(["token", "create", "fe@vast.example"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let port = free_port();
+    let sink = Sink::start(port);
+    let a = serve(&url, port);
+    let mut b = Some(serve(&url, port));
+    let (a_url, b_url) = (a.url.clone(), b.as_ref().unwrap().url.clone());
+
+    // A session made on one instance is valid on the other.
+    let browser = signed_in(&a_url, "fe@vast.example").await;
+    assert_eq!(browser.get(format!("{b_url}/")).send().await.unwrap().status(), 200);
+
+    // Two clients spread opens and cancellations (each queues a mail) across both instances;
+    // B is killed halfway. Only answers of 200/201 count as acknowledged.
+    let client = reqwest::Client::new();
+    let mut acknowledged = vec![];
+    for i in 0..30 {
+        if i == 15 {
+            let mut killed = b.take().unwrap();
+            killed.child.kill().unwrap(); // SIGKILL
+            killed.child.wait().unwrap();
+        }
+        let base = if i % 2 == 0 || b.is_none() { &a_url } else { &b_url };
+        let opened = client
+            .post(format!("{base}/api/v1/rmas"))
+            .bearer_auth(&token)
+            .json(&json!({"site": "cw-ord1", "serial": "CN-ORD1-0101", "severity": "sev3", "symptom": "flapping"}))
+            .send()
+            .await;
+        let Ok(opened) = opened else { continue };
+        let rma: serde_json::Value = opened.json().await.unwrap();
+        let number = rma["number"].as_str().unwrap().to_string();
+        let other = if base == &a_url {
+            b.as_ref().map_or(&a_url, |_| &b_url)
+        } else {
+            &a_url
+        };
+        let cancel = client
+            .post(format!("{other}/api/v1/rmas/{number}/transitions"))
+            .bearer_auth(&token)
+            .json(&json!({"to": "cancelled", "version": 1, "reason": "flapping alarm"}))
+            .send()
+            .await;
+        if let Ok(res) = cancel
+            && res.status() == 200
+        {
+            acknowledged.push(number);
+        }
+    }
+    assert!(acknowledged.len() >= 25, "{}", acknowledged.len());
+
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    for number in &acknowledged {
+        let row = depot::entities::rma::Entity::find()
+            .filter(depot::entities::rma::Column::Number.eq(number.as_str()))
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, "cancelled", "{number} was acknowledged");
+    }
+    let closed = notification::Entity::find()
+        .filter(notification::Column::Template.eq("rma_closed"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert!(closed.len() >= acknowledged.len());
+    let mails = sink.wait_for(closed.len()).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mails = if sink.messages().len() > mails.len() {
+        sink.messages()
+    } else {
+        mails
+    };
+    let ids: HashSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), closed.len(), "every queued mail delivered: none lost");
+    // SMTP has no transactions: a message the killed instance handed over just before it died, but
+    // could not mark as sent, goes out again from the survivor, with the same Message-ID so that
+    // the receiving side drops it. At most that one.
+    assert!(mails.len() - ids.len() <= 1, "{} duplicates", mails.len() - ids.len());
+    // The session still works on the survivor.
+    assert_eq!(browser.get(format!("{a_url}/")).send().await.unwrap().status(), 200);
+    drop(a);
+    db.close().await.unwrap();
+    if let Some(admin) = admin {
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+}

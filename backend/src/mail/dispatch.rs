@@ -15,8 +15,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::time::Duration;
 
-/// How long a claim lasts: a row whose sender died is picked up again after this.
-const LEASE_SECONDS: i64 = 120;
 const BATCH: u64 = 20;
 
 pub struct Dispatcher {
@@ -28,6 +26,8 @@ pub struct Dispatcher {
     max_attempts: i32,
     backoff: Duration,
     poll: Duration,
+    /// How long a claim lasts: a row whose sender died is picked up again after this.
+    lease: Duration,
 }
 
 impl Dispatcher {
@@ -54,6 +54,7 @@ impl Dispatcher {
             max_attempts: settings.mail_max_attempts,
             backoff: settings.mail_backoff,
             poll: settings.mail_poll,
+            lease: settings.mail_lease,
         })
     }
 
@@ -122,7 +123,7 @@ impl Dispatcher {
         let taken = notification::Entity::update_many()
             .col_expr(
                 notification::Column::LockedUntil,
-                Expr::value(Some(now + ChronoDuration::seconds(LEASE_SECONDS))),
+                Expr::value(Some(now + ChronoDuration::from_std(self.lease).unwrap_or_default())),
             )
             .filter(notification::Column::Id.eq(row.id))
             .filter(notification::Column::State.is_in([PENDING, RETRYING]))
