@@ -202,6 +202,7 @@ test("the CoreWeave golden path, through forms only, with the receiving scanner"
   await move(fe2, "diagnosing");
   await fe2.goto(`${base}/`);
   assert.equal((await fe2.locator(".queue .count").first().textContent()).trim(), "1", "one reported");
+  assert.equal(await fe2.locator("#impact-h").count(), 1, "each section once");
   await fe2.screenshot({ path: join(shots, "dashboard.png"), fullPage: true });
   await fe2.context().close();
 });
@@ -317,7 +318,7 @@ test("diagnosis from the page: checklist, evidence upload, references, on-call",
   await fe.getByLabel("Symptom").fill("No POST after firmware update");
   await fe.getByRole("button", { name: "Open RMA" }).click();
   await fe.waitForURL(/\/rmas\/RMA-/);
-  assert.match(await fe.locator(".facts").textContent(), /On call/);
+  assert.equal(await fe.locator(".facts dt", { hasText: "On call" }).count(), 1);
   await fe.getByLabel("Result of BMC sensors read").selectOption("fail");
   await fe.getByLabel("Note for BMC sensors read").fill("CPU0 VRM fault");
   await fe.locator("form", { has: fe.getByLabel("Result of BMC sensors read") }).getByRole("button", { name: "Record" }).click();
