@@ -39,6 +39,23 @@ pub async fn run_once(db: &DatabaseConnection, base_url: &str, now: DateTime<Utc
     Ok(return_reminders(db, base_url, now).await? + sla_alerts(db, base_url, now).await?)
 }
 
+/// The de-duplication keys among `keys` that already queued a message, in one query.
+async fn used_keys(db: &DatabaseConnection, keys: Vec<String>) -> anyhow::Result<std::collections::HashSet<String>> {
+    use crate::entities::notification;
+    use sea_orm::QuerySelect;
+    if keys.is_empty() {
+        return Ok(Default::default());
+    }
+    let found: Vec<Option<String>> = notification::Entity::find()
+        .select_only()
+        .column(notification::Column::DedupeKey)
+        .filter(notification::Column::DedupeKey.is_in(keys))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
 /// Records a system event and queues its message under `dedupe_key`; nothing if the key was used.
 #[allow(clippy::too_many_arguments)]
 async fn alert(
@@ -83,8 +100,18 @@ pub async fn return_reminders(db: &DatabaseConnection, base_url: &str, now: Date
         .filter(rma::Column::StatusChangedAt.lte(now - Duration::days(RETURN_GRACE_DAYS)))
         .all(db)
         .await?;
+    let keyed: Vec<(String, rma::Model)> = overdue
+        .into_iter()
+        .map(|r| {
+            (
+                format!("return_reminder:{}:day{}", r.id, (now - r.status_changed_at).num_days()),
+                r,
+            )
+        })
+        .collect();
+    let used = used_keys(db, keyed.iter().map(|(k, _)| k.clone()).collect()).await?;
     let mut queued = 0;
-    for r in overdue {
+    for (key, r) in keyed.into_iter().filter(|(k, _)| !used.contains(k)) {
         let days = (now - r.status_changed_at).num_days();
         let site = site::Entity::find_by_id(r.site_id)
             .one(db)
@@ -93,7 +120,6 @@ pub async fn return_reminders(db: &DatabaseConnection, base_url: &str, now: Date
         let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
         let ctx = json!({"rma": view, "days": days, "link": format!("{base_url}/rmas/{}", r.number)});
         let recipients = outbox::recipients(db, r.id, &site).await?;
-        let key = format!("return_reminder:{}:day{days}", r.id);
         queued += alert(db, &r, "return_reminder", "reminder", recipients, ctx, key, now).await? as usize;
     }
     Ok(queued)
@@ -121,6 +147,13 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
             }
         }
     }
+    let mut candidates = vec![];
+    for r in &open {
+        for c in clocks.get(&r.id).into_iter().flatten() {
+            candidates.extend(["at_risk", "breached"].map(|state| format!("sla:{}:{state}:{}", c.name, r.id)));
+        }
+    }
+    let used = used_keys(db, candidates).await?;
     let mut queued = 0;
     for r in &open {
         let org = orgs.get(&r.organization_id);
@@ -138,6 +171,11 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
             if let Some(org) = org {
                 *gauges.entry((org.code.clone(), c.name, state)).or_default() += 1.0;
             }
+            // Alerted on an earlier sweep: nothing to build, compose or roll back.
+            let key = format!("sla:{}:{state}:{}", c.name, r.id);
+            if used.contains(&key) {
+                continue;
+            }
             let mut to: Vec<String> = org
                 .and_then(|o| o.oncall_emails.clone())
                 .and_then(|v| serde_json::from_value(v).ok())
@@ -148,7 +186,6 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
             let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
             let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
                 "link": format!("{base_url}/rmas/{}", r.number)});
-            let key = format!("sla:{}:{state}:{}", c.name, r.id);
             queued += alert(db, r, "sla_breach", "sla_alert", to, ctx, key, now).await? as usize;
         }
     }

@@ -16,7 +16,8 @@ fn has_return_label(status: Status) -> bool {
     )
 }
 
-fn site_lines(s: &site::Model) -> Vec<String> {
+/// A site's postal address, line by line (labels, slips, shipment records).
+pub fn site_lines(s: &site::Model) -> Vec<String> {
     vec![
         s.name.clone(),
         s.street.clone(),
@@ -25,7 +26,8 @@ fn site_lines(s: &site::Model) -> Vec<String> {
     ]
 }
 
-fn depot_lines(d: &depot::Model) -> Vec<String> {
+/// A depot's postal address, line by line.
+pub fn depot_lines(d: &depot::Model) -> Vec<String> {
     vec![
         d.name.clone(),
         d.street.clone(),

@@ -1101,17 +1101,11 @@ impl Work<'_> {
 }
 
 fn site_address(s: &site::Model) -> String {
-    format!(
-        "{}\n{}\n{}, {} {}\n{}",
-        s.name, s.street, s.city, s.region, s.postal_code, s.country
-    )
+    crate::services::labels::site_lines(s).join("\n")
 }
 
 fn depot_address(d: &depot::Model) -> String {
-    format!(
-        "{}\n{}\n{}, {} {}\n{}",
-        d.name, d.street, d.city, d.region, d.postal_code, d.country
-    )
+    crate::services::labels::depot_lines(d).join("\n")
 }
 
 /// Queues the email of `notice` to the site's DC-tech contacts and the RMA's watchers (and the
