@@ -50,6 +50,12 @@ test-browser:
 		echo "################################################################"; echo; \
 	fi
 
+## The load benchmark (tests/bench/main.rs): a generated dataset served by the release build, two
+## clients on loopback, SQLite and PostgreSQL. BENCH_RMAS=1000000 for the full run; the table goes
+## to target/bench/results.md.
+bench:
+	$(CARGO) bench --bench load
+
 fmt:
 	$(CARGO) fmt --all
 

@@ -1,0 +1,130 @@
+//! Raw SQL on the pool under sea-orm, for the two things the bench does without the ORM: bulk
+//! loading the dataset and the direct-database reference writer.
+use chrono::{DateTime, Utc};
+use sea_orm::sqlx::{self, AssertSqlSafe, PgConnection, SqliteConnection};
+use sea_orm::{DatabaseConnection, DbBackend};
+use uuid::Uuid;
+
+/// One bound value. The Rust types are the ones the entities use, so sqlx encodes them exactly as
+/// sea-orm would (UUID blobs and RFC 3339 text on SQLite, native types on PostgreSQL).
+#[derive(Clone, Debug)]
+pub enum V {
+    Uuid(Uuid),
+    OptUuid(Option<Uuid>),
+    Text(String),
+    OptText(Option<String>),
+    Int(i32),
+    Big(i64),
+    Bool(bool),
+    Time(DateTime<Utc>),
+    OptTime(Option<DateTime<Utc>>),
+    Json(serde_json::Value),
+}
+
+/// A connection taken out of the application's pool, with its durability settings.
+pub enum Conn {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+/// SQLite caps a statement at 32766 parameters and PostgreSQL at 65535.
+const MAX_PARAMS: usize = 30_000;
+
+macro_rules! bind_all {
+    ($query:expr, $values:expr) => {{
+        let mut q = $query;
+        for v in $values {
+            q = match v {
+                V::Uuid(x) => q.bind(x),
+                V::OptUuid(x) => q.bind(x),
+                V::Text(x) => q.bind(x),
+                V::OptText(x) => q.bind(x),
+                V::Int(x) => q.bind(x),
+                V::Big(x) => q.bind(x),
+                V::Bool(x) => q.bind(x),
+                V::Time(x) => q.bind(x),
+                V::OptTime(x) => q.bind(x),
+                V::Json(x) => q.bind(x),
+            };
+        }
+        q
+    }};
+}
+
+impl Conn {
+    pub async fn acquire(db: &DatabaseConnection) -> anyhow::Result<Conn> {
+        Ok(match db.get_database_backend() {
+            DbBackend::Sqlite => Conn::Sqlite(db.get_sqlite_connection_pool().acquire().await?),
+            _ => Conn::Postgres(db.get_postgres_connection_pool().acquire().await?),
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Conn::Sqlite(_))
+    }
+
+    /// `?` placeholders on SQLite, `$n` on PostgreSQL, numbered from 1 in order of appearance.
+    fn placeholders(&self, sql: &str) -> String {
+        if self.is_sqlite() {
+            return sql.to_string();
+        }
+        let mut out = String::with_capacity(sql.len() + 16);
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Runs one statement written with `?` placeholders; returns the rows it touched.
+    pub async fn exec(&mut self, sql: &str, values: Vec<V>) -> anyhow::Result<u64> {
+        let sql = self.placeholders(sql);
+        Ok(match self {
+            Conn::Sqlite(c) => {
+                let c: &mut SqliteConnection = c;
+                bind_all!(sqlx::query(AssertSqlSafe(sql)), values).execute(c).await?.rows_affected()
+            }
+            Conn::Postgres(c) => {
+                let c: &mut PgConnection = c;
+                bind_all!(sqlx::query(AssertSqlSafe(sql)), values).execute(c).await?.rows_affected()
+            }
+        })
+    }
+
+    /// The id of the RMA numbered `number`.
+    pub async fn rma_id(&mut self, number: &str) -> anyhow::Result<Uuid> {
+        Ok(match self {
+            Conn::Sqlite(c) => {
+                let c: &mut SqliteConnection = c;
+                sqlx::query_scalar("SELECT id FROM rmas WHERE number = ?").bind(number.to_string()).fetch_one(c).await?
+            }
+            Conn::Postgres(c) => {
+                let c: &mut PgConnection = c;
+                sqlx::query_scalar("SELECT id FROM rmas WHERE number = $1").bind(number.to_string()).fetch_one(c).await?
+            }
+        })
+    }
+
+    /// Inserts `rows` into `table` with as few multi-row statements as the parameter limit allows.
+    pub async fn insert(&mut self, table: &str, columns: &[&str], rows: Vec<Vec<V>>) -> anyhow::Result<()> {
+        let per_statement = (MAX_PARAMS / columns.len()).max(1);
+        let tuple = format!("({})", vec!["?"; columns.len()].join(","));
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<V>> = rows.by_ref().take(per_statement).collect();
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES {}",
+                columns.join(","),
+                vec![tuple.as_str(); chunk.len()].join(",")
+            );
+            let values: Vec<V> = chunk.into_iter().flatten().collect();
+            self.exec(&sql, values).await?;
+        }
+        Ok(())
+    }
+}
