@@ -39,21 +39,23 @@ pub async fn run_once(db: &DatabaseConnection, base_url: &str, now: DateTime<Utc
     Ok(return_reminders(db, base_url, now).await? + sla_alerts(db, base_url, now).await?)
 }
 
-/// The de-duplication keys among `keys` that already queued a message, in one query.
+/// The de-duplication keys among `keys` that already queued a message.
 async fn used_keys(db: &DatabaseConnection, keys: Vec<String>) -> anyhow::Result<std::collections::HashSet<String>> {
     use crate::entities::notification;
     use sea_orm::QuerySelect;
-    if keys.is_empty() {
-        return Ok(Default::default());
+    let mut used = std::collections::HashSet::new();
+    // In slices, under SQLite's limit on parameters.
+    for slice in keys.chunks(1000) {
+        let found: Vec<Option<String>> = notification::Entity::find()
+            .select_only()
+            .column(notification::Column::DedupeKey)
+            .filter(notification::Column::DedupeKey.is_in(slice.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        used.extend(found.into_iter().flatten());
     }
-    let found: Vec<Option<String>> = notification::Entity::find()
-        .select_only()
-        .column(notification::Column::DedupeKey)
-        .filter(notification::Column::DedupeKey.is_in(keys))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(found.into_iter().flatten().collect())
+    Ok(used)
 }
 
 /// Records a system event and queues its message under `dedupe_key`; nothing if the key was used.
@@ -78,7 +80,7 @@ async fn alert(
         event_id,
         template,
         recipients,
-        composed,
+        composed: Some(composed),
         attach_label: false,
         dedupe_key: Some(dedupe_key),
         organization_id: Some(rma.organization_id),

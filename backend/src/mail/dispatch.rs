@@ -107,12 +107,18 @@ impl Dispatcher {
                 continue;
             }
             handled += 1;
-            let outcome = match row.channel.as_str() {
-                "email" => self.send_email(&row).await,
-                "webhook" => self.post_webhook(&row).await,
-                other => Err(anyhow::anyhow!("unknown channel {other}")),
+            let outcome = match self.composed(row).await {
+                Ok(row) => {
+                    let sent = match row.channel.as_str() {
+                        "email" => self.send_email(&row).await,
+                        "webhook" => self.post_webhook(&row).await,
+                        other => Err(anyhow::anyhow!("unknown channel {other}")),
+                    };
+                    (row, sent)
+                }
+                Err((row, err)) => (row, Err(err)),
             };
-            self.record(&row, outcome).await?;
+            self.record(&outcome.0, outcome.1).await?;
         }
         Ok(handled)
     }
@@ -137,10 +143,35 @@ impl Dispatcher {
         Ok(taken.rows_affected == 1)
     }
 
+    /// The row with its subject and bodies: a transition's notice is composed here, from the RMA
+    /// as it is when the message goes out, and kept with the row once recorded.
+    async fn composed(
+        &self,
+        mut row: notification::Model,
+    ) -> Result<notification::Model, (notification::Model, anyhow::Error)> {
+        if row.subject.is_some() {
+            return Ok(row);
+        }
+        match crate::services::rmas::compose_notice(&self.db, row.rma_id, row.event_id, &row.template, &self.base_url)
+            .await
+        {
+            Ok(c) => {
+                row.subject = Some(c.subject);
+                row.body_text = Some(c.text);
+                row.body_html = Some(c.html);
+                Ok(row)
+            }
+            Err(err) => Err((row, err.context("composing the message"))),
+        }
+    }
+
     async fn record(&self, row: &notification::Model, outcome: anyhow::Result<()>) -> anyhow::Result<()> {
         let attempts = row.attempts + 1;
         let now = Utc::now();
         let mut update = notification::Entity::update_many()
+            .col_expr(notification::Column::Subject, Expr::value(row.subject.clone()))
+            .col_expr(notification::Column::BodyText, Expr::value(row.body_text.clone()))
+            .col_expr(notification::Column::BodyHtml, Expr::value(row.body_html.clone()))
             .col_expr(notification::Column::Attempts, Expr::value(attempts))
             .col_expr(
                 notification::Column::LockedUntil,

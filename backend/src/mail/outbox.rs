@@ -19,7 +19,8 @@ pub struct Queued<'a> {
     pub event_id: Uuid,
     pub template: &'a str,
     pub recipients: Vec<String>,
-    pub composed: Composed,
+    /// `None` for a transition's notice: the dispatcher composes it when it sends.
+    pub composed: Option<Composed>,
     pub attach_label: bool,
     /// For scheduled messages: the same key is never queued twice, across restarts too.
     pub dedupe_key: Option<String>,
@@ -83,9 +84,9 @@ pub async fn queue(db: &impl ConnectionTrait, q: Queued<'_>, now: DateTime<Utc>)
             last_error: Set(None),
             created_at: Set(now),
             sent_at: Set(None),
-            subject: Set(Some(q.composed.subject.clone())),
-            body_text: Set(Some(q.composed.text.clone())),
-            body_html: Set(Some(q.composed.html.clone())),
+            subject: Set(q.composed.as_ref().map(|c| c.subject.clone())),
+            body_text: Set(q.composed.as_ref().map(|c| c.text.clone())),
+            body_html: Set(q.composed.as_ref().map(|c| c.html.clone())),
             message_id: Set(Some(format!("<{id}@depot>"))),
             dedupe_key: Set(dedupe_key),
             locked_until: Set(None),

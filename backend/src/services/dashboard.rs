@@ -90,6 +90,8 @@ pub async fn build(db: &DatabaseConnection, actor: &Actor) -> AppResult<Dashboar
 
     let (statuses, waiting_label) = waits_on(actor.role);
     let mut waiting = rma::Entity::find()
+        // Always true for these statuses; it lets the database use the index of open RMAs.
+        .filter(rma::Column::ClosedAt.is_null())
         .filter(rma::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
         .order_by_asc(rma::Column::StatusChangedAt)
         .limit(50);
@@ -133,12 +135,23 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
             *per_cluster.entry(c).or_default() += 1;
         }
     }
-    let others: Vec<usize> = rows
-        .iter()
-        .map(|r| r.cluster_id.map_or(0, |c| per_cluster[&c] - 1))
+    // Rank on the rows and their clocks; only the twenty shown become full views.
+    let clocks = crate::services::sla::clocks_of(db, &rows, Utc::now()).await?;
+    let mut candidates: Vec<(usize, rma::Model)> = rows
+        .into_iter()
+        .map(|r| (r.cluster_id.map_or(0, |c| per_cluster[&c] - 1), r))
         .collect();
-    let views = views::rma_views(db, rows).await?;
-    let mut ranked: Vec<Ranked> = views
+    let urgency = |r: &rma::Model| crate::services::sla::urgency(clocks.get(&r.id).map(Vec::as_slice).unwrap_or_default());
+    candidates.sort_by(|(da, a), (db, b)| {
+        db.cmp(da)
+            .then(urgency(a).cmp(&urgency(b)))
+            .then(a.severity.cmp(&b.severity))
+            .then(a.created_at.cmp(&b.created_at))
+    });
+    candidates.truncate(20);
+    let others: Vec<usize> = candidates.iter().map(|(n, _)| *n).collect();
+    let views = views::rma_views(db, candidates.into_iter().map(|(_, r)| r).collect()).await?;
+    let ranked: Vec<Ranked> = views
         .into_iter()
         .zip(others)
         .map(|(rma, others_down)| {
@@ -161,17 +174,5 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
             Ranked { rma, others_down, why }
         })
         .collect();
-    ranked.sort_by(|a, b| {
-        let (ua, ub) = (
-            crate::services::sla::urgency(&a.rma.clocks),
-            crate::services::sla::urgency(&b.rma.clocks),
-        );
-        b.others_down
-            .cmp(&a.others_down)
-            .then(ua.cmp(&ub))
-            .then(a.rma.severity.cmp(&b.rma.severity))
-            .then(a.rma.created_at.cmp(&b.rma.created_at))
-    });
-    ranked.truncate(20);
     Ok(ranked)
 }

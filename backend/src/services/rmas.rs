@@ -511,7 +511,6 @@ pub async fn transition(
     actor: &Actor,
     number: &str,
     req: TransitionRequest,
-    base_url: &str,
 ) -> AppResult<RmaView> {
     let txn = begin_write(db).await?;
     let rma = find_visible(&txn, actor, number).await?;
@@ -893,13 +892,23 @@ pub async fn transition(
         .one(&txn)
         .await?
         .ok_or_else(|| anyhow::anyhow!("RMA vanished"))?;
-    let view = detail(&txn, actor, updated).await?;
     if let Some(notice) = row.notice {
-        queue_notification(&txn, &view, &rma, &site, event_id, &fields, notice, base_url, now).await?;
+        // Composed by the dispatcher when it sends: rendering stays out of the write lock.
+        let queued = outbox::Queued {
+            rma_id: rma.id,
+            event_id,
+            template: notice.as_str(),
+            recipients: outbox::recipients(&txn, rma.id, &site).await?,
+            composed: None,
+            attach_label: notice == Notice::ReplacementShipped,
+            dedupe_key: None,
+            organization_id: Some(rma.organization_id),
+        };
+        outbox::queue(&txn, queued, now).await?;
     }
     txn.commit().await?;
     metrics::counter!("depot_transitions_total", "to" => to.as_str()).increment(1);
-    Ok(view)
+    detail(db, actor, updated).await
 }
 
 async fn find_part(db: &impl ConnectionTrait, number: &str) -> AppResult<part::Model> {
@@ -1111,21 +1120,34 @@ fn depot_address(d: &depot::Model) -> String {
 /// Queues the email of `notice` to the site's DC-tech contacts and the RMA's watchers (and the
 /// organization's chat webhook), in the transition's own transaction; delivery happens after commit.
 #[allow(clippy::too_many_arguments)]
-async fn queue_notification(
-    txn: &DatabaseTransaction,
-    view: &RmaView,
-    rma: &rma::Model,
-    site: &site::Model,
+/// The message a transition queued, composed from the RMA as it is now (the dispatcher calls this
+/// when it sends, so the request that made the transition never renders templates).
+pub async fn compose_notice(
+    db: &impl ConnectionTrait,
+    rma_id: Uuid,
     event_id: Uuid,
-    fields: &Value,
-    notice: Notice,
+    template: &str,
     base_url: &str,
-    now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> anyhow::Result<crate::mail::compose::Composed> {
+    let rma = rma::Entity::find_by_id(rma_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("RMA {rma_id} is gone"))?;
+    let fields = event::Entity::find_by_id(event_id)
+        .one(db)
+        .await?
+        .map_or(Value::Null, |e| e.fields);
+    let shipments = shipment::Entity::find()
+        .filter(shipment::Column::RmaId.eq(rma.id))
+        .order_by_asc(shipment::Column::Id)
+        .all(db)
+        .await?;
+    let mut view = views::rma_views(db, vec![rma]).await?.remove(0);
+    view.shipments = Some(views::shipment_views(db, shipments).await?);
     let kind_part = view.replacement_part.as_deref().unwrap_or(&view.part);
     let kind = part::Entity::find()
         .filter(part::Column::Number.eq(kind_part))
-        .one(txn)
+        .one(db)
         .await?
         .map(|p| p.kind)
         .unwrap_or_default();
@@ -1138,19 +1160,7 @@ async fn queue_notification(
         "swap_steps": crate::domain::swap::swap_steps(&kind),
         "return_steps": crate::domain::swap::RETURN_STEPS,
     });
-    let composed = crate::mail::compose::compose(notice.as_str(), &ctx)?;
-    let queued = outbox::Queued {
-        rma_id: rma.id,
-        event_id,
-        template: notice.as_str(),
-        recipients: outbox::recipients(txn, rma.id, site).await?,
-        composed,
-        attach_label: notice == Notice::ReplacementShipped,
-        dedupe_key: None,
-        organization_id: Some(rma.organization_id),
-    };
-    outbox::queue(txn, queued, now).await?;
-    Ok(())
+    crate::mail::compose::compose(template, &ctx)
 }
 
 /// What a scan at the receiving bench found.

@@ -36,16 +36,19 @@ pub async fn clocks_of(
     }
     let orgs =
         crate::services::views::load_map::<organization::Entity>(db, rmas.iter().map(|r| r.organization_id)).await?;
-    let events = event::Entity::find()
-        .filter(event::Column::RmaId.is_in(rmas.iter().map(|r| r.id)))
-        .filter(event::Column::ToStatus.is_not_null())
-        .order_by_asc(event::Column::Id)
-        .all(db)
-        .await?;
     let mut entered: HashMap<Uuid, Vec<(Status, DateTime<Utc>)>> = HashMap::new();
-    for e in events {
-        if let Some(status) = e.to_status.as_deref().and_then(|s| s.parse::<Status>().ok()) {
-            entered.entry(e.rma_id).or_default().push((status, e.at));
+    // In slices: SQLite takes at most 32766 parameters, and the scheduler asks for every open RMA.
+    for slice in rmas.chunks(1000) {
+        let events = event::Entity::find()
+            .filter(event::Column::RmaId.is_in(slice.iter().map(|r| r.id)))
+            .filter(event::Column::ToStatus.is_not_null())
+            .order_by_asc(event::Column::Id)
+            .all(db)
+            .await?;
+        for e in events {
+            if let Some(status) = e.to_status.as_deref().and_then(|s| s.parse::<Status>().ok()) {
+                entered.entry(e.rma_id).or_default().push((status, e.at));
+            }
         }
     }
     Ok(rmas

@@ -65,7 +65,7 @@ pub async fn transition(
     Json(req): Json<TransitionRequest>,
 ) -> AppResult<axum::Json<RmaView>> {
     Ok(axum::Json(
-        rmas::transition(&state.db, &actor, &number, req, &state.settings.base_url).await?,
+        rmas::transition(&state.db, &actor, &number, req).await?,
     ))
 }
 

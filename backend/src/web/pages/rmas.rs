@@ -432,7 +432,7 @@ async fn transition(
     SignedForm { viewer, form }: SignedForm<HashMap<String, String>>,
 ) -> Response {
     let result = match transition_request(&form) {
-        Ok(req) => rmas::transition(&state.db, &viewer.actor, &number, req, &state.settings.base_url).await,
+        Ok(req) => rmas::transition(&state.db, &viewer.actor, &number, req).await,
         Err(e) => Err(e),
     };
     match result {
