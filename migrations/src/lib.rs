@@ -6,7 +6,7 @@ mod m20261125_000002_sessions_and_slot_history;
 mod m20261125_000003_outbox_delivery;
 mod m20261125_000004_field_intake;
 mod m20261125_000005_sla;
-mod m20261125_000006_open_rma_indexes;
+mod m20261125_000006_scale_indexes;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -20,7 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_outbox_delivery::Migration),
             Box::new(m20261125_000004_field_intake::Migration),
             Box::new(m20261125_000005_sla::Migration),
-            Box::new(m20261125_000006_open_rma_indexes::Migration),
+            Box::new(m20261125_000006_scale_indexes::Migration),
         ]
     }
 }

@@ -241,7 +241,7 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
             ]
         })
         .collect();
-    conn.insert(
+    conn.bulk_load(
         "units",
         &[
             "id",
@@ -368,12 +368,27 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
                     V::OptText(None),
                     V::Json(json!({})),
                 ]);
+                // Half the cases also carry a diagnosis note, as field engineers leave them.
+                if *status == "diagnosing" && i % 2 == 0 {
+                    event_rows.push(vec![
+                        V::Uuid(v7(p.times[j] + Duration::seconds(1))),
+                        V::Uuid(p.id),
+                        V::Text("check".into()),
+                        V::OptText(None),
+                        V::OptText(None),
+                        V::OptUuid(Some(engineer.id)),
+                        V::Text(engineer.email.clone()),
+                        V::Time(p.times[j] + Duration::seconds(1)),
+                        V::OptText(Some("BMC event log reviewed".into())),
+                        V::Json(json!({"step": "bmc_log", "result": "fault"})),
+                    ]);
+                }
             }
         }
         events += event_rows.len();
         conn.exec("BEGIN", vec![]).await?;
-        conn.insert("rmas", &rma_columns, rma_rows).await?;
-        conn.insert("events", &event_columns, event_rows).await?;
+        conn.bulk_load("rmas", &rma_columns, rma_rows).await?;
+        conn.bulk_load("events", &event_columns, event_rows).await?;
         conn.exec("COMMIT", vec![]).await?;
     }
     for (year, last) in &counters {

@@ -4,7 +4,8 @@
 //! Settings (environment): `BENCH_RMAS` (20000; 1000000 for the full run), `BENCH_DB`
 //! (`sqlite,postgres`), `BENCH_SECONDS` (10, the time bound of every loop), `BENCH_REQUESTS` (3000,
 //! the count bound of every read loop), `BENCH_WRITES` (1500, the count bound of every write loop),
-//! `DEPOT_TEST_POSTGRES_URL` (the PostgreSQL server to create the bench database on).
+//! `DEPOT_TEST_POSTGRES_URL` (the PostgreSQL server to create the bench database on), `BENCH_KEEP`
+//! (set: keep the SQLite file under `target/bench` to look into).
 mod dataset;
 mod load;
 mod sql;
@@ -304,6 +305,8 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .await
             .unwrap();
+    } else if std::env::var("BENCH_KEEP").is_ok() {
+        println!("kept {url}");
     } else {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(dir.join(format!("{name}.db{suffix}")));

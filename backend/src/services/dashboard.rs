@@ -122,13 +122,16 @@ pub struct Ranked {
     pub why: String,
 }
 
+/// How many open RMAs, oldest first, the impact ranking weighs (their clocks come from their events).
+const CANDIDATES: u64 = 200;
+
 /// Open RMAs by impact: lost redundancy in the cluster first, then SLA urgency, severity and age.
 pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<Ranked>> {
     let mut open = rma::Entity::find().filter(rma::Column::ClosedAt.is_null());
     if let Some(org) = actor.organization_scope() {
         open = open.filter(rma::Column::OrganizationId.eq(org));
     }
-    let rows = open.order_by_asc(rma::Column::Id).limit(500).all(db).await?;
+    let rows = open.order_by_asc(rma::Column::Id).limit(CANDIDATES).all(db).await?;
     let mut per_cluster: std::collections::HashMap<uuid::Uuid, usize> = std::collections::HashMap::new();
     for r in &rows {
         if let Some(c) = r.cluster_id {

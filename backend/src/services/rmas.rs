@@ -16,7 +16,7 @@ use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition as Where, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Unchanged,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Unchanged,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -348,27 +348,28 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
     if let Some(severity) = filter.severity.as_deref().filter(|s| !s.is_empty()) {
         query = query.filter(rma::Column::Severity.eq(parse::<Severity>(severity)?.as_str()));
     }
+    // Codes become ids first: an equality on a known value lets the planner pick the composite
+    // index (a subquery made SQLite walk a whole site, a second at a million RMAs). An unknown
+    // code matches nothing.
+    let nothing = Uuid::nil();
     if let Some(code) = filter.site.as_deref().filter(|s| !s.is_empty()) {
-        let ids = site::Entity::find()
-            .select_only()
-            .column(site::Column::Id)
-            .filter(site::Column::Code.eq(code.trim()));
-        query = query.filter(rma::Column::SiteId.in_subquery(ids.into_query()));
+        let id = site::Entity::find().filter(site::Column::Code.eq(code.trim())).one(db).await?;
+        query = query.filter(rma::Column::SiteId.eq(id.map_or(nothing, |s| s.id)));
     }
     if let Some(code) = filter.organization.as_deref().filter(|s| !s.is_empty()) {
         use crate::entities::organization;
-        let ids = organization::Entity::find()
-            .select_only()
-            .column(organization::Column::Id)
-            .filter(organization::Column::Code.eq(code.trim()));
-        query = query.filter(rma::Column::OrganizationId.in_subquery(ids.into_query()));
+        let id = organization::Entity::find()
+            .filter(organization::Column::Code.eq(code.trim()))
+            .one(db)
+            .await?;
+        query = query.filter(rma::Column::OrganizationId.eq(id.map_or(nothing, |o| o.id)));
     }
     if let Some(code) = filter.depot.as_deref().filter(|s| !s.is_empty()) {
-        let ids = depot::Entity::find()
-            .select_only()
-            .column(depot::Column::Id)
-            .filter(depot::Column::Code.eq(code.trim().to_uppercase()));
-        query = query.filter(rma::Column::ReturnDepotId.in_subquery(ids.into_query()));
+        let id = depot::Entity::find()
+            .filter(depot::Column::Code.eq(code.trim().to_uppercase()))
+            .one(db)
+            .await?;
+        query = query.filter(rma::Column::ReturnDepotId.eq(id.map_or(nothing, |d| d.id)));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         // An RMA number; else a serial of any of the RMA's units; else part of an external
