@@ -67,7 +67,7 @@ pub async fn build(db: &DatabaseConnection, actor: &Actor) -> AppResult<Dashboar
     let mut counts = rma::Entity::find()
         .select_only()
         .column(rma::Column::Status)
-        .column_as(Expr::from(Func::count(Expr::col(rma::Column::Id))), "count")
+        .column_as(Expr::from(Func::count(Expr::col(sea_orm::sea_query::Asterisk))), "count")
         .column_as(Expr::from(Func::min(Expr::col(rma::Column::StatusChangedAt))), "oldest")
         .filter(rma::Column::ClosedAt.is_null())
         .group_by(rma::Column::Status);
