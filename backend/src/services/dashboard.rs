@@ -94,7 +94,7 @@ pub async fn build(db: &DatabaseConnection, actor: &Actor) -> AppResult<Dashboar
         .filter(rma::Column::ClosedAt.is_null())
         .filter(rma::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
         .order_by_asc(rma::Column::StatusChangedAt)
-        .limit(50);
+        .limit(WAITING_SHOWN);
     if let Some(org) = actor.organization_scope() {
         waiting = waiting.filter(rma::Column::OrganizationId.eq(org));
     }
@@ -123,7 +123,10 @@ pub struct Ranked {
 }
 
 /// How many open RMAs, oldest first, the impact ranking weighs (their clocks come from their events).
-const CANDIDATES: u64 = 200;
+const CANDIDATES: u64 = 100;
+
+/// The head of the viewer's queue; the whole queue is a click away in the list.
+const WAITING_SHOWN: u64 = 30;
 
 /// Open RMAs by impact: lost redundancy in the cluster first, then SLA urgency, severity and age.
 pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<Ranked>> {
