@@ -98,3 +98,134 @@ fn operator_commands_work_end_to_end() {
     let status = server.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 }
+
+/// `depot serve` on the database of `cmd`; returns the process and its URL.
+fn serve(mut cmd: Command) -> (std::process::Child, String) {
+    let mut server = cmd
+        .arg("serve")
+        .env("DEPOT_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (server, first.trim().rsplit(' ').next().unwrap().to_string())
+}
+
+#[test]
+fn a_backup_taken_while_serving_restores_to_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    run(depot(dir.path()).arg("load-fixtures"));
+    let token = run(depot(dir.path()).args(["token", "create", "fe@vast.example"]))
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let (mut live, url) = serve(depot(dir.path()));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let open = |serial: &'static str| {
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        async move {
+            let body =
+                serde_json::json!({"site": "cw-ord1", "serial": serial, "severity": "sev2", "symptom": "no POST"});
+            let res = client
+                .post(format!("{url}/api/v1/rmas"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+            res.json::<serde_json::Value>().await.unwrap()["number"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let get = |url: String, path: String| {
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let res = client
+                .get(format!("{url}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            (
+                res.status().as_u16(),
+                res.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let number = rt.block_on(async {
+        let number = open("CN-ORD1-0101").await;
+        let moved = client
+            .post(format!("{url}/api/v1/rmas/{number}/transitions"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"to": "diagnosing", "version": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(moved.status(), 200);
+        number
+    });
+
+    let backup = dir.path().join("backup.db");
+    let said = run(depot(dir.path()).arg("backup").arg(&backup));
+    assert!(said.contains("backed up"), "{said}");
+    let again = depot(dir.path()).arg("backup").arg(&backup).output().unwrap();
+    assert!(!again.status.success(), "a backup never overwrites a file");
+    // Written after the backup: not in it.
+    let later = rt.block_on(open("CN-ORD1-0102"));
+    let (original, original_events) = rt.block_on(async {
+        (
+            get(url.clone(), format!("/api/v1/rmas/{number}")).await,
+            get(url.clone(), format!("/api/v1/rmas/{number}/events")).await,
+        )
+    });
+
+    let restored_db = dir.path().join("restored.db");
+    let restored = |mut cmd: Command| {
+        cmd.env("DATABASE_URL", format!("sqlite://{}?mode=rwc", restored_db.display()));
+        cmd
+    };
+    let said = run(&mut restored(depot(dir.path())).arg("restore").arg(&backup));
+    assert!(said.contains("restored"), "{said}");
+    let twice = restored(depot(dir.path()))
+        .arg("restore")
+        .arg(&backup)
+        .output()
+        .unwrap();
+    assert!(
+        !twice.status.success(),
+        "restoring into a database with records is refused"
+    );
+    let (mut copy, copy_url) = serve(restored(depot(dir.path())));
+    rt.block_on(async {
+        let (status, rma) = get(copy_url.clone(), format!("/api/v1/rmas/{number}")).await;
+        assert_eq!(status, 200);
+        for field in [
+            "number",
+            "status",
+            "version",
+            "serial",
+            "site",
+            "created_at",
+            "updated_at",
+        ] {
+            assert_eq!(rma[field], original.1[field], "{field} round-trips");
+        }
+        let events = get(copy_url.clone(), format!("/api/v1/rmas/{number}/events")).await;
+        assert_eq!(events, original_events, "the history round-trips");
+        let (status, _) = get(copy_url.clone(), format!("/api/v1/rmas/{later}")).await;
+        assert_eq!(status, 404, "what came after the backup is not in it");
+    });
+    for server in [&mut live, &mut copy] {
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+}

@@ -65,6 +65,14 @@ fn number(lookup: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/depot.db?mode=rwc";
 
 impl Settings {
+    /// The same settings on another database.
+    pub fn with_database(&self, url: impl Into<String>) -> Settings {
+        Settings {
+            database_url: Secret::new(url),
+            ..self.clone()
+        }
+    }
+
     /// Reads the environment; a malformed value is an error naming the variable.
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.trim().is_empty()))

@@ -29,6 +29,10 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Write a consistent copy of the SQLite database to PATH, while depot serves.
+    Backup { path: PathBuf },
+    /// Restore a backup written by `depot backup` into DATABASE_URL, which must be empty.
+    Restore { path: PathBuf },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -101,18 +105,24 @@ async fn main() -> anyhow::Result<()> {
             app.run_until(depot::app::shutdown_signal()).await?;
         }
         Command::Copy { to } => {
-            let from = depot::db::connect(&settings).await?;
-            depot::app::migrate(&from).await?;
-            let target = Settings {
-                database_url: depot::config::Secret::new(to),
-                ..settings.clone()
-            };
-            let to = depot::db::connect(&target).await?;
-            depot::app::migrate(&to).await?;
-            for (table, rows) in depot::services::transfer::copy_all(&from, &to).await? {
-                println!("{table:<18} {rows}");
-            }
+            copy_database(&settings, &settings.with_database(to)).await?;
             println!("copied; point DATABASE_URL at the new database and start depot there");
+        }
+        Command::Backup { path } => {
+            let db = depot::db::connect(&settings).await?;
+            let bytes = depot::services::transfer::backup(&db, &path).await?;
+            println!(
+                "backed up to {} ({bytes} bytes); restore with `depot restore {}`",
+                path.display(),
+                path.display()
+            );
+        }
+        Command::Restore { path } => {
+            anyhow::ensure!(path.is_file(), "no backup at {}", path.display());
+            // A backup from an older depot is brought up to this version's schema on the way.
+            let backup = settings.with_database(format!("sqlite://{}", path.display()));
+            copy_database(&backup, &settings).await?;
+            println!("restored {}", path.display());
         }
         Command::Token {
             command: TokenCommand::Revoke { email },
@@ -136,3 +146,15 @@ async fn main() -> anyhow::Result<()> {
 }
 
 const DEMO_PASSWORD: &str = "depot-demo";
+
+/// Migrates both databases and copies every record of `from` into `to`, which must be empty.
+async fn copy_database(from: &Settings, to: &Settings) -> anyhow::Result<()> {
+    let from = depot::db::connect(from).await?;
+    depot::app::migrate(&from).await?;
+    let to = depot::db::connect(to).await?;
+    depot::app::migrate(&to).await?;
+    for (table, rows) in depot::services::transfer::copy_all(&from, &to).await? {
+        println!("{table:<18} {rows}");
+    }
+    Ok(())
+}

@@ -9,7 +9,11 @@ pub struct Migration;
 
 /// Name, columns, and the rows it covers (all when empty).
 const INDEXES: [(&str, &str, &str); 4] = [
-    ("idx_rmas_open_status", "status, status_changed_at, organization_id", "WHERE closed_at IS NULL"),
+    (
+        "idx_rmas_open_status",
+        "status, status_changed_at, organization_id",
+        "WHERE closed_at IS NULL",
+    ),
     ("idx_rmas_open_id", "id", "WHERE closed_at IS NULL"),
     ("idx_rmas_site_status", "site_id, status, id", ""),
     ("idx_rmas_org_status", "organization_id, status, id", ""),

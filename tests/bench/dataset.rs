@@ -109,11 +109,16 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         .collect();
     // Half C-nodes, then D-nodes, then FRUs, as the fleet fails.
     let by_kind = |kind: &str| parts.iter().position(|p| p.kind == kind);
-    let mix: Vec<usize> = ["cnode", "cnode", "cnode", "cnode", "cnode", "dnode", "dnode", "fan", "psu", "ssd"]
-        .iter()
-        .filter_map(|k| by_kind(k))
-        .collect();
-    anyhow::ensure!(!mix.is_empty() && !sites.is_empty(), "the fixtures have no parts or sites");
+    let mix: Vec<usize> = [
+        "cnode", "cnode", "cnode", "cnode", "cnode", "dnode", "dnode", "fan", "psu", "ssd",
+    ]
+    .iter()
+    .filter_map(|k| by_kind(k))
+    .collect();
+    anyhow::ensure!(
+        !mix.is_empty() && !sites.is_empty(),
+        "the fixtures have no parts or sites"
+    );
 
     let pool = pool.min(n);
     let open = (n / 100).max(pool + 50).min(n);
@@ -326,7 +331,11 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
             } else {
                 json!({})
             };
-            let refs_text = if i % 10 == 0 { format!("INC-{i:07}") } else { String::new() };
+            let refs_text = if i % 10 == 0 {
+                format!("INC-{i:07}")
+            } else {
+                String::new()
+            };
             rma_rows.push(vec![
                 V::Uuid(p.id),
                 V::Text(p.number.clone()),
@@ -352,7 +361,11 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
                 V::Time(p.times[0]),
                 V::Time(end_at),
                 V::Time(end_at),
-                V::OptTime(["cancelled", "restored", "scrapped", "returned_to_stock"].contains(&end).then_some(end_at)),
+                V::OptTime(
+                    ["cancelled", "restored", "scrapped", "returned_to_stock"]
+                        .contains(&end)
+                        .then_some(end_at),
+                ),
                 V::Text(refs_text),
             ]);
             for (j, status) in p.path.iter().enumerate() {
@@ -392,7 +405,8 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         conn.exec("COMMIT", vec![]).await?;
     }
     for (year, last) in &counters {
-        conn.exec("DELETE FROM rma_counters WHERE year = ?", vec![V::Int(*year)]).await?;
+        conn.exec("DELETE FROM rma_counters WHERE year = ?", vec![V::Int(*year)])
+            .await?;
         conn.exec(
             "INSERT INTO rma_counters (year, last_number) VALUES (?, ?)",
             vec![V::Int(*year), V::Big(*last)],

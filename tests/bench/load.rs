@@ -100,7 +100,9 @@ pub async fn direct_transitions(db: &DatabaseConnection, numbers: Vec<String>, b
         let db = db.clone();
         async move {
             let number = numbers.get(i).ok_or("the write pool is used up")?.clone();
-            one_direct_transition(&db, &number).await.map_err(|e| format!("{number}: {e:#}"))
+            one_direct_transition(&db, &number)
+                .await
+                .map_err(|e| format!("{number}: {e:#}"))
         }
     })
     .await
@@ -130,7 +132,18 @@ async fn one_direct_transition(db: &DatabaseConnection, number: &str) -> anyhow:
     let event_id = Uuid::now_v7();
     conn.insert(
         "events",
-        &["id", "rma_id", "kind", "from_status", "to_status", "actor_id", "actor_email", "at", "note", "fields"],
+        &[
+            "id",
+            "rma_id",
+            "kind",
+            "from_status",
+            "to_status",
+            "actor_id",
+            "actor_email",
+            "at",
+            "note",
+            "fields",
+        ],
         vec![vec![
             V::Uuid(event_id),
             V::Uuid(rma_id),

@@ -88,7 +88,14 @@ fn api_client(token: &str) -> reqwest::Client {
 /// Signs in through the form, as a person would, and keeps the session cookie.
 async fn browser_client(base: &str, email: &str) -> reqwest::Client {
     let client = client_builder().cookie_store(true).build().unwrap();
-    let page = client.get(format!("{base}/sign-in")).send().await.unwrap().text().await.unwrap();
+    let page = client
+        .get(format!("{base}/sign-in"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = page
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -97,7 +104,12 @@ async fn browser_client(base: &str, email: &str) -> reqwest::Client {
         .to_string();
     let res = client
         .post(format!("{base}/sign-in"))
-        .form(&[("email", email), ("password", "depot-demo"), ("csrf", &csrf), ("next", "/")])
+        .form(&[
+            ("email", email),
+            ("password", "depot-demo"),
+            ("csrf", &csrf),
+            ("next", "/"),
+        ])
         .send()
         .await
         .unwrap();
@@ -112,7 +124,10 @@ async fn expect(res: reqwest::Result<reqwest::Response>, want: u16) -> Result<()
     if status == want {
         Ok(())
     } else {
-        Err(format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])))
+        Err(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        ))
     }
 }
 
@@ -138,7 +153,12 @@ impl Target {
 }
 
 /// GETs `path(i)` from both clients; 200 is success.
-async fn reads(target: &Arc<Target>, bounds: Bounds, pages: bool, path: impl Fn(usize) -> String + Clone + Send + Sync + 'static) -> Measured {
+async fn reads(
+    target: &Arc<Target>,
+    bounds: Bounds,
+    pages: bool,
+    path: impl Fn(usize) -> String + Clone + Send + Sync + 'static,
+) -> Measured {
     let target = target.clone();
     load::drive(2, bounds, move |c, i| {
         let target = target.clone();
@@ -186,7 +206,12 @@ impl Column {
         };
         self.put(
             row,
-            format!("{:.2} / {:.2} ms (n={}){failures}", m.quantile_ms(0.5), m.quantile_ms(0.99), m.done),
+            format!(
+                "{:.2} / {:.2} ms (n={}){failures}",
+                m.quantile_ms(0.5),
+                m.quantile_ms(0.99),
+                m.done
+            ),
         );
     }
 }
@@ -205,7 +230,10 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let url = if postgres {
         let admin = Database::connect(&admin_url).await.expect("PostgreSQL is reachable");
-        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
         let base = admin_url.rsplit_once('/').unwrap().0;
         format!("{base}/{name}")
     } else {
@@ -215,26 +243,47 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
     let settings = depot::config::Settings::from_lookup(|k| (k == "DATABASE_URL").then(|| url.clone())).unwrap();
     let db = depot::db::connect(&settings).await.unwrap();
     depot::app::migrate(&db).await.unwrap();
-    depot::services::fixtures::load_str(&db, depot::services::fixtures::DEMO).await.unwrap();
+    depot::services::fixtures::load_str(&db, depot::services::fixtures::DEMO)
+        .await
+        .unwrap();
 
     let mut one = Column {
         title: if postgres { "PostgreSQL" } else { "SQLite" }.into(),
         ..Default::default()
     };
     let started = Instant::now();
-    let ds = dataset::generate(&db, run.rmas, 3 * run.writes, chrono::Utc::now()).await.unwrap();
+    let ds = dataset::generate(&db, run.rmas, 3 * run.writes, chrono::Utc::now())
+        .await
+        .unwrap();
     let generated = started.elapsed();
-    println!("{}: generated {} RMAs, {} events, {} units in {:.1} s", one.title, ds.rmas, ds.events, ds.units, generated.as_secs_f64());
-    one.put("dataset (RMAs / events / units)", format!("{} / {} / {}", ds.rmas, ds.events, ds.units));
+    println!(
+        "{}: generated {} RMAs, {} events, {} units in {:.1} s",
+        one.title,
+        ds.rmas,
+        ds.events,
+        ds.units,
+        generated.as_secs_f64()
+    );
+    one.put(
+        "dataset (RMAs / events / units)",
+        format!("{} / {} / {}", ds.rmas, ds.events, ds.units),
+    );
     one.put("dataset generated in", format!("{:.1} s", generated.as_secs_f64()));
 
     // The scheduler's first sweep catches up on alerts a live system would have sent already.
     for label in ["scheduler sweep, first (catch-up)", "scheduler sweep, steady"] {
         let t = Instant::now();
-        let queued = depot::jobs::run_once(&db, "http://bench", chrono::Utc::now()).await.unwrap();
-        one.put(label, format!("{:.0} ms ({queued} queued)", t.elapsed().as_secs_f64() * 1000.0));
+        let queued = depot::jobs::run_once(&db, "http://bench", chrono::Utc::now())
+            .await
+            .unwrap();
+        one.put(
+            label,
+            format!("{:.0} ms ({queued} queued)", t.elapsed().as_secs_f64() * 1000.0),
+        );
     }
-    let token = depot::services::tokens::create(&db, "fe@vast.example", "bench").await.unwrap();
+    let token = depot::services::tokens::create(&db, "fe@vast.example", "bench")
+        .await
+        .unwrap();
 
     let write_bounds = Bounds {
         requests: run.writes,
@@ -245,7 +294,12 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
     let reference = load::direct_transitions(&db, reference_pool.to_vec(), write_bounds).await;
     one.put(
         "direct-database reference, writes/s",
-        format!("{:.0} (n={}, failed {})", reference.per_second(), reference.done, reference.failed),
+        format!(
+            "{:.0} (n={}, failed {})",
+            reference.per_second(),
+            reference.done,
+            reference.failed
+        ),
     );
 
     let server = Server::start(&url);
@@ -257,7 +311,11 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
             "{:.0} ({:.0} %){}",
             http.per_second(),
             100.0 * http.per_second() / reference.per_second(),
-            if http.failed > 0 { format!(" {} failed: {:?}", http.failed, http.first_failure) } else { String::new() }
+            if http.failed > 0 {
+                format!(" {} failed: {:?}", http.failed, http.first_failure)
+            } else {
+                String::new()
+            }
         ),
     );
     one.latency("transition p50 / p99", &http);
@@ -322,18 +380,48 @@ async fn read_scenarios(target: &Arc<Target>, ds: &dataset::Dataset, bounds: Bou
     const STATUSES: [&str; 5] = ["triage", "returned_to_stock", "reported", "approved", "cancelled"];
     let filter = {
         let sites = sites.clone();
-        move |i: usize| format!("status={}&site={}", STATUSES[i % STATUSES.len()], sites[(i / STATUSES.len()) % sites.len()])
+        move |i: usize| {
+            format!(
+                "status={}&site={}",
+                STATUSES[i % STATUSES.len()],
+                sites[(i / STATUSES.len()) % sites.len()]
+            )
+        }
     };
     let mut out = vec![];
     let n = numbers.clone();
-    out.push(("RMA GET p50 / p99".into(), reads(target, bounds, false, move |i| format!("/api/v1/rmas/{}", n[i % n.len()])).await));
+    out.push((
+        "RMA GET p50 / p99".into(),
+        reads(target, bounds, false, move |i| {
+            format!("/api/v1/rmas/{}", n[i % n.len()])
+        })
+        .await,
+    ));
     let f = filter.clone();
-    out.push(("list with filters, API p50 / p99".into(), reads(target, bounds, false, move |i| format!("/api/v1/rmas?{}&limit=50", f(i))).await));
+    out.push((
+        "list with filters, API p50 / p99".into(),
+        reads(target, bounds, false, move |i| {
+            format!("/api/v1/rmas?{}&limit=50", f(i))
+        })
+        .await,
+    ));
     let f = filter.clone();
-    out.push(("list with filters, HTML p50 / p99".into(), reads(target, bounds, true, move |i| format!("/rmas?{}", f(i))).await));
+    out.push((
+        "list with filters, HTML p50 / p99".into(),
+        reads(target, bounds, true, move |i| format!("/rmas?{}", f(i))).await,
+    ));
     let s = serials.clone();
-    out.push(("search by serial p50 / p99".into(), reads(target, bounds, false, move |i| format!("/api/v1/rmas?q={}", s[i % s.len()])).await));
-    out.push(("dashboard (HTML) p50 / p99".into(), reads(target, bounds, true, |_| "/".to_string()).await));
+    out.push((
+        "search by serial p50 / p99".into(),
+        reads(target, bounds, false, move |i| {
+            format!("/api/v1/rmas?q={}", s[i % s.len()])
+        })
+        .await,
+    ));
+    out.push((
+        "dashboard (HTML) p50 / p99".into(),
+        reads(target, bounds, true, |_| "/".to_string()).await,
+    ));
     out
 }
 
@@ -360,7 +448,12 @@ fn table(run: &Run, columns: &[Column]) -> String {
     for row in rows {
         let cells: Vec<String> = columns
             .iter()
-            .map(|c| c.cells.iter().find(|(r, _)| *r == row).map_or("—".to_string(), |(_, v)| v.clone()))
+            .map(|c| {
+                c.cells
+                    .iter()
+                    .find(|(r, _)| *r == row)
+                    .map_or("—".to_string(), |(_, v)| v.clone())
+            })
             .collect();
         out += &format!("| {row} | {} |\n", cells.join(" | "));
     }

@@ -87,11 +87,17 @@ impl Conn {
         Ok(match self {
             Conn::Sqlite(c) => {
                 let c: &mut SqliteConnection = c;
-                bind_all!(sqlx::query(AssertSqlSafe(sql)), values).execute(c).await?.rows_affected()
+                bind_all!(sqlx::query(AssertSqlSafe(sql)), values)
+                    .execute(c)
+                    .await?
+                    .rows_affected()
             }
             Conn::Postgres(c) => {
                 let c: &mut PgConnection = c;
-                bind_all!(sqlx::query(AssertSqlSafe(sql)), values).execute(c).await?.rows_affected()
+                bind_all!(sqlx::query(AssertSqlSafe(sql)), values)
+                    .execute(c)
+                    .await?
+                    .rows_affected()
             }
         })
     }
@@ -101,11 +107,17 @@ impl Conn {
         Ok(match self {
             Conn::Sqlite(c) => {
                 let c: &mut SqliteConnection = c;
-                sqlx::query_scalar("SELECT id FROM rmas WHERE number = ?").bind(number.to_string()).fetch_one(c).await?
+                sqlx::query_scalar("SELECT id FROM rmas WHERE number = ?")
+                    .bind(number.to_string())
+                    .fetch_one(c)
+                    .await?
             }
             Conn::Postgres(c) => {
                 let c: &mut PgConnection = c;
-                sqlx::query_scalar("SELECT id FROM rmas WHERE number = $1").bind(number.to_string()).fetch_one(c).await?
+                sqlx::query_scalar("SELECT id FROM rmas WHERE number = $1")
+                    .bind(number.to_string())
+                    .fetch_one(c)
+                    .await?
             }
         })
     }

@@ -67,7 +67,10 @@ pub async fn build(db: &DatabaseConnection, actor: &Actor) -> AppResult<Dashboar
     let mut counts = rma::Entity::find()
         .select_only()
         .column(rma::Column::Status)
-        .column_as(Expr::from(Func::count(Expr::col(sea_orm::sea_query::Asterisk))), "count")
+        .column_as(
+            Expr::from(Func::count(Expr::col(sea_orm::sea_query::Asterisk))),
+            "count",
+        )
         .column_as(Expr::from(Func::min(Expr::col(rma::Column::StatusChangedAt))), "oldest")
         .filter(rma::Column::ClosedAt.is_null())
         .group_by(rma::Column::Status);
@@ -147,7 +150,8 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
         .into_iter()
         .map(|r| (r.cluster_id.map_or(0, |c| per_cluster[&c] - 1), r))
         .collect();
-    let urgency = |r: &rma::Model| crate::services::sla::urgency(clocks.get(&r.id).map(Vec::as_slice).unwrap_or_default());
+    let urgency =
+        |r: &rma::Model| crate::services::sla::urgency(clocks.get(&r.id).map(Vec::as_slice).unwrap_or_default());
     candidates.sort_by(|(da, a), (db, b)| {
         db.cmp(da)
             .then(urgency(a).cmp(&urgency(b)))

@@ -353,7 +353,10 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
     // code matches nothing.
     let nothing = Uuid::nil();
     if let Some(code) = filter.site.as_deref().filter(|s| !s.is_empty()) {
-        let id = site::Entity::find().filter(site::Column::Code.eq(code.trim())).one(db).await?;
+        let id = site::Entity::find()
+            .filter(site::Column::Code.eq(code.trim()))
+            .one(db)
+            .await?;
         query = query.filter(rma::Column::SiteId.eq(id.map_or(nothing, |s| s.id)));
     }
     if let Some(code) = filter.organization.as_deref().filter(|s| !s.is_empty()) {

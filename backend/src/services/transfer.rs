@@ -1,5 +1,6 @@
 //! Moving a deployment from one database to another (SQLite to PostgreSQL when a site outgrows the
 //! embedded default): every table copied in dependency order, in one transaction on the target.
+//! Backups: a consistent copy of a live SQLite database, restored with the same copy.
 use crate::entities::*;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel, PaginatorTrait,
@@ -82,4 +83,31 @@ pub async fn copy_all(from: &DatabaseConnection, to: &DatabaseConnection) -> any
     );
     txn.commit().await?;
     Ok(counts)
+}
+
+/// Writes a consistent copy of the live SQLite database `db` to `path` (`VACUUM INTO`: one read
+/// transaction, so writers go on and the copy is a single point in time). Returns its size in bytes.
+pub async fn backup(db: &DatabaseConnection, path: &std::path::Path) -> anyhow::Result<u64> {
+    anyhow::ensure!(
+        db.get_database_backend() == DbBackend::Sqlite,
+        "depot backup copies SQLite databases; on PostgreSQL use `pg_dump -Fc -f {} DATABASE` and \
+         `pg_restore -d DATABASE {}` (see README, Deployment)",
+        path.display(),
+        path.display()
+    );
+    anyhow::ensure!(
+        !path.exists(),
+        "{} exists; a backup never overwrites a file",
+        path.display()
+    );
+    let target = path
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("{} is not UTF-8", path.display()))?;
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "VACUUM INTO ?",
+        [target.into()],
+    ))
+    .await?;
+    Ok(std::fs::metadata(path)?.len())
 }

@@ -64,9 +64,7 @@ pub async fn transition(
     Path(number): Path<String>,
     Json(req): Json<TransitionRequest>,
 ) -> AppResult<axum::Json<RmaView>> {
-    Ok(axum::Json(
-        rmas::transition(&state.db, &actor, &number, req).await?,
-    ))
+    Ok(axum::Json(rmas::transition(&state.db, &actor, &number, req).await?))
 }
 
 /// An RMA's history, oldest first.
