@@ -1,5 +1,5 @@
 //! The JSON API against the real server: the lifecycle table row by row, the golden paths, tenant
-//! isolation, concurrency, bad input and the operations endpoints.
+//! isolation and the authorization matrix, concurrency, bad input and the operations endpoints.
 // Shared with the other test binaries, which use parts this one does not.
 #[allow(dead_code)]
 mod helpers;
@@ -11,5 +11,6 @@ mod input;
 mod isolation;
 mod labels;
 mod lifecycle;
+mod matrix;
 mod ops;
 mod sla;
