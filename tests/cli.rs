@@ -193,7 +193,7 @@ fn a_backup_taken_while_serving_restores_to_the_same_records() {
         cmd.env("DATABASE_URL", format!("sqlite://{}?mode=rwc", restored_db.display()));
         cmd
     };
-    let said = run(&mut restored(depot(dir.path())).arg("restore").arg(&backup));
+    let said = run(restored(depot(dir.path())).arg("restore").arg(&backup));
     assert!(said.contains("restored"), "{said}");
     let twice = restored(depot(dir.path()))
         .arg("restore")

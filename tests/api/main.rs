@@ -13,4 +13,5 @@ mod labels;
 mod lifecycle;
 mod matrix;
 mod ops;
+mod properties;
 mod sla;
