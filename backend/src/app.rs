@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::ops::routes())
         .merge(web::pages::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(web::extract::refuse_nul_in_url))
         .layer(axum::middleware::from_fn(web::ops::track))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

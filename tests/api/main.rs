@@ -6,6 +6,7 @@ mod helpers;
 
 mod concurrency;
 mod field;
+mod fuzz;
 mod golden;
 mod input;
 mod isolation;

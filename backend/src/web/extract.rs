@@ -8,6 +8,38 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+/// Why text with NUL characters is refused: PostgreSQL cannot store it, so it would fail deep
+/// inside a query instead of at the door.
+const NUL_REFUSED: &str = "text must not contain NUL characters (\\u0000 or %00)";
+
+/// Whether any string in `value` (keys included) holds a NUL character.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// Refuses a URL whose path or query carries an encoded NUL (400), before any handler runs.
+pub async fn refuse_nul_in_url(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let raw = req.uri().path_and_query().map_or("", |p| p.as_str());
+    if raw.to_ascii_lowercase().contains("%00") {
+        return AppError::Malformed(NUL_REFUSED.into()).into_response();
+    }
+    next.run(req).await
+}
+
+/// Refuses form fields with a NUL character (422).
+pub fn refuse_nul_in_form(pairs: &[(String, String)]) -> Result<(), AppError> {
+    match pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        true => Err(AppError::invalid(NUL_REFUSED)),
+        false => Ok(()),
+    }
+}
+
 /// The request body limit for JSON bodies.
 pub const JSON_LIMIT: usize = 256 * 1024;
 
@@ -28,6 +60,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         })?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| AppError::Malformed(format!("the body is not valid JSON: {e}")))?;
+        if holds_nul(&value) {
+            return Err(AppError::invalid(NUL_REFUSED));
+        }
         serde_path_to_error::deserialize(value).map(Json).map_err(|err| {
             let path = err.path().to_string();
             if path == "." {
