@@ -56,6 +56,12 @@ test-browser:
 bench:
 	$(CARGO) bench --bench load
 
+## Crash safety at length: many SIGKILL rounds (tests/soak.rs runs three in `make test`).
+soak:
+	SOAK_ROUNDS=$${SOAK_ROUNDS:-25} DEPOT_TEST_DB=sqlite $(CARGO) nextest run --test soak --no-capture
+	@if (exec 3<>/dev/tcp/$(PG_HOST)/$(PG_PORT)) 2>/dev/null; then \
+		SOAK_ROUNDS=$${SOAK_ROUNDS:-25} DEPOT_TEST_DB=postgres $(CARGO) nextest run --test soak --no-capture; fi
+
 fmt:
 	$(CARGO) fmt --all
 

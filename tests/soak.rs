@@ -1,0 +1,323 @@
+//! Crash safety: two clients drive transitions while `depot serve` is killed with SIGKILL at
+//! random moments and restarted, round after round. Afterwards every transition acknowledged with
+//! 200 is in the database, no status is without its event nor an event without its status,
+//! versions count the transitions, every unit is in exactly one place and the stock the API
+//! reports is the units on the shelves. `make test` runs a few rounds; `make soak` many
+//! (`SOAK_ROUNDS`, `SOAK_ROUND_MS`).
+use depot::entities::{event, rma, unit};
+use rand::Rng;
+use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+fn env_number(key: &str, default: u64) -> u64 {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn depot(url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_depot"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "error");
+    cmd
+}
+
+fn serve(url: &str) -> (Child, String) {
+    let mut child = depot(url)
+        .arg("serve")
+        .env("DEPOT_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (child, first.trim().rsplit(' ').next().unwrap().to_string())
+}
+
+/// What one client was told: (RMA number, status it moved to, version after).
+type Acked = Arc<Mutex<Vec<(String, String, i64)>>>;
+
+/// One client: cycles its serials through open → diagnosing → approved → cancelled, re-reading
+/// the RMA whenever an answer was lost to a crash.
+async fn client(
+    base: Arc<RwLock<String>>,
+    token: String,
+    serials: Vec<&'static str>,
+    acked: Acked,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut open: Vec<Option<String>> = vec![None; serials.len()];
+    let mut k = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        k = (k + 1) % serials.len();
+        let url = base.read().unwrap().clone();
+        let Some(number) = open[k].clone() else {
+            let body = json!({"site": "cw-ord1", "serial": serials[k], "severity": "sev3", "symptom": "soak"});
+            let res = http
+                .post(format!("{url}/api/v1/rmas"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await;
+            match res {
+                Ok(r) if r.status() == 201 => {
+                    let v: Value = r.json().await.unwrap();
+                    let number = v["number"].as_str().unwrap().to_string();
+                    acked.lock().unwrap().push((number.clone(), "reported".into(), 1));
+                    open[k] = Some(number);
+                }
+                // An open RMA of this serial exists already (the answer was lost): find it.
+                Ok(r) if r.status() == 409 || r.status() == 422 => {
+                    let q = http
+                        .get(format!("{url}/api/v1/rmas?q={}&limit=5", serials[k]))
+                        .bearer_auth(&token)
+                        .send()
+                        .await;
+                    if let Ok(q) = q {
+                        let page: Value = q.json().await.unwrap_or_default();
+                        open[k] = page["items"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|r| !["cancelled", "restored"].contains(&r["status"].as_str().unwrap_or("")))
+                            .and_then(|r| r["number"].as_str())
+                            .map(str::to_string);
+                    }
+                }
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+            continue;
+        };
+        let Ok(res) = http
+            .get(format!("{url}/api/v1/rmas/{number}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+        else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let Ok(rma) = res.json::<Value>().await else { continue };
+        let (status, version) = (
+            rma["status"].as_str().unwrap_or("").to_string(),
+            rma["version"].as_i64().unwrap_or(0),
+        );
+        let body = match status.as_str() {
+            "reported" => json!({"to": "diagnosing"}),
+            "diagnosing" => json!({"to": "approved", "fault_code": "PSU_FAIL", "replacement_kind": "whole_unit"}),
+            "approved" => json!({"to": "cancelled", "reason": "soak"}),
+            _ => {
+                open[k] = None;
+                continue;
+            }
+        };
+        let to = body["to"].as_str().unwrap().to_string();
+        let mut body = body;
+        body["version"] = json!(version);
+        let res = http
+            .post(format!("{url}/api/v1/rmas/{number}/transitions"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await;
+        if let Ok(r) = res
+            && r.status() == 200
+        {
+            let v: Value = r.json().await.unwrap_or_default();
+            acked
+                .lock()
+                .unwrap()
+                .push((number.clone(), to.clone(), v["version"].as_i64().unwrap_or(version + 1)));
+            if to == "cancelled" {
+                open[k] = None;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn killed_servers_lose_no_acknowledged_transition() {
+    let rounds = env_number("SOAK_ROUNDS", 3);
+    let round_ms = env_number("SOAK_ROUND_MS", 1500);
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = std::env::var("DEPOT_TEST_DB").as_deref() == Ok("postgres");
+    let admin_url = std::env::var("DEPOT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("depot_soak_{}", uuid::Uuid::now_v7().simple());
+    let url = if postgres {
+        let admin = Database::connect(&admin_url).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
+    } else {
+        format!("sqlite://{}?mode=rwc", dir.path().join("soak.db").display())
+    };
+    assert!(depot(&url).arg("load-fixtures").status().unwrap().success());
+    let out = depot(&url)
+        .args(["token", "create", "fe@vast.example"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let (mut server, first_url) = serve(&url);
+    let base = Arc::new(RwLock::new(first_url));
+    let acked: Acked = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = [
+        vec!["CN-ORD1-0101", "CN-ORD1-0102", "CN-ORD1-0103", "CN-ORD1-0104"],
+        vec!["CN-ORD1-0105", "CN-ORD1-0106", "CN-ORD1-0107", "CN-ORD1-0108"],
+    ]
+    .into_iter()
+    .map(|serials| {
+        tokio::spawn(client(
+            base.clone(),
+            token.clone(),
+            serials,
+            acked.clone(),
+            stop.clone(),
+        ))
+    })
+    .collect();
+    for _ in 0..rounds {
+        let wait = rand::rng().random_range(round_ms / 3..=round_ms);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        server.kill().unwrap(); // SIGKILL: no chance to finish anything
+        server.wait().unwrap();
+        let (next, next_url) = serve(&url);
+        server = next;
+        *base.write().unwrap() = next_url;
+    }
+    tokio::time::sleep(Duration::from_millis(round_ms / 2)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for c in clients {
+        c.await.unwrap();
+    }
+
+    let db = Database::connect(&url).await.unwrap();
+    let acked = acked.lock().unwrap().clone();
+    let transitions = acked.iter().filter(|(_, to, _)| to != "reported").count();
+    assert!(
+        transitions >= 10 * rounds as usize / 3,
+        "the clients made too little progress: {transitions}"
+    );
+    for (number, to, version) in &acked {
+        let r = rma::Entity::find()
+            .filter(rma::Column::Number.eq(number))
+            .one(&db)
+            .await
+            .unwrap();
+        let r = r.unwrap_or_else(|| panic!("acknowledged {number} is gone"));
+        let events = event::Entity::find()
+            .filter(event::Column::RmaId.eq(r.id))
+            .filter(event::Column::ToStatus.is_not_null())
+            .order_by_asc(event::Column::Id)
+            .all(&db)
+            .await
+            .unwrap();
+        let at = events.get(*version as usize - 1).and_then(|e| e.to_status.clone());
+        assert_eq!(
+            at.as_deref(),
+            Some(to.as_str()),
+            "{number}: acknowledged {to} at version {version}"
+        );
+    }
+    // Every RMA: its status is where its history ends, and its version counts the steps.
+    for r in rma::Entity::find().all(&db).await.unwrap() {
+        let events = event::Entity::find()
+            .filter(event::Column::RmaId.eq(r.id))
+            .filter(event::Column::ToStatus.is_not_null())
+            .order_by_asc(event::Column::Id)
+            .all(&db)
+            .await
+            .unwrap();
+        assert_eq!(
+            events.last().and_then(|e| e.to_status.clone()).as_deref(),
+            Some(r.status.as_str()),
+            "{}",
+            r.number
+        );
+        assert_eq!(
+            events.len() as i32,
+            r.version,
+            "{}: one version per status event",
+            r.number
+        );
+    }
+    // Every unit in exactly one place; the stock the API shows is the units on the shelves.
+    let units = unit::Entity::find().all(&db).await.unwrap();
+    for u in &units {
+        let ok = match u.location.as_str() {
+            "site" => u.site_id.is_some() && u.depot_id.is_none(),
+            "depot" => u.site_id.is_none() && u.depot_id.is_some(),
+            _ => u.site_id.is_none() && u.depot_id.is_none(),
+        };
+        assert!(
+            ok,
+            "unit {} is in {} with site {:?} depot {:?}",
+            u.serial, u.location, u.site_id, u.depot_id
+        );
+    }
+    let shelved = units
+        .iter()
+        .filter(|u| {
+            u.location == "depot"
+                && u.parent_unit_id.is_none()
+                && ["new", "refurbished"].contains(&u.condition.as_str())
+        })
+        .count();
+    let url_now = base.read().unwrap().clone();
+    let mut listed = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut page_url = format!("{url_now}/api/v1/stock?limit=200");
+        if let Some(c) = &cursor {
+            page_url += &format!("&cursor={c}");
+        }
+        let page: Value = reqwest::Client::new()
+            .get(page_url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        listed += page["items"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(listed, shelved, "the stock list is the units on the shelves");
+    eprintln!(
+        "{rounds} SIGKILL rounds, {} acknowledged writes ({transitions} transitions) verified",
+        acked.len()
+    );
+    server.kill().ok();
+    server.wait().ok();
+    db.close().await.ok();
+    if postgres {
+        let admin = Database::connect(&admin_url).await.unwrap();
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+}
