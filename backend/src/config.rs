@@ -47,6 +47,9 @@ pub struct Settings {
     /// `DEPOT_MAIL_LEASE_S`: how long an instance holds a message it is sending; if it dies, another
     /// instance takes the message over after this (default 120).
     pub mail_lease: Duration,
+    /// `DEPOT_DB_BUSY_TIMEOUT_MS`: how long a SQLite write waits for the lock before the request
+    /// answers 503 (default 10000).
+    pub db_busy_timeout: Duration,
 }
 
 /// A positive whole number from the environment, or its default.
@@ -99,6 +102,7 @@ impl Settings {
             mail_poll: Duration::from_millis(number(&lookup, "DEPOT_MAIL_POLL_MS", 1000)?),
             jobs_interval: Duration::from_secs(number(&lookup, "DEPOT_JOBS_INTERVAL_S", 60)?),
             mail_lease: Duration::from_secs(number(&lookup, "DEPOT_MAIL_LEASE_S", 120)?),
+            db_busy_timeout: Duration::from_millis(number(&lookup, "DEPOT_DB_BUSY_TIMEOUT_MS", 10_000)?),
         })
     }
 }

@@ -14,15 +14,16 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
     if let Some(dir) = sqlite_dir.filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
+    let busy_timeout = settings.db_busy_timeout;
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false)
         .max_connections(if url.starts_with("sqlite") { 8 } else { 16 })
         .acquire_timeout(Duration::from_secs(10))
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(busy_timeout)
                 .create_if_missing(true)
         });
     Ok(Database::connect(opts).await?)
