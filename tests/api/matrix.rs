@@ -147,6 +147,43 @@ fn page_rows() -> Vec<Row> {
             Some(json!({"email": "x@y.z"})),
             [303, 403, 403, 403, 403, 403],
         ),
+        (
+            "POST",
+            "/rmas/new",
+            Some(json!({"site": "cw-ord1"})),
+            [303, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/rmas/{N}/checks",
+            Some(json!({"step": "cabling"})),
+            [303, 403, 403, 403, 403, 403],
+        ),
+        // The evidence form is multipart: anything else is malformed (its CSRF check is below).
+        (
+            "POST",
+            "/rmas/{N}/attachments",
+            Some(json!({})),
+            [303, 400, 400, 400, 400, 400],
+        ),
+        (
+            "POST",
+            "/admin/users/{A}",
+            Some(json!({"action": "disable"})),
+            [303, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/admin/catalog",
+            Some(json!({"kind": "part"})),
+            [303, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/admin/outbox/{A}/retry",
+            Some(json!({})),
+            [303, 403, 403, 403, 403, 403],
+        ),
         ("POST", "/sign-out", Some(json!({})), [303, 403, 403, 403, 403, 403]),
     ]
 }
@@ -236,6 +273,28 @@ async fn every_route_as_every_role_on_own_and_other_records() {
         cells
     );
     assert!(cells >= 200, "the matrix checked {cells} cells");
+    let upload = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"x".to_vec())
+            .file_name("x.txt")
+            .mime_str("text/plain")
+            .unwrap(),
+    );
+    let res = sessions[2]
+        .post(format!("{}/rmas/{number}/attachments", app.base))
+        .multipart(upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "an upload without the CSRF token is refused");
+    // Tokens are kept only as hashes: no stored value is a token that works.
+    use sea_orm::EntityTrait;
+    for stored in depot::entities::api_token::Entity::find().all(&app.db).await.unwrap() {
+        assert_eq!(stored.token_hash.len(), 64, "a SHA-256 in hex");
+        for who in [ADMIN, FE, CAM, CW_TECH, XAI_TECH] {
+            assert_ne!(stored.token_hash, app.token(who), "a token stored as it is");
+        }
+    }
     assert_eq!(app.snapshot(&number).await, before, "a refused request changed nothing");
 }
 
