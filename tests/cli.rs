@@ -229,3 +229,58 @@ fn a_backup_taken_while_serving_restores_to_the_same_records() {
         let _ = server.wait();
     }
 }
+
+#[test]
+fn schemathesis_finds_no_5xx_and_no_answer_off_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    run(depot(dir.path()).arg("load-fixtures"));
+    let token = run(depot(dir.path()).args(["token", "create", "fe@vast.example"]))
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let (mut server, url) = serve(depot(dir.path()));
+    // A real RMA, so the operations on one are exercised past their 404.
+    let number = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let body =
+            serde_json::json!({"site": "cw-ord1", "serial": "CN-ORD1-0101", "severity": "sev2", "symptom": "st"});
+        let res = reqwest::Client::new()
+            .post(format!("{url}/api/v1/rmas"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        res.json::<serde_json::Value>().await.unwrap()["number"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    let config = dir.path().join("schemathesis.toml");
+    std::fs::write(&config, format!("[parameters]\n\"path.number\" = \"{number}\"\n")).unwrap();
+    let out = Command::new("python3")
+        .args(["-m", "schemathesis.cli", "--config-file"])
+        .arg(&config)
+        .args([
+            "run",
+            &format!("{url}/api/v1/openapi.json"),
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+        ])
+        .args(["--max-examples", "25", "-H", &format!("Authorization: Bearer {token}")])
+        .output()
+        .expect("schemathesis is installed (pip install -r tests/requirements.txt; make test does)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        out.status.success(),
+        "schemathesis ({}) found problems:\n{report}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cases = report.lines().find(|l| l.contains(" generated, ")).unwrap_or_default();
+    assert!(cases.contains("passed") && !cases.contains("failed"), "{report}");
+    eprintln!("schemathesis: {}", cases.trim());
+}
