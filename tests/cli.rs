@@ -284,3 +284,102 @@ fn schemathesis_finds_no_5xx_and_no_answer_off_the_schema() {
     assert!(cases.contains("passed") && !cases.contains("failed"), "{report}");
     eprintln!("schemathesis: {}", cases.trim());
 }
+
+#[test]
+fn csv_import_checks_every_row_and_export_is_formula_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    run(depot(dir.path()).arg("load-fixtures"));
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let stock = || run(depot(dir.path()).args(["export", "stock"]));
+    let before = stock();
+
+    // One bad row among good ones: nothing goes in, and the error names its line.
+    let bad = write(
+        "bad-units.csv",
+        "serial,part,condition,depot,site\nCSV-0001,CN-5000,new,CAM,\nCSV-0002,NO-SUCH-PART,new,CAM,\nCSV-0003,FAN-80MM,used,SAC,\n",
+    );
+    let out = depot(dir.path()).arg("import").arg("units").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("line 3: unknown part `NO-SUCH-PART`"), "{said}");
+    assert!(
+        said.contains("line 4: unknown condition `used`"),
+        "every bad line is named: {said}"
+    );
+    assert_eq!(stock(), before, "an import with a bad row imports nothing");
+
+    // Sites, then slots with their nodes, then spare units: all in.
+    let sites = write(
+        "sites.csv",
+        "code,organization,name,street,city,region,postal_code,country,contact_emails,coverage,default_depot\n\
+         cw-sea1,coreweave,CoreWeave SEA1,1 Main St,Seattle,WA,98101,US,dc-sea1@coreweave.example;noc@coreweave.example,24x7,SAC\n",
+    );
+    assert!(run(depot(dir.path()).arg("import").arg("sites").arg(&sites)).contains("imported 1 rows"));
+    let slots = write(
+        "slots.csv",
+        "site,cluster,cluster_kind,rack,u,hostname,part,serial\n\
+         cw-sea1,sea1-a,compute,R01,1,sea1-c01,CN-5000,CN-SEA1-0001\n\
+         cw-sea1,sea1-a,compute,R01,3,sea1-c02,CN-5000,CN-SEA1-0002\n\
+         cw-sea1,sea1-a,compute,R02,1,sea1-d01,DN-3000,DN-SEA1-0001\n",
+    );
+    assert!(run(depot(dir.path()).arg("import").arg("slots").arg(&slots)).contains("imported 3 rows"));
+    let again = depot(dir.path())
+        .arg("import")
+        .arg("slots")
+        .arg(&slots)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "importing the same slots twice is refused");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("line 2: slot R01-U01 of cw-sea1/sea1-a exists already"));
+    let units = write(
+        "units.csv",
+        "serial,part,condition,depot,site\nCSV-0001,CN-5000,new,CAM,\nCSV-0002,FAN-80MM,refurbished,SAC,\nCSV-0003,PSU-2000W,new,,cw-sea1\n",
+    );
+    assert!(run(depot(dir.path()).arg("import").arg("units").arg(&units)).contains("imported 3 rows"));
+    let after = stock();
+    assert!(
+        after.contains("CAM,CN-5000,new,CSV-0001,") && after.contains("SAC,FAN-80MM,refurbished,CSV-0002,"),
+        "{after}"
+    );
+    assert!(!after.contains("CSV-0003"), "a site spare is not depot stock");
+    assert_eq!(after.lines().count(), before.lines().count() + 2);
+
+    // Cells a spreadsheet would run as formulas are defused.
+    let (mut server, url) = serve(depot(dir.path()));
+    let token = run(depot(dir.path()).args(["token", "create", "fe@vast.example"]))
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let body = serde_json::json!({"site": "cw-sea1", "serial": "CN-SEA1-0001", "severity": "sev2",
+            "symptom": "=HYPERLINK(\"http://evil.example\",\"click\")", "external_refs": {"ticket": "@SUM(A1)"}});
+        let res = reqwest::Client::new()
+            .post(format!("{url}/api/v1/rmas"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let out_file = dir.path().join("rmas.csv");
+    run(depot(dir.path()).args(["export", "rmas", "--out"]).arg(&out_file));
+    let rmas = std::fs::read_to_string(&out_file).unwrap();
+    assert!(
+        rmas.starts_with("number,status,severity,organization,site,serial"),
+        "{rmas}"
+    );
+    assert!(rmas.contains("'=HYPERLINK"), "a formula is defused: {rmas}");
+    assert!(
+        !rmas.contains(",=HYPERLINK") && !rmas.contains(",\"=HYPERLINK"),
+        "{rmas}"
+    );
+}

@@ -1,4 +1,5 @@
 //! The `depot` binary: parses the command line and calls into the library.
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use depot::config::Settings;
 use depot::services::{fixtures, tokens};
@@ -33,6 +34,19 @@ enum Command {
     Backup { path: PathBuf },
     /// Restore a backup written by `depot backup` into DATABASE_URL, which must be empty.
     Restore { path: PathBuf },
+    /// Import sites, slots or units from a CSV file: every row is checked first, errors are named
+    /// by line, and then all rows go in together or none.
+    Import {
+        /// `sites`, `slots` or `units`.
+        kind: String,
+        file: PathBuf,
+    },
+    /// Export `rmas` or `stock` as CSV (to standard output, or --out FILE).
+    Export {
+        what: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -107,6 +121,40 @@ async fn main() -> anyhow::Result<()> {
         Command::Copy { to } => {
             copy_database(&settings, &settings.with_database(to)).await?;
             println!("copied; point DATABASE_URL at the new database and start depot there");
+        }
+        Command::Import { kind, file } => {
+            use depot::services::csv_files::{self, Kind};
+            let kind =
+                Kind::parse(&kind).ok_or_else(|| anyhow::anyhow!("import sites, slots or units, not `{kind}`"))?;
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let lines = text.lines().count().saturating_sub(1) as u64;
+            let db = depot::db::connect(&settings).await?;
+            depot::app::migrate(&db).await?;
+            let bar = indicatif::ProgressBar::new(lines).with_message("checking rows");
+            match csv_files::import(&db, kind, &text, &|n| bar.set_position(n)).await {
+                Ok(rows) => {
+                    bar.finish_and_clear();
+                    println!("imported {rows} rows from {}", file.display());
+                }
+                Err(err) => {
+                    bar.abandon();
+                    anyhow::bail!("nothing was imported from {}:\n{err}", file.display());
+                }
+            }
+        }
+        Command::Export { what, out } => {
+            use depot::services::csv_files;
+            let db = depot::db::connect(&settings).await?;
+            let sink: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(std::fs::File::create(path)?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let written = match what.as_str() {
+                "rmas" => csv_files::export_rmas(&db, sink).await?,
+                "stock" => csv_files::export_stock(&db, sink).await?,
+                other => anyhow::bail!("export rmas or stock, not `{other}`"),
+            };
+            eprintln!("exported {written} {what}");
         }
         Command::Backup { path } => {
             let db = depot::db::connect(&settings).await?;

@@ -220,3 +220,78 @@ async fn sql_in_filters_and_search_is_only_text() {
     assert_eq!(app.snapshot(number).await, before, "the tables are as they were");
     app.get(FE, &format!("/api/v1/rmas/{number}")).await.expect(200);
 }
+
+/// A CSV file of `kind`: usually the right header, then rows of cells that are right, wrong or
+/// garbage (quotes, separators and line breaks included).
+fn csv_file() -> impl Strategy<Value = (usize, String)> {
+    let cell = prop_oneof![
+        Just("CN-5000".to_string()),
+        Just("CAM".to_string()),
+        Just("cw-ord1".to_string()),
+        Just("new".to_string()),
+        Just("coreweave".to_string()),
+        Just(String::new()),
+        Just("\"".to_string()),
+        Just(",".to_string()),
+        Just("\n".to_string()),
+        "[A-Z]{2}-[0-9]{4}",
+        "[0-9]{1,3}",
+        nasty_string(),
+    ];
+    (
+        0usize..3,
+        any::<bool>(),
+        prop::collection::vec(prop::collection::vec(cell, 0..12), 0..8),
+    )
+        .prop_map(|(kind, right_header, rows)| {
+            use depot::services::csv_files::Kind;
+            let kind_of = [Kind::Sites, Kind::Slots, Kind::Units][kind];
+            let mut text = if right_header {
+                kind_of.columns().join(",")
+            } else {
+                "serial,what".to_string()
+            };
+            for row in rows {
+                text.push('\n');
+                text.push_str(&row.join(","));
+            }
+            (kind, text)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn csv_imports_never_panic_and_a_refused_file_changes_nothing((kind, text) in csv_file()) {
+        use depot::entities::{site, slot, unit};
+        use depot::services::csv_files::{self, ImportError, Kind};
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let w = world();
+        w.rt.block_on(async {
+            let db = &w.app.db;
+            let count = || async {
+                (
+                    site::Entity::find().count(db).await.unwrap(),
+                    slot::Entity::find().count(db).await.unwrap(),
+                    unit::Entity::find().count(db).await.unwrap(),
+                )
+            };
+            let before = count().await;
+            let kind = [Kind::Sites, Kind::Slots, Kind::Units][kind];
+            match csv_files::import(db, kind, &text, &|_| {}).await {
+                Ok(_) => {}
+                Err(ImportError::Rows(errors)) => {
+                    assert!(!errors.is_empty());
+                    let lines = text.lines().count().max(1);
+                    for (line, message) in &errors {
+                        assert!(*line >= 1 && *line <= lines + 1, "line {line} of {lines}: {message}");
+                        assert!(!message.is_empty());
+                    }
+                    assert_eq!(count().await, before, "a refused file changed something");
+                }
+                Err(ImportError::Other(err)) => panic!("an import failed inside: {err:#}\n{text}"),
+            }
+        });
+    }
+}

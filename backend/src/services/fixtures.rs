@@ -188,6 +188,11 @@ pub async fn load_str(db: &DatabaseConnection, text: &str) -> anyhow::Result<Loa
     load(db, toml::from_str(text).context("parsing fixtures")?).await
 }
 
+/// Loads fixtures given as a value of the fixture file's shape (the CSV importer builds one).
+pub(crate) async fn load_value(db: &DatabaseConnection, value: serde_json::Value) -> anyhow::Result<Loaded> {
+    load(db, serde_json::from_value(value).context("fixtures")?).await
+}
+
 /// Maps a human key to the id of an existing row.
 fn lookup<'a>(map: &'a HashMap<String, Uuid>, what: &str, key: &str) -> anyhow::Result<&'a Uuid> {
     map.get(key).with_context(|| format!("unknown {what} `{key}`"))

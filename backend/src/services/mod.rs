@@ -4,6 +4,7 @@ pub mod alarms;
 pub mod attachments;
 pub mod auth;
 pub mod charts;
+pub mod csv_files;
 pub mod dashboard;
 pub mod diagnosis;
 pub mod fixtures;

@@ -207,12 +207,10 @@ impl Report {
     /// formulas are prefixed with a quote.
     pub fn to_csv(&self) -> String {
         let cell = |s: &str| {
-            let s = if s.starts_with(['=', '+', '-', '@']) {
-                format!("'{s}")
-            } else {
-                s.to_string()
-            };
-            format!("\"{}\"", s.replace('"', "\"\""))
+            format!(
+                "\"{}\"",
+                crate::services::csv_files::formula_safe(s).replace('"', "\"\"")
+            )
         };
         let mut out = String::from("organization,month,clock,met,breached,attainment_percent\n");
         for a in &self.clocks {
