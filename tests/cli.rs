@@ -260,6 +260,7 @@ fn schemathesis_finds_no_5xx_and_no_answer_off_the_schema() {
     let config = dir.path().join("schemathesis.toml");
     std::fs::write(&config, format!("[parameters]\n\"path.number\" = \"{number}\"\n")).unwrap();
     let out = Command::new("python3")
+        .current_dir(dir.path())
         .args(["-m", "schemathesis.cli", "--config-file"])
         .arg(&config)
         .args([

@@ -158,6 +158,9 @@ impl App {
             .await?;
         let _ = stop.send(true);
         let _ = tokio::join!(mail, jobs);
+        // Closing the pool lets SQLite fold its write-ahead log into the database file, so the
+        // file alone is complete (a copy, a read-only mount, a restart elsewhere).
+        self.state.db.clone().close().await?;
         Ok(())
     }
 }

@@ -50,6 +50,9 @@ pub struct Settings {
     /// `DEPOT_DB_BUSY_TIMEOUT_MS`: how long a SQLite write waits for the lock before the request
     /// answers 503 (default 10000).
     pub db_busy_timeout: Duration,
+    /// `DEPOT_DB_CONNECTION_LIFETIME_S`: connections are renewed after this long, so one opened
+    /// while the database was read-only or failing over does not stay so (default 300).
+    pub db_connection_lifetime: Duration,
 }
 
 /// A positive whole number from the environment, or its default.
@@ -103,6 +106,7 @@ impl Settings {
             jobs_interval: Duration::from_secs(number(&lookup, "DEPOT_JOBS_INTERVAL_S", 60)?),
             mail_lease: Duration::from_secs(number(&lookup, "DEPOT_MAIL_LEASE_S", 120)?),
             db_busy_timeout: Duration::from_millis(number(&lookup, "DEPOT_DB_BUSY_TIMEOUT_MS", 10_000)?),
+            db_connection_lifetime: Duration::from_secs(number(&lookup, "DEPOT_DB_CONNECTION_LIFETIME_S", 300)?),
         })
     }
 }

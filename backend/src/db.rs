@@ -19,6 +19,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
     opts.sqlx_logging(false)
         .max_connections(if url.starts_with("sqlite") { 8 } else { 16 })
         .acquire_timeout(Duration::from_secs(10))
+        .max_lifetime(settings.db_connection_lifetime)
         .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
