@@ -1,18 +1,16 @@
 //! The `depot` binary as an operator uses it: help, migrate, idempotent fixtures, tokens, serve and
 //! graceful shutdown on SIGTERM.
+// Shared with the other process-level tests, which use parts this one does not.
+#[allow(dead_code)]
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use support::serve;
 
 fn depot(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_depot"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", dir.join("cli.db").display()),
-        )
-        .env("RUST_LOG", "warn");
-    cmd
+    support::depot(&format!("sqlite://{}?mode=rwc", dir.join("cli.db").display()))
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -99,31 +97,11 @@ fn operator_commands_work_end_to_end() {
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 }
 
-/// `depot serve` on the database of `cmd`; returns the process and its URL.
-fn serve(mut cmd: Command) -> (std::process::Child, String) {
-    let mut server = cmd
-        .arg("serve")
-        .env("DEPOT_BIND", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(server.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    (server, first.trim().rsplit(' ').next().unwrap().to_string())
-}
-
 #[test]
 fn a_backup_taken_while_serving_restores_to_the_same_records() {
     let dir = tempfile::tempdir().unwrap();
     run(depot(dir.path()).arg("load-fixtures"));
-    let token = run(depot(dir.path()).args(["token", "create", "fe@vast.example"]))
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = support::token(depot(dir.path()), "fe@vast.example");
     let (mut live, url) = serve(depot(dir.path()));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
@@ -234,12 +212,7 @@ fn a_backup_taken_while_serving_restores_to_the_same_records() {
 fn schemathesis_finds_no_5xx_and_no_answer_off_the_schema() {
     let dir = tempfile::tempdir().unwrap();
     run(depot(dir.path()).arg("load-fixtures"));
-    let token = run(depot(dir.path()).args(["token", "create", "fe@vast.example"]))
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = support::token(depot(dir.path()), "fe@vast.example");
     let (mut server, url) = serve(depot(dir.path()));
     // A real RMA, so the operations on one are exercised past their 404.
     let number = tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -351,12 +324,7 @@ fn csv_import_checks_every_row_and_export_is_formula_safe() {
 
     // Cells a spreadsheet would run as formulas are defused.
     let (mut server, url) = serve(depot(dir.path()));
-    let token = run(depot(dir.path()).args(["token", "create", "fe@vast.example"]))
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = support::token(depot(dir.path()), "fe@vast.example");
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let body = serde_json::json!({"site": "cw-sea1", "serial": "CN-SEA1-0001", "severity": "sev2",
             "symptom": "=HYPERLINK(\"http://evil.example\",\"click\")", "external_refs": {"ticket": "@SUM(A1)"}});

@@ -2,19 +2,15 @@
 //! behind, reads go on, and depot recovers by itself when the fault clears. The SQLite file lives
 //! on a small tmpfs of its own, so "full" is real (mounting needs root, as CI and the dev machine
 //! have; elsewhere the test says it is skipped).
+// Shared with the other process-level tests, which use parts this one does not.
+#[allow(dead_code)]
+mod support;
+
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-
-fn depot(url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_depot"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "error");
-    cmd
-}
+use support::depot;
 
 fn sh(args: &[&str]) -> bool {
     Command::new(args[0])
@@ -51,18 +47,10 @@ impl Drop for Server {
 }
 
 fn start(url: &str) -> Server {
-    let mut child = depot(url)
-        .arg("serve")
-        .env("DEPOT_BIND", "127.0.0.1:0")
-        .env("DEPOT_DB_BUSY_TIMEOUT_MS", "300")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    Server(child, first.trim().rsplit(' ').next().unwrap().to_string())
+    let mut cmd = depot(url);
+    cmd.env("DEPOT_DB_BUSY_TIMEOUT_MS", "300");
+    let (child, url) = support::serve(cmd);
+    Server(child, url)
 }
 
 async fn call(http: &reqwest::Client, token: &str, method: &str, url: String, body: Option<Value>) -> (u16, Value) {
@@ -99,17 +87,7 @@ async fn a_locked_or_full_database_answers_503_and_recovers() {
     let file = fs.0.join("depot.db");
     let url = format!("sqlite://{}?mode=rwc", file.display());
     assert!(depot(&url).arg("load-fixtures").status().unwrap().success());
-    let out = depot(&url)
-        .args(["token", "create", "fe@vast.example"])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = support::token(depot(&url), "fe@vast.example");
     let server = start(&url);
     let base = server.1.clone();
     let http = reqwest::Client::new();

@@ -4,39 +4,20 @@
 //! versions count the transitions, every unit is in exactly one place and the stock the API
 //! reports is the units on the shelves. `make test` runs a few rounds; `make soak` many
 //! (`SOAK_ROUNDS`, `SOAK_ROUND_MS`).
+// Shared with the other process-level tests, which use parts this one does not.
+#[allow(dead_code)]
+mod support;
+
 use depot::entities::{event, rma, unit};
 use rand::Rng;
 use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use support::{depot, serve};
 
 fn env_number(key: &str, default: u64) -> u64 {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn depot(url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_depot"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "error");
-    cmd
-}
-
-fn serve(url: &str) -> (Child, String) {
-    let mut child = depot(url)
-        .arg("serve")
-        .env("DEPOT_BIND", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    (child, first.trim().rsplit(' ').next().unwrap().to_string())
 }
 
 /// What one client was told: (RMA number, status it moved to, version after).
@@ -164,19 +145,9 @@ async fn killed_servers_lose_no_acknowledged_transition() {
         format!("sqlite://{}?mode=rwc", dir.path().join("soak.db").display())
     };
     assert!(depot(&url).arg("load-fixtures").status().unwrap().success());
-    let out = depot(&url)
-        .args(["token", "create", "fe@vast.example"])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = support::token(depot(&url), "fe@vast.example");
 
-    let (mut server, first_url) = serve(&url);
+    let (mut server, first_url) = serve(depot(&url));
     let base = Arc::new(RwLock::new(first_url));
     let acked: Acked = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -200,7 +171,7 @@ async fn killed_servers_lose_no_acknowledged_transition() {
         tokio::time::sleep(Duration::from_millis(wait)).await;
         server.kill().unwrap(); // SIGKILL: no chance to finish anything
         server.wait().unwrap();
-        let (next, next_url) = serve(&url);
+        let (next, next_url) = serve(depot(&url));
         server = next;
         *base.write().unwrap() = next_url;
     }

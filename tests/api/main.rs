@@ -3,6 +3,9 @@
 // Shared with the other test binaries, which use parts this one does not.
 #[allow(dead_code)]
 mod helpers;
+#[allow(dead_code)]
+#[path = "../support/mod.rs"]
+mod support;
 
 mod concurrency;
 mod field;

@@ -221,7 +221,7 @@ async fn every_route_as_every_role_on_own_and_other_records() {
     let mut sessions = vec![];
     for who in WHO {
         sessions.push(match who {
-            Some(email) => signed_in_client(&app.base, email).await,
+            Some(email) => crate::support::signed_in(&app.base, email).await,
             None => no_redirects(),
         });
     }
@@ -303,40 +303,4 @@ fn no_redirects() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-}
-
-/// A browser session of `email`, signed in through the form.
-async fn signed_in_client(base: &str, email: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = client
-        .get(format!("{base}/sign-in"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_string();
-    let res = client
-        .post(format!("{base}/sign-in"))
-        .form(&[
-            ("email", email),
-            ("password", "depot-demo"),
-            ("csrf", &csrf),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303, "{email} signs in");
-    client
 }

@@ -9,11 +9,13 @@
 mod dataset;
 mod load;
 mod sql;
+#[allow(dead_code)]
+#[path = "../support/mod.rs"]
+mod support;
 
 use load::{Bounds, Measured};
 use sea_orm::{ConnectionTrait, Database};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,21 +34,9 @@ struct Server {
 
 impl Server {
     fn start(database_url: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_depot"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("DEPOT_BIND", "127.0.0.1:0")
-            .env("RUST_LOG", "warn")
-            .env_remove("SMTP_URL")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start depot serve");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        out.read_line(&mut first).unwrap();
-        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        let url = first.trim().rsplit(' ').next().unwrap().to_string();
-        assert!(url.starts_with("http://"), "depot serve said: {first}");
+        let mut cmd = support::depot(database_url);
+        cmd.env_remove("SMTP_URL");
+        let (child, url) = support::serve(cmd);
         Server { child, url }
     }
 
@@ -85,38 +75,6 @@ fn api_client(token: &str) -> reqwest::Client {
     client_builder().default_headers(headers).build().unwrap()
 }
 
-/// Signs in through the form, as a person would, and keeps the session cookie.
-async fn browser_client(base: &str, email: &str) -> reqwest::Client {
-    let client = client_builder().cookie_store(true).build().unwrap();
-    let page = client
-        .get(format!("{base}/sign-in"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("sign-in form has a CSRF token")
-        .to_string();
-    let res = client
-        .post(format!("{base}/sign-in"))
-        .form(&[
-            ("email", email),
-            ("password", "depot-demo"),
-            ("csrf", &csrf),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303, "bench user signed in");
-    client
-}
-
 async fn expect(res: reqwest::Result<reqwest::Response>, want: u16) -> Result<(), String> {
     let res = res.map_err(|e| e.to_string())?;
     let status = res.status().as_u16();
@@ -141,8 +99,8 @@ struct Target {
 impl Target {
     async fn new(urls: [String; 2], token: &str) -> Target {
         let pages = [
-            browser_client(&urls[0], "fe@vast.example").await,
-            browser_client(&urls[1], "fe@vast.example").await,
+            support::signed_in_with(client_builder(), &urls[0], "fe@vast.example").await,
+            support::signed_in_with(client_builder(), &urls[1], "fe@vast.example").await,
         ];
         Target {
             api: [api_client(token), api_client(token)],

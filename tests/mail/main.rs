@@ -4,6 +4,9 @@
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[allow(dead_code)]
+#[path = "../support/mod.rs"]
+mod support;
 
 use depot::entities::notification;
 use helpers::*;
@@ -15,6 +18,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{depot, signed_in};
 
 /// The SMTP server process; killed when dropped.
 struct Sink {
@@ -555,69 +559,13 @@ impl Drop for Server {
     }
 }
 
-fn depot_command(database_url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_depot"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn");
-    cmd
-}
-
 fn serve(database_url: &str, smtp_port: u16) -> Server {
-    let mut child = depot_command(database_url)
-        .arg("serve")
-        .env("DEPOT_BIND", "127.0.0.1:0")
-        .env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+    let mut cmd = depot(database_url);
+    cmd.env("SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
         .env("DEPOT_MAIL_POLL_MS", "50")
-        .env("DEPOT_MAIL_LEASE_S", "2")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    // Keep reading, so the server can go on writing to its stdout.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let url = first.trim().rsplit(' ').next().unwrap().to_string();
+        .env("DEPOT_MAIL_LEASE_S", "2");
+    let (child, url) = support::serve(cmd);
     Server { child, url }
-}
-
-/// Signs in through the form and returns a client holding the session cookie.
-async fn signed_in(base: &str, email: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = client
-        .get(format!("{base}/sign-in"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let res = client
-        .post(format!("{base}/sign-in"))
-        .form(&[
-            ("email", email),
-            ("password", "depot-demo"),
-            ("csrf", &csrf),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303, "signed in");
-    client
 }
 
 #[tokio::test]
@@ -642,18 +590,8 @@ async fn two_server_processes_one_killed_lose_nothing_and_send_each_mail_once() 
         }
         None => format!("sqlite://{}?mode=rwc", dir.path().join("two.db").display()),
     };
-    assert!(depot_command(&url).arg("load-fixtures").status().unwrap().success());
-    let out = depot_command(&url)
-        .args(["token", "create", "fe@vast.example"])
-        .output()
-        .unwrap();
-    let token = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    assert!(depot(&url).arg("load-fixtures").status().unwrap().success());
+    let token = support::token(depot(&url), "fe@vast.example");
 
     let port = free_port();
     let sink = Sink::start(port);

@@ -427,6 +427,16 @@ pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppRes
 async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> AppResult<RmaView> {
     let status: Status = parse(&rma.status)?;
     let organization_id = rma.organization_id;
+    let mut view = with_shipments(db, rma).await?;
+    view.next_transitions = Some(NextTransition::for_role(status, actor.role));
+    if view.severity == Severity::Sev1.as_str() && view.closed_at.is_none() {
+        view.on_call = crate::services::oncall::on_call(db, organization_id, Utc::now()).await?;
+    }
+    Ok(view)
+}
+
+/// The RMA's view with its shipments, as its page, its API answer and its emails show it.
+async fn with_shipments(db: &impl ConnectionTrait, rma: rma::Model) -> Result<RmaView, sea_orm::DbErr> {
     let shipments = shipment::Entity::find()
         .filter(shipment::Column::RmaId.eq(rma.id))
         .order_by_asc(shipment::Column::Id)
@@ -434,10 +444,6 @@ async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> Ap
         .await?;
     let mut view = views::rma_views(db, vec![rma]).await?.remove(0);
     view.shipments = Some(views::shipment_views(db, shipments).await?);
-    view.next_transitions = Some(NextTransition::for_role(status, actor.role));
-    if view.severity == Severity::Sev1.as_str() && view.closed_at.is_none() {
-        view.on_call = crate::services::oncall::on_call(db, organization_id, Utc::now()).await?;
-    }
     Ok(view)
 }
 
@@ -1141,13 +1147,7 @@ pub async fn compose_notice(
         .one(db)
         .await?
         .map_or(Value::Null, |e| e.fields);
-    let shipments = shipment::Entity::find()
-        .filter(shipment::Column::RmaId.eq(rma.id))
-        .order_by_asc(shipment::Column::Id)
-        .all(db)
-        .await?;
-    let mut view = views::rma_views(db, vec![rma]).await?.remove(0);
-    view.shipments = Some(views::shipment_views(db, shipments).await?);
+    let view = with_shipments(db, rma).await?;
     let kind_part = view.replacement_part.as_deref().unwrap_or(&view.part);
     let kind = part::Entity::find()
         .filter(part::Column::Number.eq(kind_part))
