@@ -47,8 +47,8 @@ pub struct Settings {
     /// `DEPOT_MAIL_LEASE_S`: how long an instance holds a message it is sending; if it dies, another
     /// instance takes the message over after this (default 120).
     pub mail_lease: Duration,
-    /// `DEPOT_DB_BUSY_TIMEOUT_MS`: how long a SQLite write waits for the lock before the request
-    /// answers 503 (default 10000).
+    /// `DEPOT_DB_BUSY_TIMEOUT_MS`: how long a request waits for the database (SQLite's write lock,
+    /// or a usable connection from the pool) before it answers 503 (default 10000).
     pub db_busy_timeout: Duration,
     /// `DEPOT_DB_CONNECTION_LIFETIME_S`: connections are renewed after this long, so one opened
     /// while the database was read-only or failing over does not stay so (default 300).

@@ -1,24 +1,35 @@
 //! Connecting to SQLite or PostgreSQL with the durability settings of SPEC §9, and write transactions.
 use crate::config::Settings;
+use sea_orm::sqlx;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
 };
+use sqlx_core::transaction::TransactionManager;
+use rustix::fs::{Access, AtFlags, CWD};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Opens the pool. SQLite gets WAL, `synchronous=FULL`, foreign keys and a busy timeout on every connection.
+/// Opens the pool. SQLite gets WAL, `synchronous=FULL`, foreign keys and a busy timeout on every
+/// connection; a connection is only opened on a database this process can write, and only handed
+/// out outside any transaction.
 pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url.expose();
-    let sqlite_dir = sqlite_path(url).and_then(|p| std::path::Path::new(&p).parent().map(|d| d.to_path_buf()));
-    if let Some(dir) = sqlite_dir.filter(|d| !d.as_os_str().is_empty()) {
+    let sqlite_file = sqlite_path(url).map(PathBuf::from);
+    if let Some(dir) = sqlite_file
+        .as_ref()
+        .and_then(|p| p.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir)?;
     }
     let busy_timeout = settings.db_busy_timeout;
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false)
         .max_connections(if url.starts_with("sqlite") { 8 } else { 16 })
-        .acquire_timeout(Duration::from_secs(10))
+        // Waiting for a usable connection is waiting for the database, as for its lock.
+        .acquire_timeout(busy_timeout.max(Duration::from_secs(1)))
         .max_lifetime(settings.db_connection_lifetime)
         .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
@@ -26,8 +37,52 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
                 .foreign_keys(true)
                 .busy_timeout(busy_timeout)
                 .create_if_missing(true)
+        })
+        .map_sqlx_sqlite_before_acquire(|conn, _| Box::pin(async move { Ok(no_transaction_left_open(conn)) }));
+    if let Some(file) = sqlite_file {
+        opts.map_sqlx_sqlite_pool_opts(move |pool| {
+            let file = file.clone();
+            pool.after_connect(move |_, _| {
+                let file = file.clone();
+                Box::pin(async move { refuse_read_only(&file) })
+            })
         });
+    }
     Ok(Database::connect(opts).await?)
+}
+
+/// SQLite opens a file it may not write read-only without saying so, and shares that state among
+/// all of the process's connections to the file: it would outlast the fault for as long as any
+/// connection stays open. So a new connection is refused unless the database and its log files
+/// open for writing; requests answer 503 until the fault clears, then connections open normally.
+fn refuse_read_only(file: &Path) -> Result<(), sqlx::Error> {
+    for suffix in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{suffix}", file.display()));
+        // access(2), not open(2): closing any descriptor of the file would drop SQLite's locks on it.
+        match rustix::fs::accessat(CWD, &path, Access::WRITE_OK, AtFlags::EACCESS) {
+            Ok(()) => {}
+            Err(e) if e == rustix::io::Errno::NOENT && !suffix.is_empty() => {}
+            Err(e) => {
+                return Err(sqlx::Error::Protocol(format!(
+                    "the database is read-only: {} cannot be written ({e})",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// When a disk-full or read-only error makes SQLite end a transaction itself, the ROLLBACK that
+/// follows fails and sqlx still counts the transaction as open. sea-orm would then nest the next
+/// request's transaction inside it as a savepoint: its "commit" acknowledged but not committed,
+/// and its reads an old snapshot. Such a connection is closed instead of being handed out.
+fn no_transaction_left_open(conn: &mut sqlx::SqliteConnection) -> bool {
+    let depth = <sqlx::Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
+    if depth > 0 {
+        tracing::error!(depth, "closing a database connection left inside a transaction");
+    }
+    depth == 0
 }
 
 fn sqlite_path(url: &str) -> Option<String> {

@@ -130,6 +130,8 @@ impl From<DbErr> for AppError {
         let unavailable = [
             "database is locked",
             "readonly database",
+            "unable to open database file",
+            "disk i/o error",
             "read-only",
             "disk is full",
             "database or disk is full",
