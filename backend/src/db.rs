@@ -1,5 +1,6 @@
 //! Connecting to SQLite or PostgreSQL with the durability settings of SPEC §9, and write transactions.
 use crate::config::Settings;
+use rustix::fs::{Access, AtFlags, CWD};
 use sea_orm::sqlx;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -7,7 +8,6 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 use sqlx_core::transaction::TransactionManager;
-use rustix::fs::{Access, AtFlags, CWD};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ mod m20261125_000003_outbox_delivery;
 mod m20261125_000004_field_intake;
 mod m20261125_000005_sla;
 mod m20261125_000006_scale_indexes;
+mod m20261125_000007_depot_operations;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_field_intake::Migration),
             Box::new(m20261125_000005_sla::Migration),
             Box::new(m20261125_000006_scale_indexes::Migration),
+            Box::new(m20261125_000007_depot_operations::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ mod helpers;
 mod support;
 
 mod concurrency;
+mod depot_ops;
 mod field;
 mod fuzz;
 mod golden;

@@ -86,6 +86,7 @@ string_enum! {
     UnitEffect {
         RecordResolution => "record_resolution",
         RecordDecision => "record_decision",
+        ReserveReplacement => "reserve_replacement",
         ShipReplacement => "ship_replacement",
         DeliverReplacement => "deliver_replacement",
         Swap => "swap",
@@ -165,9 +166,9 @@ pub static TRANSITIONS: &[Transition] = &[
         to: Approved,
         roles: FE,
         required: &[F::FaultCode, F::ReplacementKind],
-        optional: &[F::ReplacementPart, F::Note],
+        optional: &[F::ReplacementPart, F::Depot, F::Note],
         guards: &[G::MandatoryChecks, G::ReplacementPolicy],
-        effects: &[E::RecordDecision],
+        effects: &[E::RecordDecision, E::ReserveReplacement],
         notice: Some(Notice::RmaApproved),
     },
     Transition {

@@ -20,5 +20,6 @@ pub mod sign_in_failure;
 pub mod site;
 pub mod slot;
 pub mod slot_history;
+pub mod stock_threshold;
 pub mod unit;
 pub mod user;

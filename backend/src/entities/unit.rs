@@ -16,6 +16,8 @@ pub struct Model {
     pub slot_id: Option<Uuid>,
     pub parent_unit_id: Option<Uuid>,
     pub replaced_by_unit_id: Option<Uuid>,
+    /// The RMA this spare is reserved for, from approval until it ships.
+    pub reserved_rma_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

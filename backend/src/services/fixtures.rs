@@ -553,6 +553,7 @@ impl UnitBatch {
             slot_id: Set(slot),
             parent_unit_id: Set(parent),
             replaced_by_unit_id: Set(None),
+            reserved_rma_id: Set(None),
             created_at: Set(self.now),
             updated_at: Set(self.now),
         });

@@ -14,6 +14,7 @@ pub mod oncall;
 pub mod rmas;
 pub mod sessions;
 pub mod sla;
+pub mod stock;
 pub mod tokens;
 pub mod transfer;
 pub mod units;

@@ -9,9 +9,9 @@ use crate::entities::{
 };
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
-use crate::services::history;
 use crate::services::views::{self, EventView, NextTransition, RmaView, load_map};
 use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
+use crate::services::{history, stock};
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -261,6 +261,8 @@ pub async fn open_in(txn: &DatabaseTransaction, actor: &Actor, input: OpenRma) -
         updated_at: Set(now),
         status_changed_at: Set(now),
         closed_at: Set(None),
+        bag_number: Set(None),
+        keep_your_drive: Set(false),
     }
     .insert(txn)
     .await?;
@@ -442,8 +444,14 @@ async fn with_shipments(db: &impl ConnectionTrait, rma: rma::Model) -> Result<Rm
         .order_by_asc(shipment::Column::Id)
         .all(db)
         .await?;
+    let reserved = stock::reservation_of(db, rma.id).await?;
     let mut view = views::rma_views(db, vec![rma]).await?.remove(0);
     view.shipments = Some(views::shipment_views(db, shipments).await?);
+    view.reserved = reserved.map(|(unit, depot)| views::ReservedSpare {
+        serial: unit.serial,
+        depot,
+        condition: unit.condition,
+    });
     Ok(view)
 }
 
@@ -645,6 +653,13 @@ pub async fn transition(
         _ => Some(loaded.failed.clone()),
     };
 
+    // The unit a shipment takes is locked before the RMA row, whose foreign key to it would
+    // otherwise hold a share lock that two racing shipments each wait to upgrade.
+    if row.effects.contains(&UnitEffect::ShipReplacement)
+        && let Some(unit) = unit_of(&replacement_serial)
+    {
+        stock::lock_unit(&txn, unit.id).await?;
+    }
     // Compare-and-set the RMA first: a concurrent change makes this a 409 before anything else moves.
     let now = Utc::now();
     let mut changes = rma::ActiveModel {
@@ -702,6 +717,11 @@ pub async fn transition(
         actor,
         now,
     };
+    // A reservation lives while the RMA is approved: shipping consumes it, anything else frees it.
+    if from == Status::Approved {
+        stock::release(&txn, rma.id).await?;
+    }
+    let mut reserved: Option<(String, String)> = None;
     let returned_id = pulled
         .as_ref()
         .filter(|_| row.effects.contains(&UnitEffect::Swap))
@@ -709,27 +729,34 @@ pub async fn transition(
     for effect in row.effects {
         match effect {
             UnitEffect::RecordResolution | UnitEffect::RecordDecision => {}
+            UnitEffect::ReserveReplacement => {
+                let part_id = match (replacement_kind, &replacement_part) {
+                    (Some(ReplacementKind::Fru), Some(p)) => p.id,
+                    _ => loaded.failed.part_id,
+                };
+                let requested = req.text(Field::Depot);
+                let depots = stock::depots_in_order(&txn, requested, site.default_depot_id).await?;
+                let order: Vec<&depot::Model> = depots.iter().collect();
+                match stock::reserve(&txn, rma.id, part_id, &order).await? {
+                    Some((unit, depot)) => reserved = Some((unit.serial, depot.code)),
+                    // Asked for one depot: say so rather than approve with nothing set aside.
+                    None if requested.is_some() => {
+                        return Err(AppError::Conflict(format!(
+                            "no spare of this part is left to reserve at {}: every unit there is shipped or \
+                             reserved; choose another depot, or leave the depot out to take any",
+                            order[0].code
+                        )));
+                    }
+                    // Nothing on any shelf: approved all the same, the RMA shows nothing reserved.
+                    None => {}
+                }
+            }
             UnitEffect::ShipReplacement => {
                 let unit = unit_of(&replacement_serial).ok_or_else(|| anyhow::anyhow!("replacement unresolved"))?;
                 let from_depot = actor
                     .depot_id
                     .ok_or_else(|| anyhow::anyhow!("depot tech without depot"))?;
-                let taken = unit::Entity::update_many()
-                    .col_expr(unit::Column::Location, Expr::value(Location::InTransit.as_str()))
-                    .col_expr(unit::Column::DepotId, Expr::value(Option::<Uuid>::None))
-                    .col_expr(unit::Column::UpdatedAt, Expr::value(now))
-                    .filter(unit::Column::Id.eq(unit.id))
-                    .filter(unit::Column::Location.eq(Location::Depot.as_str()))
-                    .filter(unit::Column::DepotId.eq(from_depot))
-                    .filter(unit::Column::ParentUnitId.is_null())
-                    .exec(&txn)
-                    .await?;
-                if taken.rows_affected != 1 {
-                    return Err(AppError::Conflict(format!(
-                        "{} was just taken from stock by another shipment",
-                        unit.serial
-                    )));
-                }
+                stock::take_for_shipment(&txn, &unit, from_depot, now).await?;
                 let depot = depot::Entity::find_by_id(from_depot)
                     .one(&txn)
                     .await?
@@ -886,6 +913,10 @@ pub async fn transition(
     }
 
     let mut fields = req.recorded_fields(row);
+    if let Some((serial, depot)) = reserved {
+        fields["reserved_serial"] = json!(serial);
+        fields["reserved_at_depot"] = json!(depot);
+    }
     if matches!(to, Status::Approved | Status::Restored) {
         // What was checked stays with the decision.
         let checked: Vec<Value> = crate::services::diagnosis::checks_of(&txn, &rma)

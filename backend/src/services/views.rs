@@ -106,6 +106,19 @@ pub struct RmaView {
     /// What the requesting user may do next, on the single-RMA answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_transitions: Option<Vec<NextTransition>>,
+    /// The spare set aside for this RMA from approval until it ships, on the single-RMA answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<ReservedSpare>,
+}
+
+/// A spare reserved for an RMA.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReservedSpare {
+    pub serial: String,
+    /// Depot code.
+    pub depot: String,
+    /// `new` or `refurbished`.
+    pub condition: String,
 }
 
 /// A transition the requesting user may make, with the fields it takes.
@@ -205,6 +218,7 @@ pub async fn rma_views(db: &impl ConnectionTrait, rmas: Vec<rma::Model>) -> Resu
             shipments: None,
             on_call: None,
             next_transitions: None,
+            reserved: None,
         })
         .collect())
 }
@@ -247,6 +261,8 @@ pub struct UnitView {
     pub slot: Option<String>,
     pub parent_serial: Option<String>,
     pub replaced_by: Option<String>,
+    /// The RMA number a spare on the shelf is reserved for.
+    pub reserved_for: Option<String>,
 }
 
 /// Builds the views of `units`, in order, with a fixed number of queries.
@@ -263,6 +279,7 @@ pub async fn unit_views(db: &impl ConnectionTrait, rows: Vec<unit::Model>) -> Re
             .flatten(),
     )
     .await?;
+    let reserved_for = load_map::<rma::Entity>(db, rows.iter().filter_map(|u| u.reserved_rma_id)).await?;
     let serial = |id: Option<Uuid>| id.and_then(|id| related.get(&id)).map(|u| u.serial.clone());
     Ok(rows
         .into_iter()
@@ -278,6 +295,10 @@ pub async fn unit_views(db: &impl ConnectionTrait, rows: Vec<unit::Model>) -> Re
                 slot: slot.map(|s| s.name.clone()),
                 parent_serial: serial(u.parent_unit_id),
                 replaced_by: serial(u.replaced_by_unit_id),
+                reserved_for: u
+                    .reserved_rma_id
+                    .and_then(|id| reserved_for.get(&id))
+                    .map(|r| r.number.clone()),
                 serial: u.serial,
                 condition: u.condition,
                 location: u.location,

@@ -205,11 +205,19 @@ fn forms(
                 .map(|f| (f, true))
                 .chain(t.optional.iter().map(|f| (f, false)))
                 .map(|(f, required)| {
-                    let (label, kind, help) = describe(*f);
-                    let value = match mine {
+                    let (mut label, kind, mut help) = describe(*f);
+                    let mut value = match mine {
                         Some((_, values, _)) => values.get(f.as_str()).cloned().unwrap_or_default(),
                         None => default_value(*f, rma, scanned),
                     };
+                    // At approval the depot is where the replacement is reserved, not the return.
+                    if *f == Field::Depot && t.to == Status::Approved {
+                        label = "Reserve the replacement at";
+                        help = "leave empty: the site's own depot if it has the part, else the other";
+                        if mine.is_none() {
+                            value.clear();
+                        }
+                    }
                     // parts_consumed may be empty: present but not required to be filled in.
                     let required = required && *f != Field::PartsConsumed;
                     FormField {
