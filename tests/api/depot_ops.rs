@@ -168,3 +168,165 @@ async fn two_approvals_racing_for_the_last_spare_at_a_depot_get_one_winner_and_a
     app.step(FE, &late, "approved", WHOLE()).await;
     assert_eq!(app.rma(&late).await["reserved"]["depot"], "CAM");
 }
+
+/// An RMA on `serial` (whole-unit replacement) walked to `received` at CAM, packed in `bag` at the
+/// pull when given; returns its number.
+async fn received(app: &TestApp, serial: &str, bag: Option<&str>) -> String {
+    let rma = approved(app, serial, None).await;
+    let number = rma["number"].as_str().unwrap().to_string();
+    let spare = rma["reserved"]["serial"].as_str().unwrap().to_string();
+    app.step(
+        CAM,
+        &number,
+        "replacement_shipped",
+        json!({"replacement_serial": spare, "carrier": "UPS", "tracking_number": "1Z999AA10123456786"}),
+    )
+    .await;
+    app.step(FE, &number, "replacement_delivered", json!({})).await;
+    let mut swap = json!({"installed_serial": spare, "pulled_serial": serial});
+    if let Some(bag) = bag {
+        swap["bag_number"] = json!(bag);
+    }
+    app.step(FE, &number, "swapped", swap).await;
+    app.step(
+        FE,
+        &number,
+        "return_shipped",
+        json!({"carrier": "UPS", "tracking_number": "1Z999AA10123456787", "depot": "CAM"}),
+    )
+    .await;
+    let scan = json!({"scanned_serial": serial});
+    if let Some(bag) = bag {
+        // The bag is checked at receiving: missing or different is refused, and changes nothing.
+        let missing = app.try_move(CAM, &number, "received", scan.clone()).await.expect(422);
+        assert!(missing["error"]["message"].as_str().unwrap().contains(bag), "{missing}");
+        let mut wrong = scan.clone();
+        wrong["bag_number"] = json!("BAG-OTHER");
+        app.try_move(CAM, &number, "received", wrong).await.expect(422);
+        assert_eq!(app.rma(&number).await["status"], "return_shipped");
+        let mut right = scan;
+        right["bag_number"] = json!(bag.to_lowercase());
+        app.step(CAM, &number, "received", right).await;
+    } else {
+        app.step(CAM, &number, "received", scan).await;
+    }
+    app.step(CAM, &number, "triage", json!({})).await;
+    number
+}
+
+#[tokio::test]
+async fn a_unit_with_media_cannot_return_to_stock_without_its_sanitization_record() {
+    let app = spawn_app().await;
+    // A D-node holds customer data on its SSDs.
+    let number = received(&app, "DN-ORD1-0101", Some("BAG-000417")).await;
+    app.step(CAM, &number, "testing", json!({"finding": "no fault found"}))
+        .await;
+    let passed = json!({"test_results": [{"name": "burn-in 24h", "passed": true, "measurements": {"ssd_errors": 0}}]});
+    let before = app.snapshot(&number).await;
+    let refused = app
+        .try_move(CAM, &number, "returned_to_stock", passed.clone())
+        .await
+        .expect(422);
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("sanitization"), "{message}");
+    let mut bad_method = passed.clone();
+    bad_method["sanitization_method"] = json!("wipe");
+    bad_method["sanitization_certificate"] = json!("CERT-1");
+    app.try_move(CAM, &number, "returned_to_stock", bad_method)
+        .await
+        .expect(422);
+    assert_eq!(app.snapshot(&number).await, before, "refusals change nothing");
+    assert_eq!(app.unit("DN-ORD1-0101").await["condition"], "failed");
+
+    let mut sanitized = passed;
+    sanitized["sanitization_method"] = json!("purge");
+    sanitized["sanitization_certificate"] = json!("NIST-PURGE-2026-0042");
+    app.step(CAM, &number, "returned_to_stock", sanitized).await;
+    let unit = app.unit("DN-ORD1-0101").await;
+    assert_eq!(
+        (unit["condition"].as_str(), unit["depot"].as_str()),
+        (Some("refurbished"), Some("CAM"))
+    );
+    let last = app.events(&number).await.pop().unwrap();
+    assert_eq!(last["fields"]["sanitization_method"], "purge");
+    assert_eq!(last["fields"]["sanitization_certificate"], "NIST-PURGE-2026-0042");
+    assert_eq!(last["fields"]["test_results"][0]["measurements"]["ssd_errors"], 0);
+}
+
+#[tokio::test]
+async fn a_c_node_without_customer_data_returns_to_stock_on_its_tests_alone() {
+    let app = spawn_app().await;
+    let number = received(&app, "CN-ORD1-0103", None).await;
+    app.step(CAM, &number, "testing", json!({"finding": "no fault found"}))
+        .await;
+    app.step(
+        CAM,
+        &number,
+        "returned_to_stock",
+        json!({"test_results": [{"name": "burn-in", "passed": true}]}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_repaired_c_node_consumed_dimm_has_left_stock_and_the_removed_dimm_is_a_failed_unit() {
+    let app = spawn_app().await;
+    let number = received(&app, "CN-ORD1-0104", None).await;
+    app.step(
+        CAM,
+        &number,
+        "repair",
+        json!({"finding": "DIMM B3 uncorrectable ECC errors"}),
+    )
+    .await;
+    let dimms_before = stock_of(&app, "CAM", "DIMM-64G").await.len();
+    let new_dimm = "DIMM-CAM-S001";
+    // Something not inside this node cannot be "removed" from it; an unknown serial needs its part.
+    app.try_move(
+        CAM,
+        &number,
+        "testing",
+        json!({"parts_consumed": [new_dimm], "parts_removed": [{"serial": "CN-ORD1-0105"}]}),
+    )
+    .await
+    .expect(422);
+    app.try_move(
+        CAM,
+        &number,
+        "testing",
+        json!({"parts_consumed": [new_dimm], "parts_removed": [{"serial": "DIMM-B3-OLD"}]}),
+    )
+    .await
+    .expect(422);
+    assert_eq!(
+        stock_of(&app, "CAM", "DIMM-64G").await.len(),
+        dimms_before,
+        "refusals took nothing"
+    );
+
+    app.step(
+        CAM,
+        &number,
+        "testing",
+        json!({"parts_consumed": [new_dimm], "parts_removed": [{"serial": "DIMM-B3-OLD", "part": "DIMM-64G"}]}),
+    )
+    .await;
+    let shelf = stock_of(&app, "CAM", "DIMM-64G").await;
+    assert_eq!(shelf.len(), dimms_before - 1);
+    assert!(
+        shelf.iter().all(|u| u["serial"] != new_dimm),
+        "the consumed DIMM left stock"
+    );
+    let installed = app.unit(new_dimm).await;
+    assert_eq!(
+        installed["parent_serial"], "CN-ORD1-0104",
+        "and sits in the repaired node"
+    );
+    let removed = app.unit("DIMM-B3-OLD").await;
+    assert_eq!(removed["condition"], "failed");
+    assert_eq!(removed["depot"], "CAM");
+    assert_eq!(removed["parent_serial"], Value::Null);
+    assert_eq!(removed["replaced_by"], new_dimm);
+    let last = app.events(&number).await.pop().unwrap();
+    assert_eq!(last["fields"]["parts_removed"][0]["serial"], "DIMM-B3-OLD");
+}

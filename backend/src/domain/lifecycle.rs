@@ -60,6 +60,10 @@ string_enum! {
         Reason => "reason",
         Packages => "packages",
         WeightKg => "weight_kg",
+        BagNumber => "bag_number",
+        PartsRemoved => "parts_removed",
+        SanitizationMethod => "sanitization_method",
+        SanitizationCertificate => "sanitization_certificate",
     }
 }
 
@@ -78,6 +82,8 @@ string_enum! {
         TestsSomeFailed => "tests_some_failed",
         ShipmentDetails => "shipment_details",
         MandatoryChecks => "mandatory_checks",
+        BagMatches => "bag_matches",
+        MediaSanitized => "media_sanitized",
     }
 }
 
@@ -97,6 +103,8 @@ string_enum! {
         BackFromVendor => "back_from_vendor",
         ConsumeParts => "consume_parts",
         RecordTests => "record_tests",
+        RecordBag => "record_bag",
+        RecordSanitization => "record_sanitization",
         Restock => "restock",
         Scrap => "scrap",
     }
@@ -186,9 +194,9 @@ pub static TRANSITIONS: &[Transition] = &[
         to: Swapped,
         roles: FE,
         required: &[F::SpareSerial],
-        optional: &[F::PulledSerial, F::Note],
+        optional: &[F::PulledSerial, F::BagNumber, F::Note],
         guards: &[G::SpareOnSite, G::PulledIsFailedUnit],
-        effects: &[E::Swap],
+        effects: &[E::Swap, E::RecordBag],
         notice: None,
     },
     Transition {
@@ -206,9 +214,9 @@ pub static TRANSITIONS: &[Transition] = &[
         to: Swapped,
         roles: ON_SITE,
         required: &[F::InstalledSerial, F::PulledSerial],
-        optional: NOTE,
+        optional: &[F::BagNumber, F::Note],
         guards: &[G::InstalledIsReplacement, G::PulledIsFailedUnit],
-        effects: &[E::Swap],
+        effects: &[E::Swap, E::RecordBag],
         notice: None,
     },
     Transition {
@@ -226,8 +234,8 @@ pub static TRANSITIONS: &[Transition] = &[
         to: Received,
         roles: DT,
         required: &[F::ScannedSerial],
-        optional: NOTE,
-        guards: &[G::ActorAtReturnDepot, G::ScannedIsFailedUnit],
+        optional: &[F::BagNumber, F::Note],
+        guards: &[G::ActorAtReturnDepot, G::ScannedIsFailedUnit, G::BagMatches],
         effects: &[E::ReceiveReturn],
         notice: Some(Notice::UnitReceived),
     },
@@ -286,7 +294,7 @@ pub static TRANSITIONS: &[Transition] = &[
         to: Testing,
         roles: DT,
         required: &[F::PartsConsumed],
-        optional: NOTE,
+        optional: &[F::PartsRemoved, F::Note],
         guards: &[G::ActorAtReturnDepot, G::PartsFromDepotStock],
         effects: &[E::ConsumeParts],
         notice: None,
@@ -296,9 +304,9 @@ pub static TRANSITIONS: &[Transition] = &[
         to: ReturnedToStock,
         roles: DT,
         required: &[F::TestResults],
-        optional: NOTE,
-        guards: &[G::ActorAtReturnDepot, G::TestsAllPassed],
-        effects: &[E::RecordTests, E::Restock],
+        optional: &[F::SanitizationMethod, F::SanitizationCertificate, F::Note],
+        guards: &[G::ActorAtReturnDepot, G::TestsAllPassed, G::MediaSanitized],
+        effects: &[E::RecordTests, E::RecordSanitization, E::Restock],
         notice: Some(Notice::RmaClosed),
     },
     Transition {

@@ -21,6 +21,8 @@ pub struct PartFacts {
     pub number: String,
     pub kind: String,
     pub field_replaceable: bool,
+    /// Holds customer data: chain of custody and sanitization apply.
+    pub holds_media: bool,
 }
 
 /// A unit as the guards see it.
@@ -51,7 +53,14 @@ impl UnitFacts {
 pub struct TestResult {
     pub name: String,
     pub passed: bool,
+    /// What the run measured (`{"dimm_errors": 0, "fan_rpm": 9800}`), kept with the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub measurements: Option<serde_json::Map<String, serde_json::Value>>,
 }
+
+/// NIST SP 800-88 sanitization methods.
+pub const SANITIZATION_METHODS: [&str; 3] = ["clear", "purge", "destroy"];
 
 /// Everything the guards need: the RMA, the acting user and the units the request names.
 pub struct Facts<'a> {
@@ -81,6 +90,11 @@ pub struct Facts<'a> {
     pub weight_kg: Option<f64>,
     /// Checklist steps the organization requires before approval that are not yet recorded.
     pub missing_checks: &'a [String],
+    /// The sealed-bag number recorded at the pull, and the one given now.
+    pub recorded_bag: Option<&'a str>,
+    pub bag_number: Option<&'a str>,
+    pub sanitization_method: Option<&'a str>,
+    pub sanitization_certificate: Option<&'a str>,
 }
 
 impl Facts<'_> {
@@ -156,6 +170,39 @@ fn check_guard(guard: Guard, f: &Facts) -> Result<(), Refusal> {
             }
         }
         Guard::PulledIsFailedUnit => pulled_is_failed(f),
+        Guard::BagMatches => match (f.recorded_bag, f.bag_number) {
+            (None, _) => Ok(()),
+            (Some(bag), Some(given)) if bag.eq_ignore_ascii_case(given) => Ok(()),
+            (Some(bag), Some(given)) => Err(invalid(format!(
+                "bag {given} is not the sealed bag {bag} recorded at the pull: keep the box \
+                 aside and report a custody break"
+            ))),
+            (Some(bag), None) => Err(invalid(format!(
+                "bag_number is required: {} was sealed in bag {bag} at the pull",
+                f.returned.serial
+            ))),
+        },
+        Guard::MediaSanitized if !f.returned.part.holds_media => Ok(()),
+        Guard::MediaSanitized => {
+            let method = f.sanitization_method.ok_or_else(|| {
+                invalid(format!(
+                    "{} holds customer data: sanitization_method ({}) and sanitization_certificate \
+                     are required before it returns to stock",
+                    f.returned.serial,
+                    SANITIZATION_METHODS.join(", ")
+                ))
+            })?;
+            if !SANITIZATION_METHODS.contains(&method.to_lowercase().as_str()) {
+                return Err(invalid(format!(
+                    "sanitization_method must be one of {}",
+                    SANITIZATION_METHODS.join(", ")
+                )));
+            }
+            if f.sanitization_certificate.is_none() {
+                return Err(invalid("sanitization_certificate is required with sanitization_method"));
+            }
+            Ok(())
+        }
         Guard::ActorAtReturnDepot => match f.actor_depot {
             Some(depot) if depot == f.return_depot => Ok(()),
             Some(depot) => Err(Refusal::Forbidden(format!(
@@ -371,6 +418,7 @@ mod tests {
             number: number.into(),
             kind: kind.into(),
             field_replaceable: fru,
+            holds_media: kind == "ssd" || kind == "dnode",
         }
     }
 

@@ -20,6 +20,5 @@ pub mod sign_in_failure;
 pub mod site;
 pub mod slot;
 pub mod slot_history;
-pub mod stock_threshold;
 pub mod unit;
 pub mod user;

@@ -35,8 +35,6 @@ pub struct Model {
     pub closed_at: Option<DateTimeUtc>,
     /// The sealed-bag number a unit holding customer data was packed in at the pull.
     pub bag_number: Option<String>,
-    /// The customer keeps the failed drive: nothing ships back, a destruction certificate closes it.
-    pub keep_your_drive: bool,
     /// The external references' values, upper-cased, for search.
     pub refs_text: String,
 }

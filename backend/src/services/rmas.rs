@@ -95,6 +95,26 @@ pub struct TransitionRequest {
     pub packages: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_kg: Option<f64>,
+    /// The sealed bag a unit holding customer data was packed in (at the pull; checked at receiving).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bag_number: Option<String>,
+    /// Components taken out of the repaired unit; each becomes a failed unit at the depot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts_removed: Option<Vec<RemovedPart>>,
+    /// `clear`, `purge` or `destroy` (NIST SP 800-88); required to restock a unit holding media.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sanitization_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sanitization_certificate: Option<String>,
+}
+
+/// A component removed in a repair: a unit known inside the repaired one, or a new serial with its
+/// part number.
+#[derive(Clone, Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct RemovedPart {
+    pub serial: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
 }
 
 impl TransitionRequest {
@@ -119,7 +139,15 @@ impl TransitionRequest {
             Field::VendorReference => &self.vendor_reference,
             Field::VendorReturnReference => &self.vendor_return_reference,
             Field::Reason => &self.reason,
-            Field::DeliveredAt | Field::PartsConsumed | Field::TestResults | Field::Packages | Field::WeightKg => &None,
+            Field::BagNumber => &self.bag_number,
+            Field::SanitizationMethod => &self.sanitization_method,
+            Field::SanitizationCertificate => &self.sanitization_certificate,
+            Field::DeliveredAt
+            | Field::PartsConsumed
+            | Field::PartsRemoved
+            | Field::TestResults
+            | Field::Packages
+            | Field::WeightKg => &None,
         };
         value.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }
@@ -129,6 +157,7 @@ impl TransitionRequest {
         match field {
             Field::DeliveredAt => self.delivered_at.is_some(),
             Field::PartsConsumed => self.parts_consumed.is_some(),
+            Field::PartsRemoved => self.parts_removed.is_some(),
             Field::TestResults => self.test_results.as_ref().is_some_and(|t| !t.is_empty()),
             Field::Packages => self.packages.is_some(),
             Field::WeightKg => self.weight_kg.is_some(),
@@ -262,7 +291,6 @@ pub async fn open_in(txn: &DatabaseTransaction, actor: &Actor, input: OpenRma) -
         status_changed_at: Set(now),
         closed_at: Set(None),
         bag_number: Set(None),
-        keep_your_drive: Set(false),
     }
     .insert(txn)
     .await?;
@@ -638,6 +666,10 @@ pub async fn transition(
         packages: req.packages,
         weight_kg: req.weight_kg,
         missing_checks: &missing_checks,
+        recorded_bag: rma.bag_number.as_deref(),
+        bag_number: req.text(Field::BagNumber),
+        sanitization_method: req.text(Field::SanitizationMethod),
+        sanitization_certificate: req.text(Field::SanitizationCertificate),
     };
     policy::check_guards(row, &facts)?;
 
@@ -695,6 +727,11 @@ pub async fn transition(
                     changes.return_depot_id = Set(d.id);
                 }
             }
+            UnitEffect::RecordBag => {
+                if let Some(bag) = req.text(Field::BagNumber) {
+                    changes.bag_number = Set(Some(bag.to_uppercase()));
+                }
+            }
             _ => {}
         }
     }
@@ -728,7 +765,17 @@ pub async fn transition(
         .map_or(loaded.returned.id, |u| u.id);
     for effect in row.effects {
         match effect {
-            UnitEffect::RecordResolution | UnitEffect::RecordDecision => {}
+            UnitEffect::RecordResolution | UnitEffect::RecordDecision | UnitEffect::RecordBag => {}
+            UnitEffect::RecordSanitization => {
+                if let Some(method) = req.text(Field::SanitizationMethod) {
+                    let details = json!({
+                        "method": method.to_lowercase(),
+                        "certificate_id": req.text(Field::SanitizationCertificate),
+                        "operator": actor.email,
+                    });
+                    work.repair_record(returned_id, "sanitization", details).await?;
+                }
+            }
             UnitEffect::ReserveReplacement => {
                 let part_id = match (replacement_kind, &replacement_part) {
                     (Some(ReplacementKind::Fru), Some(p)) => p.id,
@@ -890,8 +937,18 @@ pub async fn transition(
                         )));
                     }
                 }
-                work.repair_record(returned_id, "parts_consumed", json!({"parts_consumed": consumed_names}))
-                    .await?;
+                let removed = remove_parts(
+                    &work,
+                    returned_id,
+                    &loaded.returned.serial,
+                    return_depot.id,
+                    &parts_consumed,
+                    &loaded.by_serial,
+                    req.parts_removed.as_deref().unwrap_or_default(),
+                )
+                .await?;
+                let details = json!({"parts_consumed": consumed_names, "parts_removed": removed});
+                work.repair_record(returned_id, "parts_consumed", details).await?;
             }
             UnitEffect::RecordTests => {
                 work.repair_record(returned_id, "test_run", json!({"test_results": req.test_results}))
@@ -965,6 +1022,7 @@ fn part_facts(p: &part::Model) -> PartFacts {
         number: p.number.clone(),
         kind: p.kind.clone(),
         field_replaceable: p.field_replaceable,
+        holds_media: p.holds_media,
     }
 }
 
@@ -1071,6 +1129,76 @@ impl Place {
 }
 
 /// The side effects of one transition, sharing its transaction.
+/// Takes the removed components out of the repaired unit: each becomes a failed unit on the
+/// depot's shelf, replaced by the consumed part of the same part number. A serial not yet known is
+/// registered with its part. Returns the serials.
+#[allow(clippy::too_many_arguments)]
+async fn remove_parts(
+    work: &Work<'_>,
+    repaired_id: Uuid,
+    repaired_serial: &str,
+    depot_id: Uuid,
+    consumed: &[Serial],
+    by_serial: &HashMap<String, unit::Model>,
+    removed: &[RemovedPart],
+) -> AppResult<Vec<String>> {
+    let mut serials = vec![];
+    for r in removed {
+        let s = serial(&r.serial).map_err(|e| AppError::invalid(format!("parts_removed: {e}")))?;
+        let existing = unit::Entity::find()
+            .filter(unit::Column::Serial.eq(s.as_str()))
+            .one(work.txn)
+            .await?;
+        let (unit_id, part_id) = match existing {
+            Some(u) if u.parent_unit_id == Some(repaired_id) => (u.id, u.part_id),
+            Some(u) => {
+                return Err(AppError::invalid(format!(
+                    "parts_removed: {} is not inside {repaired_serial}",
+                    u.serial
+                )));
+            }
+            None => {
+                let number = r.part.as_deref().ok_or_else(|| {
+                    AppError::invalid(format!(
+                        "parts_removed: {} is not a known unit; give its part number too",
+                        s.as_str()
+                    ))
+                })?;
+                let part = find_part(work.txn, number).await?;
+                let id = Uuid::now_v7();
+                unit::ActiveModel {
+                    id: Set(id),
+                    serial: Set(s.as_str().to_string()),
+                    part_id: Set(part.id),
+                    condition: Set(Condition::Failed.as_str().into()),
+                    location: Set(Location::Depot.as_str().into()),
+                    site_id: Set(None),
+                    depot_id: Set(Some(depot_id)),
+                    slot_id: Set(None),
+                    parent_unit_id: Set(Some(repaired_id)),
+                    replaced_by_unit_id: Set(None),
+                    reserved_rma_id: Set(None),
+                    created_at: Set(work.now),
+                    updated_at: Set(work.now),
+                }
+                .insert(work.txn)
+                .await?;
+                (id, part.id)
+            }
+        };
+        let replacement = consumed
+            .iter()
+            .filter_map(|c| by_serial.get(c.as_str()))
+            .find(|c| c.part_id == part_id)
+            .map(|c| c.id);
+        let mut out = Place::at_depot(depot_id);
+        out.replaced_by = replacement;
+        work.place(unit_id, out, Some(Condition::Failed)).await?;
+        serials.push(s.into_string());
+    }
+    Ok(serials)
+}
+
 struct Work<'a> {
     txn: &'a DatabaseTransaction,
     rma: &'a rma::Model,

@@ -1,8 +1,8 @@
 //! `GET /api/v1/openapi.json`, generated from the handlers' annotations.
 use crate::app::AppState;
 use crate::domain::policy::TestResult;
-use crate::services::rmas::{OpenRma, TransitionRequest};
-use crate::services::views::{EventView, NextTransition, RmaView, ShipmentView, UnitView};
+use crate::services::rmas::{OpenRma, RemovedPart, TransitionRequest};
+use crate::services::views::{EventView, NextTransition, ReservedSpare, RmaView, ShipmentView, UnitView};
 use crate::web::{field, labels, lifecycle, ops, reports, rmas, units};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         reports::fleet,
         field::alarm, field::update, field::checks, field::record_check, field::upload, field::list_attachments, field::download,
     ),
-    components(schemas(RmaView, ShipmentView, NextTransition, UnitView, EventView, OpenRma, TransitionRequest, TestResult, ErrorBody, ErrorDetail)),
+    components(schemas(RmaView, ShipmentView, NextTransition, UnitView, EventView, OpenRma, TransitionRequest, RemovedPart, TestResult, ReservedSpare, ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

@@ -7,7 +7,7 @@ use crate::domain::policy::TestResult;
 use crate::domain::{Role, Severity};
 use crate::error::AppError;
 use crate::services::Page;
-use crate::services::rmas::{self, OpenRma, PageParams, RmaFilter, TransitionRequest};
+use crate::services::rmas::{self, OpenRma, PageParams, RemovedPart, RmaFilter, TransitionRequest};
 use crate::services::units::{self, SiteChoice};
 use crate::services::views::{EventView, RmaView, UnitView};
 use axum::Router;
@@ -165,6 +165,22 @@ fn describe(field: Field) -> (&'static str, &'static str, &'static str) {
         Field::Reason => ("Reason", "textarea", ""),
         Field::Packages => ("Packages", "number", "boxes in this shipment; 1 if empty"),
         Field::WeightKg => ("Weight (kg)", "number", ""),
+        Field::BagNumber => (
+            "Sealed-bag number",
+            "text",
+            "for a unit holding customer data: the tamper-evident bag it travels in",
+        ),
+        Field::PartsRemoved => (
+            "Parts removed",
+            "textarea",
+            "one per line: SERIAL, or SERIAL PART-NUMBER if depot does not know it yet",
+        ),
+        Field::SanitizationMethod => (
+            "Sanitization (NIST 800-88)",
+            "select",
+            "required for a unit holding customer data",
+        ),
+        Field::SanitizationCertificate => ("Sanitization certificate id", "text", ""),
     }
 }
 
@@ -173,6 +189,7 @@ fn options(field: Field) -> Vec<&'static str> {
         Field::ReplacementKind => vec!["whole_unit", "fru"],
         Field::Carrier => vec!["UPS", "FedEx", "DHL", "other"],
         Field::Depot => vec!["CAM", "SAC"],
+        Field::SanitizationMethod => crate::domain::policy::SANITIZATION_METHODS.to_vec(),
         _ => vec![],
     }
 }
@@ -390,13 +407,30 @@ fn transition_request(form: &HashMap<String, String>) -> Result<TransitionReques
                     Ok(TestResult {
                         name: name.trim().to_string(),
                         passed,
+                        measurements: None,
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
+    let parts_removed = text("parts_removed").map(|v| {
+        v.lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                let serial = words.next()?.trim_end_matches(',').to_string();
+                Some(RemovedPart {
+                    serial,
+                    part: words.next().map(str::to_string),
+                })
+            })
+            .collect()
+    });
     Ok(TransitionRequest {
         to: text("to").unwrap_or_default(),
+        bag_number: text("bag_number"),
+        parts_removed,
+        sanitization_method: text("sanitization_method"),
+        sanitization_certificate: text("sanitization_certificate"),
         version,
         note: text("note"),
         resolution: text("resolution"),
