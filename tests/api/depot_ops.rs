@@ -281,6 +281,12 @@ async fn a_repaired_c_node_consumed_dimm_has_left_stock_and_the_removed_dimm_is_
     .await;
     let dimms_before = stock_of(&app, "CAM", "DIMM-64G").await.len();
     let new_dimm = "DIMM-CAM-S001";
+    // A spare reserved for a waiting RMA is not a repair part.
+    let waiting = approved(&app, "CN-ORD1-0106", None).await;
+    let kept = waiting["reserved"]["serial"].as_str().unwrap();
+    app.try_move(CAM, &number, "testing", json!({"parts_consumed": [kept]}))
+        .await
+        .expect(409);
     // Something not inside this node cannot be "removed" from it; an unknown serial needs its part.
     app.try_move(
         CAM,

@@ -928,11 +928,13 @@ pub async fn transition(
                         .filter(unit::Column::Location.eq(Location::Depot.as_str()))
                         .filter(unit::Column::DepotId.eq(return_depot.id))
                         .filter(unit::Column::ParentUnitId.is_null())
+                        // A spare kept for a waiting customer is not a repair part.
+                        .filter(unit::Column::ReservedRmaId.is_null())
                         .exec(&txn)
                         .await?;
                     if taken.rows_affected != 1 {
                         return Err(AppError::Conflict(format!(
-                            "{} was just taken from stock",
+                            "{} was just taken from stock or is reserved for an approved RMA; use another unit",
                             serial.as_str()
                         )));
                     }
