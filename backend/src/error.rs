@@ -132,6 +132,9 @@ impl From<DbErr> for AppError {
             "readonly database",
             "unable to open database file",
             "disk i/o error",
+            // PostgreSQL picked this transaction to undo; the same request again will go through.
+            "deadlock detected",
+            "could not serialize access",
             "read-only",
             "disk is full",
             "database or disk is full",
