@@ -5,7 +5,9 @@ use crate::helpers::*;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-const WHOLE: fn() -> Value = || json!({"fault_code": "PSU", "replacement_kind": "whole_unit"});
+fn whole_unit() -> Value {
+    json!({"fault_code": "PSU", "replacement_kind": "whole_unit"})
+}
 
 async fn diagnosing(app: &TestApp, serial: &str) -> String {
     let number = app.open(FE, "cw-ord1", serial).await["number"]
@@ -18,7 +20,7 @@ async fn diagnosing(app: &TestApp, serial: &str) -> String {
 
 async fn approved(app: &TestApp, serial: &str, depot: Option<&str>) -> Value {
     let number = diagnosing(app, serial).await;
-    let mut fields = WHOLE();
+    let mut fields = whole_unit();
     if let Some(d) = depot {
         fields["depot"] = json!(d);
     }
@@ -71,6 +73,15 @@ async fn approval_reserves_a_spare_at_the_chosen_depot_and_the_shipment_consumes
     let unit = app.unit(&serial).await;
     assert_eq!(unit["location"], "in_transit");
     assert_eq!(unit["reserved_for"], Value::Null);
+    let still_held: Vec<Value> = stock_of(&app, "CAM", "CN-5000")
+        .await
+        .into_iter()
+        .filter(|u| u["reserved_for"] == first["number"])
+        .collect();
+    assert!(
+        still_held.is_empty(),
+        "nothing stays reserved for a shipped RMA: {still_held:?}"
+    );
 
     // Cancelling gives the reservation back to the shelf.
     let other = second["number"].as_str().unwrap();
@@ -122,7 +133,7 @@ async fn two_approvals_racing_for_the_last_spare_at_a_depot_get_one_winner_and_a
         diagnosing(&app, "DN-ORD1-0103").await,
         diagnosing(&app, "DN-ORD1-0104").await,
     ];
-    let mut body = WHOLE();
+    let mut body = whole_unit();
     body["to"] = json!("approved");
     body["version"] = json!(2);
     body["depot"] = json!("SAC");
@@ -165,7 +176,7 @@ async fn two_approvals_racing_for_the_last_spare_at_a_depot_get_one_winner_and_a
     )
     .await
     .expect(409);
-    app.step(FE, &late, "approved", WHOLE()).await;
+    app.step(FE, &late, "approved", whole_unit()).await;
     assert_eq!(app.rma(&late).await["reserved"]["depot"], "CAM");
 }
 
@@ -301,6 +312,14 @@ async fn a_repaired_c_node_consumed_dimm_has_left_stock_and_the_removed_dimm_is_
         &number,
         "testing",
         json!({"parts_consumed": [new_dimm], "parts_removed": [{"serial": "DIMM-B3-OLD"}]}),
+    )
+    .await
+    .expect(422);
+    app.try_move(
+        CAM,
+        &number,
+        "testing",
+        json!({"parts_consumed": [new_dimm], "parts_removed": [{"serial": new_dimm}]}),
     )
     .await
     .expect(422);

@@ -39,6 +39,11 @@ pub async fn run_once(db: &DatabaseConnection, base_url: &str, now: DateTime<Utc
     Ok(return_reminders(db, base_url, now).await? + sla_alerts(db, base_url, now).await?)
 }
 
+/// One alert per clock, state and RMA, ever.
+fn sla_key(clock: impl std::fmt::Display, state: impl std::fmt::Display, rma_id: uuid::Uuid) -> String {
+    format!("sla:{clock}:{state}:{rma_id}")
+}
+
 /// The de-duplication keys among `keys` that already queued a message.
 async fn used_keys(db: &DatabaseConnection, keys: Vec<String>) -> anyhow::Result<std::collections::HashSet<String>> {
     use crate::entities::notification;
@@ -152,7 +157,7 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
     let mut candidates = vec![];
     for r in &open {
         for c in clocks.get(&r.id).into_iter().flatten() {
-            candidates.extend(["at_risk", "breached"].map(|state| format!("sla:{}:{state}:{}", c.name, r.id)));
+            candidates.extend(["at_risk", "breached"].map(|state| sla_key(c.name, state, r.id)));
         }
     }
     let used = used_keys(db, candidates).await?;
@@ -174,7 +179,7 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
                 *gauges.entry((org.code.clone(), c.name, state)).or_default() += 1.0;
             }
             // Alerted on an earlier sweep: nothing to build, compose or roll back.
-            let key = format!("sla:{}:{state}:{}", c.name, r.id);
+            let key = sla_key(c.name, state, r.id);
             if used.contains(&key) {
                 continue;
             }

@@ -472,7 +472,11 @@ async fn with_shipments(db: &impl ConnectionTrait, rma: rma::Model) -> Result<Rm
         .order_by_asc(shipment::Column::Id)
         .all(db)
         .await?;
-    let reserved = stock::reservation_of(db, rma.id).await?;
+    // Only an approved RMA holds a spare: the page and API answers skip the lookup otherwise.
+    let reserved = match rma.status == Status::Approved.as_str() {
+        true => stock::reservation_of(db, rma.id).await?,
+        false => None,
+    };
     let mut view = views::rma_views(db, vec![rma]).await?.remove(0);
     view.shipments = Some(views::shipment_views(db, shipments).await?);
     view.reserved = reserved.map(|(unit, depot)| views::ReservedSpare {
@@ -613,7 +617,8 @@ pub async fn transition(
         .one(&txn)
         .await?
         .ok_or_else(|| anyhow::anyhow!("site missing"))?;
-    let ship_to = match (uses(Field::Depot), req.text(Field::Depot)) {
+    // The depot the request names: where the return ships, or where approval reserves the spare.
+    let named_depot = match (uses(Field::Depot), req.text(Field::Depot)) {
         (true, Some(code)) => Some(
             depot::Entity::find()
                 .filter(depot::Column::Code.eq(code.to_uppercase()))
@@ -687,11 +692,10 @@ pub async fn transition(
 
     // The unit a shipment takes is locked before the RMA row, whose foreign key to it would
     // otherwise hold a share lock that two racing shipments each wait to upgrade.
-    if row.effects.contains(&UnitEffect::ShipReplacement)
-        && let Some(unit) = unit_of(&replacement_serial)
-    {
-        stock::lock_unit(&txn, unit.id).await?;
-    }
+    let shipping = match unit_of(&replacement_serial) {
+        Some(unit) if row.effects.contains(&UnitEffect::ShipReplacement) => stock::lock_unit(&txn, unit.id).await?,
+        _ => None,
+    };
     // Compare-and-set the RMA first: a concurrent change makes this a 409 before anything else moves.
     let now = Utc::now();
     let mut changes = rma::ActiveModel {
@@ -723,7 +727,7 @@ pub async fn transition(
                 }
             }
             UnitEffect::ShipReturn => {
-                if let Some(d) = &ship_to {
+                if let Some(d) = &named_depot {
                     changes.return_depot_id = Set(d.id);
                 }
             }
@@ -781,17 +785,15 @@ pub async fn transition(
                     (Some(ReplacementKind::Fru), Some(p)) => p.id,
                     _ => loaded.failed.part_id,
                 };
-                let requested = req.text(Field::Depot);
-                let depots = stock::depots_in_order(&txn, requested, site.default_depot_id).await?;
-                let order: Vec<&depot::Model> = depots.iter().collect();
-                match stock::reserve(&txn, rma.id, part_id, &order).await? {
+                let depots = stock::depots_in_order(&txn, named_depot.as_ref(), site.default_depot_id).await?;
+                match stock::reserve(&txn, rma.id, part_id, &depots).await? {
                     Some((unit, depot)) => reserved = Some((unit.serial, depot.code)),
                     // Asked for one depot: say so rather than approve with nothing set aside.
-                    None if requested.is_some() => {
+                    None if named_depot.is_some() => {
                         return Err(AppError::Conflict(format!(
                             "no spare of this part is left to reserve at {}: every unit there is shipped or \
                              reserved; choose another depot, or leave the depot out to take any",
-                            order[0].code
+                            depots[0].code
                         )));
                     }
                     // Nothing on any shelf: approved all the same, the RMA shows nothing reserved.
@@ -799,11 +801,13 @@ pub async fn transition(
                 }
             }
             UnitEffect::ShipReplacement => {
-                let unit = unit_of(&replacement_serial).ok_or_else(|| anyhow::anyhow!("replacement unresolved"))?;
+                let unit = shipping
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("replacement unresolved"))?;
                 let from_depot = actor
                     .depot_id
                     .ok_or_else(|| anyhow::anyhow!("depot tech without depot"))?;
-                stock::take_for_shipment(&txn, &unit, from_depot, now).await?;
+                stock::take_for_shipment(&txn, unit, rma.id, from_depot, now).await?;
                 let depot = depot::Entity::find_by_id(from_depot)
                     .one(&txn)
                     .await?
@@ -872,7 +876,9 @@ pub async fn transition(
                 }
             }
             UnitEffect::ShipReturn => {
-                let depot = ship_to.as_ref().ok_or_else(|| anyhow::anyhow!("depot unresolved"))?;
+                let depot = named_depot
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("depot unresolved"))?;
                 work.place(returned_id, Place::in_transit(), None).await?;
                 work.ship(
                     "return",
@@ -1144,9 +1150,15 @@ async fn remove_parts(
     by_serial: &HashMap<String, unit::Model>,
     removed: &[RemovedPart],
 ) -> AppResult<Vec<String>> {
-    let mut serials = vec![];
+    let mut serials: Vec<String> = vec![];
     for r in removed {
         let s = serial(&r.serial).map_err(|e| AppError::invalid(format!("parts_removed: {e}")))?;
+        if serials.contains(&s.as_str().to_string()) || consumed.contains(&s) {
+            return Err(AppError::invalid(format!(
+                "parts_removed: {} is listed twice, or as consumed too",
+                s.as_str()
+            )));
+        }
         let existing = unit::Entity::find()
             .filter(unit::Column::Serial.eq(s.as_str()))
             .one(work.txn)

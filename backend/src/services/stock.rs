@@ -31,7 +31,7 @@ pub async fn reserve(
     db: &impl ConnectionTrait,
     rma_id: Uuid,
     part_id: Uuid,
-    depots: &[&depot::Model],
+    depots: &[depot::Model],
 ) -> AppResult<Option<(unit::Model, depot::Model)>> {
     for depot in depots {
         let candidates = available(part_id, depot.id)
@@ -54,7 +54,7 @@ pub async fn reserve(
                     reserved_rma_id: Some(rma_id),
                     ..candidate
                 };
-                return Ok(Some((reserved, (*depot).clone())));
+                return Ok(Some((reserved, depot.clone())));
             }
         }
     }
@@ -64,9 +64,9 @@ pub async fn reserve(
 /// Locks the row of the unit a shipment will take, before anything else of the shelf is touched:
 /// two shipments of one unit then queue up on it instead of deadlocking on each other's
 /// reservations (PostgreSQL; SQLite runs one writer at a time and ignores the lock).
-pub async fn lock_unit(db: &impl ConnectionTrait, unit_id: Uuid) -> AppResult<()> {
-    unit::Entity::find_by_id(unit_id).lock_exclusive().one(db).await?;
-    Ok(())
+/// Returns the row as it stands under the lock.
+pub async fn lock_unit(db: &impl ConnectionTrait, unit_id: Uuid) -> Result<Option<unit::Model>, DbErr> {
+    unit::Entity::find_by_id(unit_id).lock_exclusive().one(db).await
 }
 
 /// Gives back whatever is reserved for `rma_id`.
@@ -79,20 +79,18 @@ pub async fn release(db: &impl ConnectionTrait, rma_id: Uuid) -> AppResult<()> {
     Ok(())
 }
 
-/// Takes `unit` off `depot_id`'s shelf to ship it (the caller has released its own RMA's
-/// reservation). A unit reserved for another RMA may be taken too, as a technician grabs any unit
-/// of the part: that RMA's reservation moves to another available unit, and if there is none the
-/// shipment is refused, so no reservation is ever lost.
+/// Takes `unit` (as [`lock_unit`] read it) off `depot_id`'s shelf to ship it for `rma_id`, whose
+/// own reservation the caller has released. A unit reserved for another RMA may be taken too, as a
+/// technician grabs any unit of the part: that RMA's reservation moves to another available unit,
+/// and if there is none the shipment is refused, so no reservation is ever lost.
 pub async fn take_for_shipment(
     db: &impl ConnectionTrait,
     unit: &unit::Model,
+    rma_id: Uuid,
     depot_id: Uuid,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let holder = unit::Entity::find_by_id(unit.id)
-        .one(db)
-        .await?
-        .and_then(|u| u.reserved_rma_id);
+    let holder = unit.reserved_rma_id.filter(|&holder| holder != rma_id);
     if let Some(holder) = holder {
         unit::Entity::update_many()
             .col_expr(unit::Column::ReservedRmaId, Expr::value(Option::<Uuid>::None))
@@ -120,8 +118,7 @@ pub async fn take_for_shipment(
     }
     if let Some(holder) = holder {
         let depots = depots_in_order(db, None, depot_id).await?;
-        let order: Vec<&depot::Model> = depots.iter().collect();
-        if reserve(db, holder, unit.part_id, &order).await?.is_none() {
+        if reserve(db, holder, unit.part_id, &depots).await?.is_none() {
             let number = rma::Entity::find_by_id(holder).one(db).await?.map(|r| r.number);
             return Err(AppError::Conflict(format!(
                 "{} is the last spare of its part and is reserved for {}; ship that RMA with it",
@@ -149,25 +146,17 @@ pub async fn reservation_of(db: &impl ConnectionTrait, rma_id: Uuid) -> Result<O
     Ok(Some((unit, code.unwrap_or_default())))
 }
 
-/// The depots to reserve from, in order: the one asked for only; else the site's own depot, then
-/// the others.
+/// The depots to reserve from, in order: the one asked for only; else the site's own depot
+/// (`home_id`), then the others.
 pub async fn depots_in_order(
     db: &impl ConnectionTrait,
-    requested: Option<&str>,
-    site_depot_id: Uuid,
-) -> AppResult<Vec<depot::Model>> {
-    let all = depot::Entity::find().order_by_asc(depot::Column::Code).all(db).await?;
-    if let Some(code) = requested {
-        let code = code.trim().to_uppercase();
-        let known: Vec<&str> = all.iter().map(|d| d.code.as_str()).collect();
-        return match all.iter().find(|d| d.code == code) {
-            Some(d) => Ok(vec![d.clone()]),
-            None => Err(AppError::invalid(format!(
-                "unknown depot `{code}`; depots are {}",
-                known.join(" and ")
-            ))),
-        };
+    requested: Option<&depot::Model>,
+    home_id: Uuid,
+) -> Result<Vec<depot::Model>, DbErr> {
+    if let Some(depot) = requested {
+        return Ok(vec![depot.clone()]);
     }
-    let (own, others): (Vec<_>, Vec<_>) = all.into_iter().partition(|d| d.id == site_depot_id);
-    Ok(own.into_iter().chain(others).collect())
+    let all = depot::Entity::find().order_by_asc(depot::Column::Code).all(db).await?;
+    let (home, others): (Vec<_>, Vec<_>) = all.into_iter().partition(|d| d.id == home_id);
+    Ok(home.into_iter().chain(others).collect())
 }
