@@ -76,7 +76,7 @@ fn assert_unavailable((status, body): &(u16, Value), what: &str) {
 
 #[tokio::test]
 async fn a_locked_or_full_database_answers_503_and_recovers() {
-    if std::env::var("DEPOT_TEST_DB").as_deref() == Ok("postgres") {
+    if support::on_postgres() {
         return; // The faults are SQLite's files; PostgreSQL's own are its server's business.
     }
     let dir = tempfile::tempdir().unwrap();
@@ -226,7 +226,7 @@ fn set_writable(data: &Path, writable: bool) {
 
 #[tokio::test]
 async fn a_read_only_database_answers_503_never_stale_data_and_recovers() {
-    if std::env::var("DEPOT_TEST_DB").as_deref() == Ok("postgres") {
+    if support::on_postgres() {
         return;
     }
     let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";

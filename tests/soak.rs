@@ -10,7 +10,7 @@ mod support;
 
 use depot::entities::{event, rma, unit};
 use rand::Rng;
-use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -129,21 +129,8 @@ async fn client(
 async fn killed_servers_lose_no_acknowledged_transition() {
     let rounds = env_number("SOAK_ROUNDS", 3);
     let round_ms = env_number("SOAK_ROUND_MS", 1500);
-    let dir = tempfile::tempdir().unwrap();
-    let postgres = std::env::var("DEPOT_TEST_DB").as_deref() == Ok("postgres");
-    let admin_url = std::env::var("DEPOT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("depot_soak_{}", uuid::Uuid::now_v7().simple());
-    let url = if postgres {
-        let admin = Database::connect(&admin_url).await.unwrap();
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
-    } else {
-        format!("sqlite://{}?mode=rwc", dir.path().join("soak.db").display())
-    };
+    let scratch = support::ScratchDb::for_suite("soak").await;
+    let url = scratch.url.clone();
     assert!(depot(&url).arg("load-fixtures").status().unwrap().success());
     let token = support::token(depot(&url), "fe@vast.example");
 
@@ -284,11 +271,4 @@ async fn killed_servers_lose_no_acknowledged_transition() {
     server.kill().ok();
     server.wait().ok();
     db.close().await.ok();
-    if postgres {
-        let admin = Database::connect(&admin_url).await.unwrap();
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await
-            .unwrap();
-    }
 }

@@ -93,15 +93,10 @@ async fn instances_starting_together_migrate_once() {
     let app = spawn_app().await;
     let starts = (0..4).map(|_| app.another_instance(&[]));
     assert_eq!(join_all(starts).await.len(), 4);
-    if std::env::var("DEPOT_TEST_DB").as_deref() == Ok("postgres") {
+    if crate::support::on_postgres() {
         use sea_orm::ConnectionTrait;
-        let admin = sea_orm::Database::connect(postgres_admin_url()).await.unwrap();
-        let name = format!("depot_migrate_{}", uuid::Uuid::now_v7().simple());
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        let url = format!("{}/{name}", postgres_admin_url().rsplit_once('/').unwrap().0);
+        let fresh = crate::support::ScratchDb::for_suite("migrate").await;
+        let url = fresh.url.clone();
         let migrations = (0..4).map(|_| {
             let url = url.clone();
             async move {
@@ -129,9 +124,5 @@ async fn instances_starting_together_migrate_once() {
             "each migration applied once"
         );
         db.close().await.unwrap();
-        admin
-            .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-            .await
-            .unwrap();
     }
 }

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::support::ScratchDb;
+
 /// The public address the test server puts in labels and emails.
 pub const BASE_URL: &str = "https://depot.example.test";
 
@@ -24,41 +26,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     tokens: HashMap<&'static str, String>,
     pub db: sea_orm::DatabaseConnection,
-    _db_guard: DbGuard,
-}
-
-/// Owns the test database and removes it when the test ends.
-enum DbGuard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-}
-
-impl Drop for DbGuard {
-    fn drop(&mut self) {
-        if let DbGuard::Postgres { admin_url, name } = self {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop runs inside the test's runtime; a thread with its own runtime can block on it.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    use sea_orm::ConnectionTrait;
-                    if let Ok(db) = sea_orm::Database::connect(&admin_url).await {
-                        let _ = db
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                            .await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
-pub fn postgres_admin_url() -> String {
-    std::env::var("DEPOT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    _db: ScratchDb,
 }
 
 /// Extra units for tests that need many RMAs: a rack of C-nodes at cw-ord1, spares on site and in both depots.
@@ -116,28 +84,8 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_test_writer()
         .try_init();
-    let (url, guard) = match std::env::var("DEPOT_TEST_DB").as_deref() {
-        Ok("postgres") => {
-            use sea_orm::ConnectionTrait;
-            let admin_url = postgres_admin_url();
-            let name = format!("depot_test_{}", uuid::Uuid::now_v7().simple());
-            let admin = sea_orm::Database::connect(&admin_url)
-                .await
-                .expect("PostgreSQL reachable");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .unwrap();
-            admin.close().await.unwrap();
-            let base = admin_url.rsplit_once('/').unwrap().0;
-            (format!("{base}/{name}"), DbGuard::Postgres { admin_url, name })
-        }
-        _ => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("depot.db").display());
-            (url, DbGuard::Sqlite(dir))
-        }
-    };
+    let scratch = ScratchDb::for_suite("test").await;
+    let url = scratch.url.clone();
     let app = App::build(test_settings(&url, extra)).await.expect("app builds");
     let port = app.port();
     let db = app.state.db.clone();
@@ -156,7 +104,7 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
         client: reqwest::Client::new(),
         tokens: issued,
         db,
-        _db_guard: guard,
+        _db: scratch,
     }
 }
 

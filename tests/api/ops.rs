@@ -137,7 +137,6 @@ async fn transitions_queue_notifications_in_the_same_transaction() {
 
 #[tokio::test]
 async fn copy_moves_every_record_to_a_fresh_database() {
-    use sea_orm::ConnectionTrait;
     let app = spawn_app().await;
     let number = app.open(FE, "cw-ord1", "CN-ORD1-0101").await["number"]
         .as_str()
@@ -168,19 +167,10 @@ async fn copy_moves_every_record_to_a_fresh_database() {
     .await;
 
     // SQLite to PostgreSQL when PostgreSQL is there (the move the README describes), else to another file.
-    let dir = tempfile::tempdir().unwrap();
-    let pg_name = format!("depot_copy_{}", uuid::Uuid::now_v7().simple());
-    let admin = sea_orm::Database::connect(postgres_admin_url()).await.ok();
-    let target_url = match &admin {
-        Some(admin) => {
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{pg_name}\""))
-                .await
-                .unwrap();
-            format!("{}/{pg_name}", postgres_admin_url().rsplit_once('/').unwrap().0)
-        }
-        None => format!("sqlite://{}?mode=rwc", dir.path().join("copy.db").display()),
-    };
+    use crate::support::{ScratchDb, postgres_admin_url};
+    let reachable = sea_orm::Database::connect(postgres_admin_url()).await.is_ok();
+    let scratch = ScratchDb::new("copy", reachable, &std::env::temp_dir()).await;
+    let target_url = scratch.url.clone();
     let target = sea_orm::Database::connect(&target_url).await.unwrap();
     depot::app::migrate(&target).await.unwrap();
     let counts = depot::services::transfer::copy_all(&app.db, &target).await.unwrap();
@@ -220,12 +210,6 @@ async fn copy_moves_every_record_to_a_fresh_database() {
     );
     let events = get(format!("{moved}/api/v1/rmas/{number}/events?limit=500")).await["items"].clone();
     assert_eq!(micros(events), micros(json!(app.events(&number).await)));
-    if let Some(admin) = admin {
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{pg_name}\" WITH (FORCE)"))
-            .await
-            .unwrap();
-    }
 }
 
 /// The JSON with every RFC 3339 time cut to microseconds.

@@ -5,7 +5,7 @@
 //! (`sqlite,postgres`), `BENCH_SECONDS` (10, the time bound of every loop), `BENCH_REQUESTS` (3000,
 //! the count bound of every read loop), `BENCH_WRITES` (1500, the count bound of every write loop),
 //! `DEPOT_TEST_POSTGRES_URL` (the PostgreSQL server to create the bench database on), `BENCH_KEEP`
-//! (set: keep the SQLite file under `target/bench` to look into).
+//! (set: keep the database, the SQLite file under `target/bench` or the PostgreSQL one, to look into).
 mod dataset;
 mod load;
 mod sql;
@@ -14,7 +14,6 @@ mod sql;
 mod support;
 
 use load::{Bounds, Measured};
-use sea_orm::{ConnectionTrait, Database};
 use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,23 +180,9 @@ struct Run {
 }
 
 async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
-    let name = format!("depot_bench_{}", uuid::Uuid::now_v7().simple());
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&dir).unwrap();
-    let admin_url = std::env::var("DEPOT_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let url = if postgres {
-        let admin = Database::connect(&admin_url).await.expect("PostgreSQL is reachable");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap();
-        let base = admin_url.rsplit_once('/').unwrap().0;
-        format!("{base}/{name}")
-    } else {
-        let file = dir.join(format!("{name}.db"));
-        format!("sqlite://{}?mode=rwc", file.display())
-    };
+    let target_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    let scratch = support::ScratchDb::new("bench", postgres, &target_dir).await;
+    let url = scratch.url.clone();
     let settings = depot::config::Settings::from_lookup(|k| (k == "DATABASE_URL").then(|| url.clone())).unwrap();
     let db = depot::db::connect(&settings).await.unwrap();
     depot::app::migrate(&db).await.unwrap();
@@ -315,18 +300,8 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
     }
     drop(server);
     db.close().await.ok();
-    if postgres {
-        let admin = Database::connect(&admin_url).await.unwrap();
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await
-            .unwrap();
-    } else if std::env::var("BENCH_KEEP").is_ok() {
-        println!("kept {url}");
-    } else {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(dir.join(format!("{name}.db{suffix}")));
-        }
+    if std::env::var("BENCH_KEEP").is_ok() {
+        println!("kept {}", scratch.keep());
     }
     columns
 }

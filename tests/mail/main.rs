@@ -571,25 +571,8 @@ fn serve(database_url: &str, smtp_port: u16) -> Server {
 #[tokio::test]
 async fn two_server_processes_one_killed_lose_nothing_and_send_each_mail_once() {
     // One PostgreSQL database, or one SQLite file shared by two processes.
-    use sea_orm::ConnectionTrait;
-    let postgres = std::env::var("DEPOT_TEST_DB").as_deref() == Ok("postgres");
-    let dir = tempfile::tempdir().unwrap();
-    let name = format!("depot_two_{}", uuid::Uuid::now_v7().simple());
-    let admin = if postgres {
-        Some(sea_orm::Database::connect(postgres_admin_url()).await.unwrap())
-    } else {
-        None
-    };
-    let url = match &admin {
-        Some(admin) => {
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .unwrap();
-            format!("{}/{name}", postgres_admin_url().rsplit_once('/').unwrap().0)
-        }
-        None => format!("sqlite://{}?mode=rwc", dir.path().join("two.db").display()),
-    };
+    let scratch = support::ScratchDb::for_suite("two").await;
+    let url = scratch.url.clone();
     assert!(depot(&url).arg("load-fixtures").status().unwrap().success());
     let token = support::token(depot(&url), "fe@vast.example");
 
@@ -675,10 +658,4 @@ async fn two_server_processes_one_killed_lose_nothing_and_send_each_mail_once() 
     assert_eq!(browser.get(format!("{a_url}/")).send().await.unwrap().status(), 200);
     drop(a);
     db.close().await.unwrap();
-    if let Some(admin) = admin {
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await
-            .unwrap();
-    }
 }

@@ -83,3 +83,97 @@ pub async fn signed_in_with(builder: reqwest::ClientBuilder, base: &str, email: 
 pub async fn signed_in(base: &str, email: &str) -> reqwest::Client {
     signed_in_with(reqwest::Client::builder(), base, email).await
 }
+
+/// Whether the suite runs on PostgreSQL (`DEPOT_TEST_DB=postgres`) rather than SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("DEPOT_TEST_DB").as_deref() == Ok("postgres")
+}
+
+/// The PostgreSQL server's maintenance database (`DEPOT_TEST_POSTGRES_URL`).
+pub fn postgres_admin_url() -> String {
+    std::env::var("DEPOT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own for one test or run: a SQLite file in a temporary directory, or a
+/// uniquely named PostgreSQL database. Removed when dropped, unless kept.
+pub struct ScratchDb {
+    pub url: String,
+    place: Option<Place>,
+}
+
+enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl ScratchDb {
+    /// On the engine the suite runs on; `label` goes into the name, to tell leftovers apart.
+    pub async fn for_suite(label: &str) -> ScratchDb {
+        ScratchDb::new(label, on_postgres(), &std::env::temp_dir()).await
+    }
+
+    /// On PostgreSQL or, in a new directory under `parent`, on SQLite.
+    pub async fn new(label: &str, postgres: bool, parent: &std::path::Path) -> ScratchDb {
+        use sea_orm::ConnectionTrait;
+        let name = format!("depot_{label}_{}", uuid::Uuid::now_v7().simple());
+        if postgres {
+            let admin_url = postgres_admin_url();
+            let admin = sea_orm::Database::connect(&admin_url)
+                .await
+                .expect("PostgreSQL reachable");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+            ScratchDb {
+                url,
+                place: Some(Place::Postgres { admin_url, name }),
+            }
+        } else {
+            std::fs::create_dir_all(parent).unwrap();
+            let dir = tempfile::tempdir_in(parent).unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join(format!("{name}.db")).display());
+            ScratchDb {
+                url,
+                place: Some(Place::Sqlite(dir)),
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.place, Some(Place::Postgres { .. }))
+    }
+
+    /// Leaves the database where it is; returns its URL.
+    pub fn keep(mut self) -> String {
+        if let Some(Place::Sqlite(dir)) = self.place.take() {
+            let _ = dir.keep();
+        }
+        self.url.clone()
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        if let Some(Place::Postgres { admin_url, name }) = self.place.take() {
+            // Drop may run inside a test's runtime; a thread with its own runtime can block on it.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    use sea_orm::ConnectionTrait;
+                    if let Ok(db) = sea_orm::Database::connect(&admin_url).await {
+                        let _ = db
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
