@@ -91,6 +91,10 @@ fn sqlite_path(url: &str) -> Option<String> {
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
 }
 
+/// How many values an `IN (...)` list carries at most: long lists are asked in slices, as SQLite
+/// takes at most 32766 parameters in a statement.
+pub const IN_LIST_SLICE: usize = 1000;
+
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`, so it takes the write lock
 /// up front and waits its turn instead of failing with "database is locked" on upgrade.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {

@@ -37,13 +37,14 @@ enum Command {
     /// Import sites, slots or units from a CSV file: every row is checked first, errors are named
     /// by line, and then all rows go in together or none.
     Import {
-        /// `sites`, `slots` or `units`.
-        kind: String,
+        #[arg(value_enum)]
+        kind: depot::services::csv_files::Kind,
         file: PathBuf,
     },
-    /// Export `rmas` or `stock` as CSV (to standard output, or --out FILE).
+    /// Export RMAs or the stock as CSV (to standard output, or --out FILE).
     Export {
-        what: String,
+        #[arg(value_enum)]
+        what: Export,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -123,9 +124,7 @@ async fn main() -> anyhow::Result<()> {
             println!("copied; point DATABASE_URL at the new database and start depot there");
         }
         Command::Import { kind, file } => {
-            use depot::services::csv_files::{self, Kind};
-            let kind =
-                Kind::parse(&kind).ok_or_else(|| anyhow::anyhow!("import sites, slots or units, not `{kind}`"))?;
+            use depot::services::csv_files;
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let lines = text.lines().count().saturating_sub(1) as u64;
             let db = depot::db::connect(&settings).await?;
@@ -149,12 +148,11 @@ async fn main() -> anyhow::Result<()> {
                 Some(path) => Box::new(std::fs::File::create(path)?),
                 None => Box::new(std::io::stdout().lock()),
             };
-            let written = match what.as_str() {
-                "rmas" => csv_files::export_rmas(&db, sink).await?,
-                "stock" => csv_files::export_stock(&db, sink).await?,
-                other => anyhow::bail!("export rmas or stock, not `{other}`"),
+            let (written, noun) = match what {
+                Export::Rmas => (csv_files::export_rmas(&db, sink).await?, "RMAs"),
+                Export::Stock => (csv_files::export_stock(&db, sink).await?, "units in stock"),
             };
-            eprintln!("exported {written} {what}");
+            eprintln!("exported {written} {noun}");
         }
         Command::Backup { path } => {
             let db = depot::db::connect(&settings).await?;
@@ -194,6 +192,13 @@ async fn main() -> anyhow::Result<()> {
 }
 
 const DEMO_PASSWORD: &str = "depot-demo";
+
+/// What `depot export` writes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Export {
+    Rmas,
+    Stock,
+}
 
 /// Migrates both databases and copies every record of `from` into `to`, which must be empty.
 async fn copy_database(from: &Settings, to: &Settings) -> anyhow::Result<()> {

@@ -219,6 +219,43 @@ async fn sql_in_filters_and_search_is_only_text() {
     assert!(err["error"]["message"].as_str().unwrap().contains("NUL"), "{err}");
     assert_eq!(app.snapshot(number).await, before, "the tables are as they were");
     app.get(FE, &format!("/api/v1/rmas/{number}")).await.expect(200);
+
+    // The sign-in form too: an address with a NUL is refused, not trimmed into a real one.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = browser
+        .get(format!("{}/sign-in", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let nul_email = format!("{FE}\u{0}");
+    let res = browser
+        .post(format!("{}/sign-in", app.base))
+        .form(&[
+            ("email", nul_email.as_str()),
+            ("password", "depot-demo"),
+            ("csrf", csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("NUL"));
+    let home = browser.get(format!("{}/", app.base)).send().await.unwrap();
+    assert_eq!(home.status(), 303, "not signed in");
 }
 
 /// A CSV file of `kind`: usually the right header, then rows of cells that are right, wrong or

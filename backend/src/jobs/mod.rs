@@ -49,8 +49,7 @@ async fn used_keys(db: &DatabaseConnection, keys: Vec<String>) -> anyhow::Result
     use crate::entities::notification;
     use sea_orm::QuerySelect;
     let mut used = std::collections::HashSet::new();
-    // In slices, under SQLite's limit on parameters.
-    for slice in keys.chunks(1000) {
+    for slice in keys.chunks(crate::db::IN_LIST_SLICE) {
         let found: Vec<Option<String>> = notification::Entity::find()
             .select_only()
             .column(notification::Column::DedupeKey)

@@ -2,7 +2,6 @@
 //! part, fault code, site and cluster, depot turnaround distribution, no-fault-found rate by site,
 //! and depot stock.
 use crate::domain::lifecycle::Status;
-use crate::domain::{Condition, Location};
 use crate::entities::{cluster, depot, event, part, rma, site, unit};
 use crate::error::{AppError, AppResult};
 use crate::services::Actor;
@@ -211,13 +210,10 @@ pub async fn figures(db: &DatabaseConnection, actor: &Actor, now: DateTime<Utc>)
     let stock_by_depot = if actor.organization_scope().is_some() {
         vec![]
     } else {
-        let rows: Vec<(Option<Uuid>, i64)> = unit::Entity::find()
+        let rows: Vec<(Option<Uuid>, i64)> = crate::services::stock::on_shelves()
             .select_only()
             .column(unit::Column::DepotId)
             .column_as(Expr::from(Func::count(Expr::col(unit::Column::Id))), "n")
-            .filter(unit::Column::Location.eq(Location::Depot.as_str()))
-            .filter(unit::Column::Condition.is_in([Condition::New.as_str(), Condition::Refurbished.as_str()]))
-            .filter(unit::Column::ParentUnitId.is_null())
             .group_by(unit::Column::DepotId)
             .into_tuple()
             .all(db)

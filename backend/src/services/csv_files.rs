@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
-/// What a CSV file holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a CSV file holds (`depot import KIND`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
     Sites,
     Slots,
@@ -17,15 +17,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn parse(name: &str) -> Option<Kind> {
-        match name {
-            "sites" => Some(Kind::Sites),
-            "slots" => Some(Kind::Slots),
-            "units" => Some(Kind::Units),
-            _ => None,
-        }
-    }
-
     /// The header a file of this kind starts with.
     pub fn columns(self) -> &'static [&'static str] {
         match self {
@@ -420,10 +411,7 @@ pub async fn export_rmas(db: &DatabaseConnection, out: impl std::io::Write) -> a
 
 /// Writes the units on the depots' shelves as CSV. Returns how many.
 pub async fn export_stock(db: &DatabaseConnection, out: impl std::io::Write) -> anyhow::Result<usize> {
-    let units = unit::Entity::find()
-        .filter(unit::Column::Location.eq("depot"))
-        .filter(unit::Column::ParentUnitId.is_null())
-        .filter(unit::Column::Condition.is_in([Condition::New.as_str(), Condition::Refurbished.as_str()]))
+    let units = crate::services::stock::on_shelves()
         .order_by_asc(unit::Column::Serial)
         .all(db)
         .await?;

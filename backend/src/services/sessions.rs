@@ -30,8 +30,7 @@ pub struct SignedIn {
 
 /// Checks the password and opens a fresh session; every sign-in gets a new session id.
 pub async fn sign_in(db: &DatabaseConnection, email: &str, password: &str) -> AppResult<SignedIn> {
-    // No address holds a NUL, and PostgreSQL could not even look one up.
-    let email = email.trim().to_lowercase().replace('\0', "");
+    let email = email.trim().to_lowercase();
     let since = Utc::now() - Duration::minutes(THROTTLE_MINUTES);
     let failures = sign_in_failure::Entity::find()
         .filter(sign_in_failure::Column::Email.eq(&email))

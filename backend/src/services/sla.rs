@@ -37,8 +37,8 @@ pub async fn clocks_of(
     let orgs =
         crate::services::views::load_map::<organization::Entity>(db, rmas.iter().map(|r| r.organization_id)).await?;
     let mut entered: HashMap<Uuid, Vec<(Status, DateTime<Utc>)>> = HashMap::new();
-    // In slices: SQLite takes at most 32766 parameters, and the scheduler asks for every open RMA.
-    for slice in rmas.chunks(1000) {
+    // The scheduler asks for every open RMA.
+    for slice in rmas.chunks(crate::db::IN_LIST_SLICE) {
         // Only the three columns the clocks read: a dashboard asks for thousands of events.
         let events: Vec<(Uuid, Option<String>, DateTime<Utc>)> = event::Entity::find()
             .select_only()

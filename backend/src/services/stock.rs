@@ -15,13 +15,19 @@ use uuid::Uuid;
 /// claiming the same units at the same moment.
 const CANDIDATES: u64 = 8;
 
-fn available(part_id: Uuid, depot_id: Uuid) -> sea_orm::Select<unit::Entity> {
+/// Units on the depots' shelves: serviceable (new or refurbished), at a depot, not inside another
+/// unit. Reserved ones included: they are still on the shelf.
+pub fn on_shelves() -> sea_orm::Select<unit::Entity> {
     unit::Entity::find()
-        .filter(unit::Column::PartId.eq(part_id))
-        .filter(unit::Column::DepotId.eq(depot_id))
         .filter(unit::Column::Location.eq(Location::Depot.as_str()))
         .filter(unit::Column::Condition.is_in([Condition::New.as_str(), Condition::Refurbished.as_str()]))
         .filter(unit::Column::ParentUnitId.is_null())
+}
+
+fn available(part_id: Uuid, depot_id: Uuid) -> sea_orm::Select<unit::Entity> {
+    on_shelves()
+        .filter(unit::Column::PartId.eq(part_id))
+        .filter(unit::Column::DepotId.eq(depot_id))
         .filter(unit::Column::ReservedRmaId.is_null())
 }
 

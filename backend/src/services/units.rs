@@ -1,9 +1,9 @@
 //! Units anywhere and the spare stock of the depots.
-use crate::domain::{Condition, Location, Role, Serial};
+use crate::domain::{Condition, Role, Serial};
 use crate::entities::{cluster, depot, part, rma, site, slot, slot_history, unit};
 use crate::error::{AppError, AppResult};
 use crate::services::views::{self, UnitView};
-use crate::services::{Actor, Page, page_limit, paginate};
+use crate::services::{Actor, Page, page_limit, paginate, stock};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -99,10 +99,7 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: UnitFilter) ->
 pub async fn stock(db: &DatabaseConnection, actor: &Actor, filter: UnitFilter) -> AppResult<Page<UnitView>> {
     actor.require(&[Role::DepotTech, Role::FieldEngineer, Role::Admin], "see depot stock")?;
     let limit = page_limit(filter.limit)?;
-    let query = filtered(unit::Entity::find(), &filter)?
-        .filter(unit::Column::Location.eq(Location::Depot.as_str()))
-        .filter(unit::Column::Condition.is_in([Condition::New.as_str(), Condition::Refurbished.as_str()]))
-        .filter(unit::Column::ParentUnitId.is_null());
+    let query = filtered(stock::on_shelves(), &filter)?;
     page(db, query, limit).await
 }
 
@@ -190,15 +187,12 @@ struct StockCount {
 pub async fn stock_summary(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<StockLine>> {
     use sea_orm::sea_query::{Expr, Func};
     actor.require(&[Role::DepotTech, Role::FieldEngineer, Role::Admin], "see depot stock")?;
-    let counts = unit::Entity::find()
+    let counts = stock::on_shelves()
         .select_only()
         .column(unit::Column::DepotId)
         .column(unit::Column::PartId)
         .column(unit::Column::Condition)
         .column_as(Expr::from(Func::count(Expr::col(unit::Column::Id))), "count")
-        .filter(unit::Column::Location.eq(Location::Depot.as_str()))
-        .filter(unit::Column::Condition.is_in([Condition::New.as_str(), Condition::Refurbished.as_str()]))
-        .filter(unit::Column::ParentUnitId.is_null())
         .group_by(unit::Column::DepotId)
         .group_by(unit::Column::PartId)
         .group_by(unit::Column::Condition)

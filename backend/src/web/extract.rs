@@ -32,9 +32,9 @@ pub async fn refuse_nul_in_url(req: Request, next: axum::middleware::Next) -> ax
     next.run(req).await
 }
 
-/// Refuses form fields with a NUL character (422).
-pub fn refuse_nul_in_form(pairs: &[(String, String)]) -> Result<(), AppError> {
-    match pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+/// Refuses form text (names and values) with a NUL character (422).
+pub fn refuse_nul_in_form<'a>(texts: impl IntoIterator<Item = &'a str>) -> Result<(), AppError> {
+    match texts.into_iter().any(|t| t.contains('\0')) {
         true => Err(AppError::invalid(NUL_REFUSED)),
         false => Ok(()),
     }

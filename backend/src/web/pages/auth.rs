@@ -104,6 +104,11 @@ async fn submit(State(state): State<AppState>, jar: CookieJar, Form(form): Form<
         let msg = "The sign-in form expired; please try again.".to_string();
         return page(&state, jar, StatusCode::FORBIDDEN, next, form.email, Some(msg));
     }
+    // The sign-in form is not a SignedForm (it has no session yet), so it checks for NUL here.
+    if let Err(err) = crate::web::extract::refuse_nul_in_form([form.email.as_str(), &form.password]) {
+        let email = form.email.replace('\0', "");
+        return page(&state, jar, err.status(), next, email, Some(err.to_string()));
+    }
     match sessions::sign_in(&state.db, &form.email, &form.password).await {
         Ok(signed_in) => {
             // Drop any session this browser had: the new one has a new id.

@@ -214,7 +214,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedForm<T> {
             })?;
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| PageError(AppError::Malformed(format!("bad form: {e}"))).into_response())?;
-        crate::web::extract::refuse_nul_in_form(&pairs).map_err(|e| PageError(e).into_response())?;
+        crate::web::extract::refuse_nul_in_form(pairs.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+            .map_err(|e| PageError(e).into_response())?;
         let sent = pairs
             .iter()
             .find(|(k, _)| k == "csrf")

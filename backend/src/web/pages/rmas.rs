@@ -128,8 +128,15 @@ struct TransitionForm {
     error: Option<String>,
 }
 
-fn describe(field: Field) -> (&'static str, &'static str, &'static str) {
+/// Label, input kind and help of `field` in the form that moves an RMA `to` a status.
+fn describe(field: Field, to: Status) -> (&'static str, &'static str, &'static str) {
     match field {
+        // At approval the depot is where the replacement is reserved, not where the return goes.
+        Field::Depot if to == Status::Approved => (
+            "Reserve the replacement at",
+            "select",
+            "leave empty: the site's own depot if it has the part, else the other",
+        ),
         Field::Note => ("Note", "textarea", ""),
         Field::Resolution => ("Resolution", "textarea", "reseat, power cycle, firmware, cabling…"),
         Field::FaultCode => ("Fault code", "text", "e.g. DIMM_UE, FAN_TACH_LOW"),
@@ -194,8 +201,9 @@ fn options(field: Field) -> Vec<&'static str> {
     }
 }
 
-fn default_value(field: Field, rma: &RmaView, scanned: Option<&str>) -> String {
+fn default_value(field: Field, to: Status, rma: &RmaView, scanned: Option<&str>) -> String {
     match field {
+        Field::Depot if to == Status::Approved => String::new(),
         Field::InstalledSerial => rma.replacement_serial.clone().unwrap_or_default(),
         Field::PulledSerial if rma.replacement_kind.as_deref() != Some("fru") => rma.serial.clone(),
         Field::Depot => rma.return_depot.clone(),
@@ -222,19 +230,11 @@ fn forms(
                 .map(|f| (f, true))
                 .chain(t.optional.iter().map(|f| (f, false)))
                 .map(|(f, required)| {
-                    let (mut label, kind, mut help) = describe(*f);
-                    let mut value = match mine {
+                    let (label, kind, help) = describe(*f, t.to);
+                    let value = match mine {
                         Some((_, values, _)) => values.get(f.as_str()).cloned().unwrap_or_default(),
-                        None => default_value(*f, rma, scanned),
+                        None => default_value(*f, t.to, rma, scanned),
                     };
-                    // At approval the depot is where the replacement is reserved, not the return.
-                    if *f == Field::Depot && t.to == Status::Approved {
-                        label = "Reserve the replacement at";
-                        help = "leave empty: the site's own depot if it has the part, else the other";
-                        if mine.is_none() {
-                            value.clear();
-                        }
-                    }
                     // parts_consumed may be empty: present but not required to be filled in.
                     let required = required && *f != Field::PartsConsumed;
                     FormField {
