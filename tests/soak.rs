@@ -125,6 +125,17 @@ async fn client(
     }
 }
 
+/// The events of an RMA that changed its status, oldest first.
+async fn status_history(db: &sea_orm::DatabaseConnection, rma_id: uuid::Uuid) -> Vec<event::Model> {
+    event::Entity::find()
+        .filter(event::Column::RmaId.eq(rma_id))
+        .filter(event::Column::ToStatus.is_not_null())
+        .order_by_asc(event::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn killed_servers_lose_no_acknowledged_transition() {
     let rounds = env_number("SOAK_ROUNDS", 3);
@@ -182,13 +193,7 @@ async fn killed_servers_lose_no_acknowledged_transition() {
             .await
             .unwrap();
         let r = r.unwrap_or_else(|| panic!("acknowledged {number} is gone"));
-        let events = event::Entity::find()
-            .filter(event::Column::RmaId.eq(r.id))
-            .filter(event::Column::ToStatus.is_not_null())
-            .order_by_asc(event::Column::Id)
-            .all(&db)
-            .await
-            .unwrap();
+        let events = status_history(&db, r.id).await;
         let at = events.get(*version as usize - 1).and_then(|e| e.to_status.clone());
         assert_eq!(
             at.as_deref(),
@@ -198,13 +203,7 @@ async fn killed_servers_lose_no_acknowledged_transition() {
     }
     // Every RMA: its status is where its history ends, and its version counts the steps.
     for r in rma::Entity::find().all(&db).await.unwrap() {
-        let events = event::Entity::find()
-            .filter(event::Column::RmaId.eq(r.id))
-            .filter(event::Column::ToStatus.is_not_null())
-            .order_by_asc(event::Column::Id)
-            .all(&db)
-            .await
-            .unwrap();
+        let events = status_history(&db, r.id).await;
         assert_eq!(
             events.last().and_then(|e| e.to_status.clone()).as_deref(),
             Some(r.status.as_str()),

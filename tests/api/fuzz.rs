@@ -226,28 +226,14 @@ async fn sql_in_filters_and_search_is_only_text() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let form = browser
-        .get(format!("{}/sign-in", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = form
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
+    let csrf = crate::support::sign_in_csrf(&browser, &app.base).await;
     let nul_email = format!("{FE}\u{0}");
     let res = browser
         .post(format!("{}/sign-in", app.base))
         .form(&[
             ("email", nul_email.as_str()),
             ("password", "depot-demo"),
-            ("csrf", csrf),
+            ("csrf", &csrf),
         ])
         .send()
         .await

@@ -10,6 +10,20 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use uuid::{Timestamp, Uuid};
 
+/// The columns of an event row, as the generator and the reference writer fill them.
+pub const EVENT_COLUMNS: [&str; 10] = [
+    "id",
+    "rma_id",
+    "kind",
+    "from_status",
+    "to_status",
+    "actor_id",
+    "actor_email",
+    "at",
+    "note",
+    "fields",
+];
+
 /// The golden path; open RMAs stop somewhere along it.
 const GOLDEN: [&str; 12] = [
     "reported",
@@ -295,18 +309,6 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         "closed_at",
         "refs_text",
     ];
-    let event_columns = [
-        "id",
-        "rma_id",
-        "kind",
-        "from_status",
-        "to_status",
-        "actor_id",
-        "actor_email",
-        "at",
-        "note",
-        "fields",
-    ];
     let mut events = 0;
     for (batch_no, batch) in plans.chunks(20_000).enumerate() {
         let mut rma_rows = Vec::with_capacity(batch.len());
@@ -401,7 +403,7 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         events += event_rows.len();
         conn.exec("BEGIN", vec![]).await?;
         conn.bulk_load("rmas", &rma_columns, rma_rows).await?;
-        conn.bulk_load("events", &event_columns, event_rows).await?;
+        conn.bulk_load("events", &EVENT_COLUMNS, event_rows).await?;
         conn.exec("COMMIT", vec![]).await?;
     }
     for (year, last) in &counters {

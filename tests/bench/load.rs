@@ -132,18 +132,7 @@ async fn one_direct_transition(db: &DatabaseConnection, number: &str) -> anyhow:
     let event_id = Uuid::now_v7();
     conn.insert(
         "events",
-        &[
-            "id",
-            "rma_id",
-            "kind",
-            "from_status",
-            "to_status",
-            "actor_id",
-            "actor_email",
-            "at",
-            "note",
-            "fields",
-        ],
+        &crate::dataset::EVENT_COLUMNS,
         vec![vec![
             V::Uuid(event_id),
             V::Uuid(rma_id),

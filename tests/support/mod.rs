@@ -43,14 +43,8 @@ pub fn token(mut cmd: Command, email: &str) -> String {
         .to_string()
 }
 
-/// A browser session of `email` (password `depot-demo`), signed in through the form, built from
-/// `builder` (cookies on, redirects off).
-pub async fn signed_in_with(builder: reqwest::ClientBuilder, base: &str, email: &str) -> reqwest::Client {
-    let client = builder
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+/// The CSRF token of a fresh sign-in form, fetched with `client` (whose cookies it binds to).
+pub async fn sign_in_csrf(client: &reqwest::Client, base: &str) -> String {
     let page = client
         .get(format!("{base}/sign-in"))
         .send()
@@ -59,12 +53,22 @@ pub async fn signed_in_with(builder: reqwest::ClientBuilder, base: &str, email: 
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
+    page.split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|s| s.split('"').next())
         .expect("the sign-in form has a CSRF token")
-        .to_string();
+        .to_string()
+}
+
+/// A browser session of `email` (password `depot-demo`), signed in through the form, built from
+/// `builder` (cookies on, redirects off).
+pub async fn signed_in_with(builder: reqwest::ClientBuilder, base: &str, email: &str) -> reqwest::Client {
+    let client = builder
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let csrf = sign_in_csrf(&client, base).await;
     let res = client
         .post(format!("{base}/sign-in"))
         .form(&[
