@@ -7,7 +7,7 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use support::serve;
+use support::{call, serve};
 
 fn depot(dir: &Path) -> Command {
     support::depot(&format!("sqlite://{}?mode=rwc", dir.join("cli.db").display()))
@@ -110,45 +110,27 @@ fn a_backup_taken_while_serving_restores_to_the_same_records() {
         async move {
             let body =
                 serde_json::json!({"site": "cw-ord1", "serial": serial, "severity": "sev2", "symptom": "no POST"});
-            let res = client
-                .post(format!("{url}/api/v1/rmas"))
-                .bearer_auth(&token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 201);
-            res.json::<serde_json::Value>().await.unwrap()["number"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            let (status, rma) = call(&client, &token, "POST", format!("{url}/api/v1/rmas"), Some(body)).await;
+            assert_eq!(status, 201);
+            rma["number"].as_str().unwrap().to_string()
         }
     };
     let get = |url: String, path: String| {
         let (client, token) = (client.clone(), token.clone());
-        async move {
-            let res = client
-                .get(format!("{url}{path}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            (
-                res.status().as_u16(),
-                res.json::<serde_json::Value>().await.unwrap_or_default(),
-            )
-        }
+        async move { call(&client, &token, "GET", format!("{url}{path}"), None).await }
     };
     let number = rt.block_on(async {
         let number = open("CN-ORD1-0101").await;
-        let moved = client
-            .post(format!("{url}/api/v1/rmas/{number}/transitions"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"to": "diagnosing", "version": 1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(moved.status(), 200);
+        let step = serde_json::json!({"to": "diagnosing", "version": 1});
+        let (status, _) = call(
+            &client,
+            &token,
+            "POST",
+            format!("{url}/api/v1/rmas/{number}/transitions"),
+            Some(step),
+        )
+        .await;
+        assert_eq!(status, 200);
         number
     });
 
@@ -218,17 +200,15 @@ fn schemathesis_finds_no_5xx_and_no_answer_off_the_schema() {
     let number = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let body =
             serde_json::json!({"site": "cw-ord1", "serial": "CN-ORD1-0101", "severity": "sev2", "symptom": "st"});
-        let res = reqwest::Client::new()
-            .post(format!("{url}/api/v1/rmas"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        res.json::<serde_json::Value>().await.unwrap()["number"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        let (_, rma) = call(
+            &reqwest::Client::new(),
+            &token,
+            "POST",
+            format!("{url}/api/v1/rmas"),
+            Some(body),
+        )
+        .await;
+        rma["number"].as_str().unwrap().to_string()
     });
     let config = dir.path().join("schemathesis.toml");
     std::fs::write(&config, format!("[parameters]\n\"path.number\" = \"{number}\"\n")).unwrap();
@@ -328,14 +308,15 @@ fn csv_import_checks_every_row_and_export_is_formula_safe() {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let body = serde_json::json!({"site": "cw-sea1", "serial": "CN-SEA1-0001", "severity": "sev2",
             "symptom": "=HYPERLINK(\"http://evil.example\",\"click\")", "external_refs": {"ticket": "@SUM(A1)"}});
-        let res = reqwest::Client::new()
-            .post(format!("{url}/api/v1/rmas"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+        let (status, _) = call(
+            &reqwest::Client::new(),
+            &token,
+            "POST",
+            format!("{url}/api/v1/rmas"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 201);
     });
     let _ = server.kill();
     let _ = server.wait();

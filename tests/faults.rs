@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use support::depot;
+use support::{call, depot};
 
 fn sh(args: &[&str]) -> bool {
     Command::new(args[0])
@@ -51,15 +51,6 @@ fn start(url: &str) -> Server {
     cmd.env("DEPOT_DB_BUSY_TIMEOUT_MS", "300");
     let (child, url) = support::serve(cmd);
     Server(child, url)
-}
-
-async fn call(http: &reqwest::Client, token: &str, method: &str, url: String, body: Option<Value>) -> (u16, Value) {
-    let mut req = http.request(method.parse().unwrap(), url).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
 fn assert_unavailable((status, body): &(u16, Value), what: &str) {

@@ -30,6 +30,22 @@ pub fn serve(mut cmd: Command) -> (Child, String) {
     (child, url)
 }
 
+/// An API call with `token`: the status and the JSON body (Null when the body is not JSON).
+pub async fn call(
+    http: &reqwest::Client,
+    token: &str,
+    method: &str,
+    url: String,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = http.request(method.parse().unwrap(), url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or_default())
+}
+
 /// A new API token of `email`, made with `depot token create`.
 pub fn token(mut cmd: Command, email: &str) -> String {
     let out = cmd.args(["token", "create", email]).output().unwrap();
