@@ -48,6 +48,17 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A refusal the user can act on (403, 409, 422), as opposed to a fault of the system.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            AppError::Forbidden(_)
+                | AppError::Conflict(_)
+                | AppError::VersionConflict(_)
+                | AppError::Unprocessable { .. }
+        )
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         AppError::Unprocessable {
             code: "invalid_field",
@@ -98,7 +109,7 @@ impl From<Refusal> for AppError {
     fn from(refusal: Refusal) -> Self {
         let message = refusal.to_string();
         match refusal {
-            Refusal::NotAllowed { .. } => AppError::Conflict(message),
+            Refusal::NotAllowed { .. } | Refusal::DoesNotApply(_) => AppError::Conflict(message),
             Refusal::RoleMayNot { .. } | Refusal::Forbidden(_) => AppError::Forbidden(message),
             Refusal::MissingFields(_) => AppError::Unprocessable {
                 code: "missing_field",

@@ -8,6 +8,7 @@ mod m20261125_000004_field_intake;
 mod m20261125_000005_sla;
 mod m20261125_000006_scale_indexes;
 mod m20261125_000007_depot_operations;
+mod m20261125_000008_depot_records;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_sla::Migration),
             Box::new(m20261125_000006_scale_indexes::Migration),
             Box::new(m20261125_000007_depot_operations::Migration),
+            Box::new(m20261125_000008_depot_records::Migration),
         ]
     }
 }

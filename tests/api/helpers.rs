@@ -155,34 +155,37 @@ impl TestApp {
         }
     }
 
-    pub async fn get(&self, who: &str, path: &str) -> Answer {
-        let res = self
-            .client
-            .get(format!("{}{path}", self.base))
+    /// A request to `path` as `who`, ready for a body.
+    fn request(&self, method: reqwest::Method, who: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(self.token(who))
+    }
+
+    pub async fn get(&self, who: &str, path: &str) -> Answer {
+        let res = self.request(reqwest::Method::GET, who, path).send().await.unwrap();
+        Self::answer(res).await
+    }
+
+    /// The raw bytes of a GET.
+    pub async fn download(&self, who: &str, path: &str) -> (u16, Vec<u8>) {
+        let res = self.request(reqwest::Method::GET, who, path).send().await.unwrap();
+        (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
+    }
+
+    pub async fn post(&self, who: &str, path: &str, body: &Value) -> Answer {
+        let res = self
+            .request(reqwest::Method::POST, who, path)
+            .json(body)
             .send()
             .await
             .unwrap();
         Self::answer(res).await
     }
 
-    /// The raw bytes of a GET.
-    pub async fn download(&self, who: &str, path: &str) -> (u16, Vec<u8>) {
+    pub async fn put(&self, who: &str, path: &str, body: &Value) -> Answer {
         let res = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(self.token(who))
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
-    }
-
-    pub async fn post(&self, who: &str, path: &str, body: &Value) -> Answer {
-        let res = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(self.token(who))
+            .request(reqwest::Method::PUT, who, path)
             .json(body)
             .send()
             .await
@@ -192,9 +195,7 @@ impl TestApp {
 
     pub async fn post_raw(&self, who: &str, path: &str, body: impl Into<reqwest::Body>) -> Answer {
         let res = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(self.token(who))
+            .request(reqwest::Method::POST, who, path)
             .header("content-type", "application/json")
             .body(body)
             .send()

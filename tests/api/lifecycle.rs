@@ -86,6 +86,7 @@ async fn fields_for(app: &TestApp, rma: &Value, to: &str) -> Value {
         (_, "vendor_escalated") => json!({"vendor": "Supermicro", "vendor_reference": "SMC-RMA-77"}),
         (_, "returned_to_stock") => json!({"test_results": [{"name": "burn-in 24h", "passed": true}]}),
         ("testing", "repair") => json!({"test_results": [{"name": "memtest", "passed": false}]}),
+        ("swapped", "scrapped") => json!({"destruction_certificate": "DESTR-CW-77"}),
         (_, "scrapped") | (_, "cancelled") => json!({"reason": "beyond economic repair"}),
         _ => json!({}),
     }
@@ -128,14 +129,39 @@ impl Table {
 }
 
 /// Opens a fresh CoreWeave C-node RMA and drives it to `target`.
-async fn rma_at(app: &TestApp, table: &Table, n: &mut usize, target: &str) -> String {
-    *n += 1;
-    let rma = app.open(FE, "cw-ord1", &format!("CN-T01-{:04}", *n)).await;
+async fn rma_at(app: &TestApp, table: &Table, n: &mut Opened, target: &str) -> String {
+    n.cnodes += 1;
+    rma_on(app, table, &format!("CN-T01-{:04}", n.cnodes), target, false).await
+}
+
+/// How many RMAs a test opened: C-nodes of the test rack, and keep-your-drive D-nodes.
+#[derive(Default)]
+struct Opened {
+    cnodes: usize,
+    kept: usize,
+}
+
+/// A fresh RMA in `from` that the row `from -> to` exists for. The destruction-certificate row is
+/// there only for keep-your-drive RMAs: a CoreWeave D-node (its drives hold customer data).
+async fn rma_for(app: &TestApp, table: &Table, n: &mut Opened, from: &str, to: &str) -> String {
+    if (from, to) != ("swapped", "scrapped") {
+        return rma_at(app, table, n, from).await;
+    }
+    n.kept += 1;
+    rma_on(app, table, &format!("DN-ORD1-01{:02}", n.kept), from, true).await
+}
+
+/// Opens an RMA on `serial` and drives it to `target`; with `kept`, approved as keep-your-drive.
+async fn rma_on(app: &TestApp, table: &Table, serial: &str, target: &str, kept: bool) -> String {
+    let rma = app.open(FE, "cw-ord1", serial).await;
     let number = rma["number"].as_str().unwrap().to_string();
     let mut current = "reported".to_string();
     for to in path_to(target) {
         let rma = app.rma(&number).await;
-        let body = fields_for(app, &rma, to).await;
+        let mut body = fields_for(app, &rma, to).await;
+        if kept && to == "approved" {
+            body["keep_your_drive"] = json!(true);
+        }
         app.step(driver(table.row(&current, to)), &number, to, body).await;
         current = to.to_string();
     }
@@ -146,11 +172,11 @@ async fn rma_at(app: &TestApp, table: &Table, n: &mut usize, target: &str) -> St
 async fn every_row_is_allowed_for_each_of_its_roles() {
     let app = spawn_app().await;
     let table = Table::load(&app).await;
-    let mut n = 0;
+    let mut n = Opened::default();
     for (from, to) in table.pairs() {
         let row = table.row(&from, &to);
         for role in row["roles"].as_array().unwrap() {
-            let number = rma_at(&app, &table, &mut n, &from).await;
+            let number = rma_for(&app, &table, &mut n, &from, &to).await;
             let before = app.rma(&number).await;
             let body = fields_for(&app, &before, &to).await;
             let after = app
@@ -174,10 +200,10 @@ async fn every_row_is_allowed_for_each_of_its_roles() {
 async fn every_row_is_refused_for_every_other_role() {
     let app = spawn_app().await;
     let table = Table::load(&app).await;
-    let mut n = 0;
+    let mut n = Opened::default();
     for (from, to) in table.pairs() {
         let row = table.row(&from, &to);
-        let number = rma_at(&app, &table, &mut n, &from).await;
+        let number = rma_for(&app, &table, &mut n, &from, &to).await;
         let rma = app.rma(&number).await;
         let body = fields_for(&app, &rma, &to).await;
         let before = app.snapshot(&number).await;
@@ -208,7 +234,7 @@ async fn every_target_is_refused_from_every_other_status() {
         .map(|s| s["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(statuses.len(), 16);
-    let mut n = 0;
+    let mut n = Opened::default();
     for from in &statuses {
         let number = rma_at(&app, &table, &mut n, from).await;
         let before = app.snapshot(&number).await;
@@ -239,7 +265,7 @@ async fn every_target_is_refused_from_every_other_status() {
 async fn every_required_field_is_enforced() {
     let app = spawn_app().await;
     let table = Table::load(&app).await;
-    let mut n = 0;
+    let mut n = Opened::default();
     for (from, to) in table.pairs() {
         let row = table.row(&from, &to);
         let required: Vec<&str> = row["required"]
@@ -251,7 +277,7 @@ async fn every_required_field_is_enforced() {
         if required.is_empty() {
             continue;
         }
-        let number = rma_at(&app, &table, &mut n, &from).await;
+        let number = rma_for(&app, &table, &mut n, &from, &to).await;
         let before = app.snapshot(&number).await;
         let body = fields_for(&app, &before["rma"], &to).await;
         for field in &required {
@@ -280,7 +306,7 @@ async fn every_required_field_is_enforced() {
 async fn guards_refuse_with_messages_and_change_nothing() {
     let app = spawn_app().await;
     let table = Table::load(&app).await;
-    let mut n = 0;
+    let mut n = Opened::default();
 
     // A depot technician at SAC may not receive a unit headed to CAM.
     let number = rma_at(&app, &table, &mut n, "return_shipped").await;

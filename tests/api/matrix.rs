@@ -62,6 +62,28 @@ fn api_rows() -> Vec<Row> {
         ("GET", "/api/v1/units", None, [401, 200, 200, 200, 200, 200]),
         // Depot inventory is the vendor's, not the customers'.
         ("GET", "/api/v1/stock", None, [401, 200, 200, 200, 403, 403]),
+        ("GET", "/api/v1/stock/thresholds", None, [401, 200, 200, 200, 403, 403]),
+        ("GET", "/api/v1/stock/restock", None, [401, 200, 200, 200, 403, 403]),
+        (
+            "PUT",
+            "/api/v1/stock/thresholds",
+            Some(json!({"depot": "CAM", "part": "CN-5000", "minimum": -1})),
+            [401, 422, 403, 422, 403, 403],
+        ),
+        (
+            "GET",
+            "/api/v1/receiving/sessions",
+            None,
+            [401, 200, 200, 200, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/receiving/sessions",
+            Some(json!({"reference": "R".repeat(201)})),
+            // Only a depot technician receives, at their own depot.
+            [401, 403, 403, 422, 403, 403],
+        ),
+        ("GET", "/api/v1/finding-codes", None, [401, 200, 200, 200, 200, 200]),
         (
             "GET",
             "/api/v1/reports/sla?organization=coreweave&month=2026-11",
@@ -185,6 +207,18 @@ fn page_rows() -> Vec<Row> {
             [303, 403, 403, 403, 403, 403],
         ),
         ("POST", "/sign-out", Some(json!({})), [303, 403, 403, 403, 403, 403]),
+        (
+            "POST",
+            "/stock/thresholds",
+            Some(json!({"depot": "CAM", "part": "CN-5000", "minimum": "1"})),
+            [303, 403, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/receiving/sessions",
+            Some(json!({"reference": "x"})),
+            [303, 403, 403, 403, 403, 403],
+        ),
     ]
 }
 

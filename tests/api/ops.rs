@@ -63,7 +63,7 @@ async fn lifecycle_openapi_health_and_metrics() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(ends, ["restored", "returned_to_stock", "scrapped", "cancelled"]);
-    assert_eq!(table["transitions"].as_array().unwrap().len(), 19);
+    assert_eq!(table["transitions"].as_array().unwrap().len(), 20);
 
     let doc = app.get(FE, "/api/v1/openapi.json").await.expect(200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));

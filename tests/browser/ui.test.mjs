@@ -167,9 +167,17 @@ test("the CoreWeave golden path, through forms only, with the receiving scanner"
   await move(cam, "received");
   await cam.screenshot({ path: join(shots, "rma-detail.png"), fullPage: true });
   await move(cam, "triage");
-  await move(cam, "repair", (f) => f.getByLabel("Finding").fill("DIMM A1 failed"));
+  await move(cam, "repair", async (f) => {
+    await f.getByLabel(/^Finding( \*)?$/).fill("DIMM A1 failed");
+    await f.getByLabel("Finding codes").fill("dimm-ue");
+    await f.getByLabel("Technician time (minutes)").fill("35");
+  });
   await move(cam, "testing", (f) => f.getByLabel(/Parts consumed/).fill("DIMM-CAM-S001"));
   await move(cam, "returned_to_stock", (f) => f.getByLabel("Test results").fill("burn-in 24h: pass\nmemtest: pass"));
+  const record = await cam.locator("#repair").textContent();
+  assert.match(record, /35/, "technician time");
+  assert.match(record, /DIMM-UE/, "the catalog code");
+  assert.match(record, /DIMM-CAM-S001/, "the part consumed");
   await cam.goto(`${base}/units/CN-ORD1-0103`);
   assert.match(await cam.locator("main").textContent(), /refurbished/);
   await cam.goto(`${base}/stock`);
@@ -205,6 +213,37 @@ test("the CoreWeave golden path, through forms only, with the receiving scanner"
   assert.equal(await fe2.locator("#impact-h").count(), 1, "each section once");
   await fe2.screenshot({ path: join(shots, "dashboard.png"), fullPage: true });
   await fe2.context().close();
+});
+
+test("a pallet session lists unexpected serials; thresholds and the restock plan on the stock page", async () => {
+  const cam = await signedIn("cam@vast.example");
+  await cam.goto(`${base}/receiving`);
+  await cam.getByLabel("Pallet label or delivery reference").fill("PALLET-0007");
+  await cam.getByRole("button", { name: "Start a receiving session" }).click();
+  await cam.waitForURL(/\/receiving\/sessions\/[0-9a-f-]+$/);
+  // The scanner types a serial and Enter; the page comes back ready for the next box.
+  for (const serial of ["CN-ORD1-0101", "ZZ-STRAY-0001"]) {
+    await cam.keyboard.type(`${serial}\n`);
+    await cam.locator("#scans").getByRole("link", { name: serial }).waitFor();
+  }
+  assert.equal((await cam.locator("#count-unexpected").textContent()).trim(), "2");
+  assert.match(await cam.locator("#scans").textContent(), /ZZ-STRAY-0001[\s\S]*unexpected/);
+  await cam.screenshot({ path: join(shots, "pallet.png"), fullPage: true });
+  await cam.getByRole("button", { name: "Close the session" }).click();
+  await cam.waitForLoadState();
+  assert.equal(await cam.locator("#serial").count(), 0, "a closed session takes no scans");
+
+  await cam.goto(`${base}/stock`);
+  await cam.getByLabel("Part").selectOption("CN-5000");
+  await cam.getByLabel("Minimum (0 removes it)").fill("500");
+  await cam.getByRole("button", { name: "Set threshold" }).click();
+  await cam.waitForLoadState();
+  assert.match(await cam.locator("tr.short").first().textContent(), /CAM[\s\S]*CN-5000[\s\S]*500/);
+  assert.match(await cam.locator(".moves").textContent(), /CN-5000 from SAC to CAM/);
+  await cam.getByLabel("Minimum (0 removes it)").fill("20000");
+  await cam.getByRole("button", { name: "Set threshold" }).click();
+  assert.match(await cam.locator(".alert").textContent(), /minimum/);
+  await cam.context().close();
 });
 
 test("a form posted without its CSRF token is refused", async () => {

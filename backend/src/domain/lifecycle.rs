@@ -28,6 +28,12 @@ string_enum! {
 }
 
 impl Status {
+    /// From the failed unit's arrival at the depot on, and the end states: when a depot record
+    /// may exist.
+    pub fn is_at_depot_or_closed(self) -> bool {
+        matches!(self, Received | Triage | Repair | Testing | VendorEscalated) || self.is_end()
+    }
+
     /// End states: nothing leaves them.
     pub fn is_end(self) -> bool {
         !TRANSITIONS.iter().any(|t| t.from.contains(&self))
@@ -64,6 +70,10 @@ string_enum! {
         PartsRemoved => "parts_removed",
         SanitizationMethod => "sanitization_method",
         SanitizationCertificate => "sanitization_certificate",
+        KeepYourDrive => "keep_your_drive",
+        DestructionCertificate => "destruction_certificate",
+        FindingCodes => "finding_codes",
+        LaborMinutes => "labor_minutes",
     }
 }
 
@@ -84,6 +94,44 @@ string_enum! {
         MandatoryChecks => "mandatory_checks",
         BagMatches => "bag_matches",
         MediaSanitized => "media_sanitized",
+        KeepYourDriveHoldsMedia => "keep_your_drive_holds_media",
+        FindingCodesKnown => "finding_codes_known",
+        VendorShipment => "vendor_shipment",
+    }
+}
+
+string_enum! {
+    /// Which RMAs a row exists for: a keep-your-drive RMA closes on the customer's destruction
+    /// certificate, every other one ships its failed unit back.
+    Applies {
+        Always => "always",
+        KeptByCustomer => "kept_by_customer",
+        ShipsBack => "ships_back",
+    }
+}
+
+impl Applies {
+    pub fn to(self, keep_your_drive: bool) -> bool {
+        match self {
+            Applies::Always => true,
+            Applies::KeptByCustomer => keep_your_drive,
+            Applies::ShipsBack => !keep_your_drive,
+        }
+    }
+
+    /// Why the row is not there for an RMA it does not apply to.
+    fn refusal(self) -> &'static str {
+        match self {
+            Applies::Always => "",
+            Applies::KeptByCustomer => {
+                "only a keep-your-drive RMA closes on the customer's destruction certificate; this one ships \
+                 the failed unit back to a depot"
+            }
+            Applies::ShipsBack => {
+                "the customer keeps the failed drive (keep-your-drive): nothing ships back; record their \
+                 destruction certificate to close the RMA"
+            }
+        }
     }
 }
 
@@ -105,6 +153,7 @@ string_enum! {
         RecordTests => "record_tests",
         RecordBag => "record_bag",
         RecordSanitization => "record_sanitization",
+        CloseKeptDrive => "close_kept_drive",
         Restock => "restock",
         Scrap => "scrap",
     }
@@ -133,6 +182,7 @@ pub struct Transition {
     pub guards: &'static [Guard],
     pub effects: &'static [UnitEffect],
     pub notice: Option<Notice>,
+    pub applies: Applies,
 }
 
 use Field as F;
@@ -146,6 +196,9 @@ const DT: &[Role] = &[DepotTech];
 const ON_SITE: &[Role] = &[DcTech, FieldEngineer];
 const NOTE: &[Field] = &[F::Note];
 const SHIPPING: &[Field] = &[F::Packages, F::WeightKg, F::Note];
+/// What a depot technician may add to any step of the depot's work.
+const BENCH: &[Field] = &[F::LaborMinutes, F::Note];
+const FINDING: &[Field] = &[F::FindingCodes, F::LaborMinutes, F::Note];
 
 /// The lifecycle. Nothing changes an RMA's status except through a row of this table.
 pub static TRANSITIONS: &[Transition] = &[
@@ -158,6 +211,7 @@ pub static TRANSITIONS: &[Transition] = &[
         guards: &[],
         effects: &[],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[Diagnosing],
@@ -168,16 +222,18 @@ pub static TRANSITIONS: &[Transition] = &[
         guards: &[],
         effects: &[E::RecordResolution],
         notice: Some(Notice::RmaClosed),
+        applies: Applies::Always,
     },
     Transition {
         from: &[Diagnosing],
         to: Approved,
         roles: FE,
         required: &[F::FaultCode, F::ReplacementKind],
-        optional: &[F::ReplacementPart, F::Depot, F::Note],
-        guards: &[G::MandatoryChecks, G::ReplacementPolicy],
+        optional: &[F::ReplacementPart, F::Depot, F::KeepYourDrive, F::Note],
+        guards: &[G::MandatoryChecks, G::ReplacementPolicy, G::KeepYourDriveHoldsMedia],
         effects: &[E::RecordDecision, E::ReserveReplacement],
         notice: Some(Notice::RmaApproved),
+        applies: Applies::Always,
     },
     Transition {
         from: &[Approved],
@@ -188,6 +244,7 @@ pub static TRANSITIONS: &[Transition] = &[
         guards: &[G::ShipmentDetails, G::ReplacementFromActorDepotStock],
         effects: &[E::ShipReplacement],
         notice: Some(Notice::ReplacementShipped),
+        applies: Applies::Always,
     },
     Transition {
         from: &[Approved],
@@ -198,6 +255,7 @@ pub static TRANSITIONS: &[Transition] = &[
         guards: &[G::SpareOnSite, G::PulledIsFailedUnit],
         effects: &[E::Swap, E::RecordBag],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[ReplacementShipped],
@@ -208,6 +266,7 @@ pub static TRANSITIONS: &[Transition] = &[
         guards: &[],
         effects: &[E::DeliverReplacement],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[ReplacementDelivered],
@@ -218,6 +277,7 @@ pub static TRANSITIONS: &[Transition] = &[
         guards: &[G::InstalledIsReplacement, G::PulledIsFailedUnit],
         effects: &[E::Swap, E::RecordBag],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[Swapped],
@@ -228,6 +288,19 @@ pub static TRANSITIONS: &[Transition] = &[
         guards: &[G::ShipmentDetails],
         effects: &[E::ShipReturn],
         notice: None,
+        applies: Applies::ShipsBack,
+    },
+    // Keep-your-drive: the customer destroys the failed drive on site; nothing ships back.
+    Transition {
+        from: &[Swapped],
+        to: Scrapped,
+        roles: ON_SITE,
+        required: &[F::DestructionCertificate],
+        optional: NOTE,
+        guards: &[],
+        effects: &[E::CloseKeptDrive],
+        notice: Some(Notice::RmaClosed),
+        applies: Applies::KeptByCustomer,
     },
     Transition {
         from: &[ReturnShipped],
@@ -238,96 +311,118 @@ pub static TRANSITIONS: &[Transition] = &[
         guards: &[G::ActorAtReturnDepot, G::ScannedIsFailedUnit, G::BagMatches],
         effects: &[E::ReceiveReturn],
         notice: Some(Notice::UnitReceived),
+        applies: Applies::Always,
     },
     Transition {
         from: &[Received],
         to: Triage,
         roles: DT,
         required: &[],
-        optional: NOTE,
+        optional: BENCH,
         guards: &[G::ActorAtReturnDepot],
         effects: &[],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[Triage],
         to: Repair,
         roles: DT,
         required: &[F::Finding],
-        optional: NOTE,
-        guards: &[G::ActorAtReturnDepot],
+        optional: FINDING,
+        guards: &[G::ActorAtReturnDepot, G::FindingCodesKnown],
         effects: &[E::RecordFinding],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[Triage],
         to: Testing,
         roles: DT,
         required: &[F::Finding],
-        optional: NOTE,
-        guards: &[G::ActorAtReturnDepot],
+        optional: FINDING,
+        guards: &[G::ActorAtReturnDepot, G::FindingCodesKnown],
         effects: &[E::RecordFinding],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[Triage],
         to: VendorEscalated,
         roles: DT,
         required: &[F::Vendor, F::VendorReference],
-        optional: NOTE,
-        guards: &[G::ActorAtReturnDepot],
+        optional: &[
+            F::Carrier,
+            F::TrackingNumber,
+            F::Packages,
+            F::WeightKg,
+            F::LaborMinutes,
+            F::Note,
+        ],
+        guards: &[G::ActorAtReturnDepot, G::VendorShipment],
         effects: &[E::SendToVendor],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[Triage, VendorEscalated],
         to: Scrapped,
         roles: DT,
         required: &[F::Reason],
-        optional: NOTE,
+        optional: BENCH,
         guards: &[G::ActorAtReturnDepot],
         effects: &[E::Scrap],
         notice: Some(Notice::RmaClosed),
+        applies: Applies::Always,
     },
     Transition {
         from: &[Repair],
         to: Testing,
         roles: DT,
         required: &[F::PartsConsumed],
-        optional: &[F::PartsRemoved, F::Note],
+        optional: &[F::PartsRemoved, F::LaborMinutes, F::Note],
         guards: &[G::ActorAtReturnDepot, G::PartsFromDepotStock],
         effects: &[E::ConsumeParts],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[Testing],
         to: ReturnedToStock,
         roles: DT,
         required: &[F::TestResults],
-        optional: &[F::SanitizationMethod, F::SanitizationCertificate, F::Note],
+        optional: &[
+            F::SanitizationMethod,
+            F::SanitizationCertificate,
+            F::LaborMinutes,
+            F::Note,
+        ],
         guards: &[G::ActorAtReturnDepot, G::TestsAllPassed, G::MediaSanitized],
         effects: &[E::RecordTests, E::RecordSanitization, E::Restock],
         notice: Some(Notice::RmaClosed),
+        applies: Applies::Always,
     },
     Transition {
         from: &[Testing],
         to: Repair,
         roles: DT,
         required: &[F::TestResults],
-        optional: NOTE,
+        optional: BENCH,
         guards: &[G::ActorAtReturnDepot, G::TestsSomeFailed],
         effects: &[E::RecordTests],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[VendorEscalated],
         to: Testing,
         roles: DT,
         required: &[F::VendorReturnReference],
-        optional: NOTE,
-        guards: &[G::ActorAtReturnDepot],
+        optional: &[F::Carrier, F::TrackingNumber, F::LaborMinutes, F::Note],
+        guards: &[G::ActorAtReturnDepot, G::VendorShipment],
         effects: &[E::BackFromVendor],
         notice: None,
+        applies: Applies::Always,
     },
     Transition {
         from: &[Reported, Diagnosing, Approved],
@@ -338,6 +433,7 @@ pub static TRANSITIONS: &[Transition] = &[
         guards: &[],
         effects: &[],
         notice: Some(Notice::RmaClosed),
+        applies: Applies::Always,
     },
 ];
 
@@ -345,7 +441,11 @@ pub static TRANSITIONS: &[Transition] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     /// No row leads from the current status to the target (409).
-    NotAllowed { from: Status, to: Status },
+    NotAllowed {
+        from: Status,
+        to: Status,
+        keep_your_drive: bool,
+    },
     /// The row exists but this role may not make it (403).
     RoleMayNot {
         role: Role,
@@ -358,13 +458,20 @@ pub enum Refusal {
     Invalid(String),
     /// A guard about who acts failed, e.g. a depot technician at another depot (403).
     Forbidden(String),
+    /// The row exists, but not for this RMA: a return of a keep-your-drive RMA, or a destruction
+    /// certificate for one that ships back (409).
+    DoesNotApply(Applies),
 }
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::NotAllowed { from, to } => {
-                let next: Vec<&str> = next_statuses(*from).map(Status::as_str).collect();
+            Refusal::NotAllowed {
+                from,
+                to,
+                keep_your_drive,
+            } => {
+                let next: Vec<&str> = next_for(*from, *keep_your_drive).map(|t| t.to.as_str()).collect();
                 if next.is_empty() {
                     write!(f, "an RMA in `{from}` is closed; it cannot move to `{to}`")
                 } else {
@@ -387,6 +494,7 @@ impl std::fmt::Display for Refusal {
                 let names: Vec<&str> = fields.iter().map(|x| x.as_str()).collect();
                 write!(f, "missing required field(s): {}", names.join(", "))
             }
+            Refusal::DoesNotApply(applies) => f.write_str(applies.refusal()),
             Refusal::Invalid(msg) | Refusal::Forbidden(msg) => f.write_str(msg),
         }
     }
@@ -397,11 +505,16 @@ pub fn next_statuses(from: Status) -> impl Iterator<Item = Status> {
     TRANSITIONS.iter().filter(move |t| t.from.contains(&from)).map(|t| t.to)
 }
 
-/// The transitions a user of `role` may attempt from `from`.
-pub fn available(from: Status, role: Role) -> impl Iterator<Item = &'static Transition> {
+/// The rows out of `from` that exist for an RMA (keep-your-drive or not).
+fn next_for(from: Status, keep_your_drive: bool) -> impl Iterator<Item = &'static Transition> {
     TRANSITIONS
         .iter()
-        .filter(move |t| t.from.contains(&from) && t.roles.contains(&role))
+        .filter(move |t| t.from.contains(&from) && t.applies.to(keep_your_drive))
+}
+
+/// The transitions a user of `role` may attempt from `from` on an RMA (keep-your-drive or not).
+pub fn available(from: Status, role: Role, keep_your_drive: bool) -> impl Iterator<Item = &'static Transition> {
+    next_for(from, keep_your_drive).filter(move |t| t.roles.contains(&role))
 }
 
 /// Finds the row for `from -> to` and checks the role and the presence of required fields.
@@ -411,12 +524,20 @@ pub fn authorize(
     from: Status,
     to: Status,
     role: Role,
+    keep_your_drive: bool,
     present: impl Fn(Field) -> bool,
 ) -> Result<&'static Transition, Refusal> {
     let row = TRANSITIONS
         .iter()
         .find(|t| t.to == to && t.from.contains(&from))
-        .ok_or(Refusal::NotAllowed { from, to })?;
+        .ok_or(Refusal::NotAllowed {
+            from,
+            to,
+            keep_your_drive,
+        })?;
+    if !row.applies.to(keep_your_drive) {
+        return Err(Refusal::DoesNotApply(row.applies));
+    }
     if !row.roles.contains(&role) {
         return Err(Refusal::RoleMayNot {
             role,
@@ -462,18 +583,18 @@ mod tests {
     fn refusals_follow_status_then_role_then_fields() {
         let none = |_| false;
         assert!(matches!(
-            authorize(Reported, Received, DepotTech, none),
+            authorize(Reported, Received, DepotTech, false, none),
             Err(Refusal::NotAllowed { .. })
         ));
         assert!(matches!(
-            authorize(Reported, Diagnosing, DcTech, none),
+            authorize(Reported, Diagnosing, DcTech, false, none),
             Err(Refusal::RoleMayNot { .. })
         ));
         assert_eq!(
-            authorize(Diagnosing, Approved, FieldEngineer, |f| f == Field::FaultCode).unwrap_err(),
+            authorize(Diagnosing, Approved, FieldEngineer, false, |f| f == Field::FaultCode).unwrap_err(),
             Refusal::MissingFields(vec![Field::ReplacementKind])
         );
-        assert!(authorize(Reported, Cancelled, Admin, |_| true).is_ok());
+        assert!(authorize(Reported, Cancelled, Admin, false, |_| true).is_ok());
     }
 
     #[test]

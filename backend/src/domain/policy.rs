@@ -95,6 +95,10 @@ pub struct Facts<'a> {
     pub bag_number: Option<&'a str>,
     pub sanitization_method: Option<&'a str>,
     pub sanitization_certificate: Option<&'a str>,
+    /// The customer keeps the failed drive (recorded on the RMA, or asked for at approval).
+    pub keep_your_drive: bool,
+    /// Finding codes the request names that the catalog does not know.
+    pub unknown_finding_codes: &'a [String],
 }
 
 impl Facts<'_> {
@@ -261,19 +265,26 @@ fn check_guard(guard: Guard, f: &Facts) -> Result<(), Refusal> {
                 )))
             }
         }
-        Guard::ShipmentDetails => {
-            let carrier = Carrier::parse(f.carrier.unwrap_or_default()).map_err(Refusal::Invalid)?;
-            carrier
-                .tracking_number(f.tracking_number.unwrap_or_default())
-                .map_err(Refusal::Invalid)?;
-            if f.packages.is_some_and(|p| !(1..=50).contains(&p)) {
-                return Err(invalid("packages must be between 1 and 50"));
+        Guard::ShipmentDetails => shipment_details(f),
+        Guard::VendorShipment if f.carrier.is_none() && f.tracking_number.is_none() => Ok(()),
+        Guard::VendorShipment => shipment_details(f),
+        Guard::KeepYourDriveHoldsMedia if !f.keep_your_drive => Ok(()),
+        Guard::KeepYourDriveHoldsMedia => {
+            let part = f.replacement_part.unwrap_or(&f.failed.part);
+            if part.holds_media {
+                Ok(())
+            } else {
+                Err(invalid(format!(
+                    "keep-your-drive is for parts that hold customer data; {} does not, so it ships back",
+                    part.number
+                )))
             }
-            if f.weight_kg.is_some_and(|w| !(w > 0.0 && w <= 2000.0)) {
-                return Err(invalid("weight_kg must be more than 0 and at most 2000"));
-            }
-            Ok(())
         }
+        Guard::FindingCodesKnown if f.unknown_finding_codes.is_empty() => Ok(()),
+        Guard::FindingCodesKnown => Err(invalid(format!(
+            "unknown finding code(s): {}; the catalog is at /admin/catalog and GET /api/v1/finding-codes",
+            f.unknown_finding_codes.join(", ")
+        ))),
         Guard::MandatoryChecks => {
             if f.missing_checks.is_empty() {
                 Ok(())
@@ -294,6 +305,21 @@ fn check_guard(guard: Guard, f: &Facts) -> Result<(), Refusal> {
             }
         }
     }
+}
+
+/// Carrier, tracking number, packages and weight of a shipment the request describes.
+fn shipment_details(f: &Facts) -> Result<(), Refusal> {
+    let carrier = Carrier::parse(f.carrier.unwrap_or_default()).map_err(Refusal::Invalid)?;
+    carrier
+        .tracking_number(f.tracking_number.unwrap_or_default())
+        .map_err(Refusal::Invalid)?;
+    if f.packages.is_some_and(|p| !(1..=50).contains(&p)) {
+        return Err(invalid("packages must be between 1 and 50"));
+    }
+    if f.weight_kg.is_some_and(|w| !(w > 0.0 && w <= 2000.0)) {
+        return Err(invalid("weight_kg must be more than 0 and at most 2000"));
+    }
+    Ok(())
 }
 
 /// SPEC §3: C-nodes are replaced whole; field-replaceable D-node parts are replaced as FRUs.

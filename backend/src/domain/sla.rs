@@ -248,7 +248,8 @@ pub fn clocks(
             "return_shipped",
             swapped,
             swapped + Duration::days(policy.return_days),
-            first(&[ReturnShipped]),
+            // Keep-your-drive: the destruction certificate ends it instead of a shipment.
+            first(&[ReturnShipped]).or(first(&[Scrapped])),
             now,
         ));
     }

@@ -35,6 +35,12 @@ pub struct Model {
     pub closed_at: Option<DateTimeUtc>,
     /// The sealed-bag number a unit holding customer data was packed in at the pull.
     pub bag_number: Option<String>,
+    /// The customer keeps the failed drive: nothing ships back; the RMA closes on their
+    /// destruction certificate.
+    pub keep_your_drive: bool,
+    pub destruction_certificate: Option<String>,
+    /// Technician time spent at the depot, summed over the transitions that reported it.
+    pub labor_minutes: i32,
     /// The external references' values, upper-cased, for search.
     pub refs_text: String,
 }

@@ -21,6 +21,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "unit_received",
         "rma_closed",
         "sla_breach",
+        "low_stock",
     ])
     .expect("email templates parse");
     tera.autoescape_on(vec![".html"]);

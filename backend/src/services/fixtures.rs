@@ -2,7 +2,7 @@
 //! serials, emails); what already exists is left as it is, so loading twice changes nothing.
 use crate::db::begin_write;
 use crate::domain::{Condition, Location, Role};
-use crate::entities::{cluster, depot, organization, part, site, slot, slot_history, unit, user};
+use crate::entities::{cluster, depot, finding_code, organization, part, site, slot, slot_history, unit, user};
 use crate::services::auth::{hash_password, verify_password};
 use anyhow::{Context, bail};
 use chrono::Utc;
@@ -35,6 +35,16 @@ struct Fixtures {
     users: Vec<UserRow>,
     #[serde(default)]
     oncall: Vec<OncallRow>,
+    #[serde(default)]
+    finding_codes: Vec<FindingCodeRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FindingCodeRow {
+    code: String,
+    description: String,
+    #[serde(default)]
+    part_kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,6 +322,27 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
         .insert(&txn)
         .await?;
         parts.insert(p.number, id);
+    }
+
+    let known_codes: Vec<String> = finding_code::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
+    for c in f.finding_codes {
+        let code = c.code.trim().to_uppercase();
+        if known_codes.contains(&code) {
+            continue;
+        }
+        finding_code::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            code: Set(code),
+            description: Set(c.description),
+            part_kind: Set(c.part_kind),
+        }
+        .insert(&txn)
+        .await?;
     }
 
     let mut units = UnitBatch {

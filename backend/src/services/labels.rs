@@ -78,6 +78,12 @@ async fn label_for(db: &DatabaseConnection, rma: rma::Model, base_url: &str) -> 
             rma.number, rma.status
         )));
     }
+    if rma.keep_your_drive {
+        return Err(AppError::Conflict(format!(
+            "{} is keep-your-drive: the customer keeps the failed drive, so there is no return label",
+            rma.number
+        )));
+    }
     let site = one::<site::Entity>(db, rma.site_id).await?;
     let depot = one::<depot::Entity>(db, rma.return_depot_id).await?;
     let returned = one::<unit::Entity>(db, rma.returned_unit_id).await?;

@@ -8,9 +8,12 @@ pub mod csv_files;
 pub mod dashboard;
 pub mod diagnosis;
 pub mod fixtures;
+pub mod genealogy;
 pub mod history;
 pub mod labels;
 pub mod oncall;
+pub mod receiving;
+pub mod repairs;
 pub mod rmas;
 pub mod sessions;
 pub mod sla;
@@ -41,6 +44,13 @@ impl Actor {
     /// A customer's technician sees only their own organization's records.
     pub fn organization_scope(&self) -> Option<Uuid> {
         (self.role == Role::DcTech).then_some(self.organization_id)
+    }
+
+    /// The depot a depot technician works at: receiving and shipping happen at one's own bench.
+    pub fn bench_depot(&self, doing: &str) -> AppResult<Uuid> {
+        self.require(&[Role::DepotTech], doing)?;
+        self.depot_id
+            .ok_or_else(|| AppError::Forbidden("you are not assigned to a depot".into()))
     }
 
     pub fn require(&self, roles: &[Role], doing: &str) -> AppResult<()> {

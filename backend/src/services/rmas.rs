@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
 use crate::services::views::{self, EventView, NextTransition, RmaView, load_map};
 use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
-use crate::services::{history, stock};
+use crate::services::{history, repairs, stock};
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -106,6 +106,18 @@ pub struct TransitionRequest {
     pub sanitization_method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sanitization_certificate: Option<String>,
+    /// At approval: the customer keeps the failed drive; the RMA later closes on
+    /// `destruction_certificate` instead of a return shipment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_your_drive: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destruction_certificate: Option<String>,
+    /// Codes from the findings catalog (`GET /api/v1/finding-codes`), with the free-text `finding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_codes: Option<Vec<String>>,
+    /// Technician time this step took, in minutes (0 to 1440).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labor_minutes: Option<i32>,
 }
 
 /// A component removed in a repair: a unit known inside the repaired one, or a new serial with its
@@ -142,7 +154,11 @@ impl TransitionRequest {
             Field::BagNumber => &self.bag_number,
             Field::SanitizationMethod => &self.sanitization_method,
             Field::SanitizationCertificate => &self.sanitization_certificate,
+            Field::DestructionCertificate => &self.destruction_certificate,
             Field::DeliveredAt
+            | Field::KeepYourDrive
+            | Field::FindingCodes
+            | Field::LaborMinutes
             | Field::PartsConsumed
             | Field::PartsRemoved
             | Field::TestResults
@@ -161,6 +177,9 @@ impl TransitionRequest {
             Field::TestResults => self.test_results.as_ref().is_some_and(|t| !t.is_empty()),
             Field::Packages => self.packages.is_some(),
             Field::WeightKg => self.weight_kg.is_some(),
+            Field::KeepYourDrive => self.keep_your_drive.is_some(),
+            Field::FindingCodes => self.finding_codes.is_some(),
+            Field::LaborMinutes => self.labor_minutes.is_some(),
             other => self.text(other).is_some(),
         }
     }
@@ -291,6 +310,9 @@ pub async fn open_in(txn: &DatabaseTransaction, actor: &Actor, input: OpenRma) -
         status_changed_at: Set(now),
         closed_at: Set(None),
         bag_number: Set(None),
+        keep_your_drive: Set(false),
+        destruction_certificate: Set(None),
+        labor_minutes: Set(0),
     }
     .insert(txn)
     .await?;
@@ -457,8 +479,16 @@ pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppRes
 async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> AppResult<RmaView> {
     let status: Status = parse(&rma.status)?;
     let organization_id = rma.organization_id;
+    let flags = crate::services::genealogy::rma_flags(db, &rma, actor.organization_scope()).await?;
+    // Nothing is recorded at the depot before the unit arrives (or the customer keeps it).
+    let repair = match status.is_at_depot_or_closed() {
+        true => repairs::record_of(db, rma.id, rma.labor_minutes).await?,
+        false => None,
+    };
     let mut view = with_shipments(db, rma).await?;
-    view.next_transitions = Some(NextTransition::for_role(status, actor.role));
+    view.flags = Some(flags);
+    view.repair = repair;
+    view.next_transitions = Some(NextTransition::for_role(status, actor.role, view.keep_your_drive));
     if view.severity == Severity::Sev1.as_str() && view.closed_at.is_none() {
         view.on_call = crate::services::oncall::on_call(db, organization_id, Utc::now()).await?;
     }
@@ -543,6 +573,9 @@ async fn record_event(
     Ok(history::append(txn, entry).await?)
 }
 
+/// The template of the alert a transition queues when it leaves a shelf below its threshold.
+const LOW_STOCK: &str = "low_stock";
+
 /// The units a transition touches, loaded once.
 struct Loaded {
     failed: unit::Model,
@@ -566,7 +599,7 @@ pub async fn transition(
     let rma = find_visible(&txn, actor, number).await?;
     let from: Status = parse(&rma.status)?;
     let to: Status = parse(&req.to)?;
-    let row = lifecycle::authorize(from, to, actor.role, |f| req.has(f))?;
+    let row = lifecycle::authorize(from, to, actor.role, rma.keep_your_drive, |f| req.has(f))?;
     if req.version != rma.version {
         return Err(AppError::VersionConflict(format!(
             "{} is at version {}, not {}; reload it and try again",
@@ -574,6 +607,18 @@ pub async fn transition(
         )));
     }
     let uses = |f: Field| row.required.contains(&f) || row.optional.contains(&f);
+    let labor_minutes = req.labor_minutes.filter(|_| uses(Field::LaborMinutes));
+    if labor_minutes.is_some_and(|m| !(0..=repairs::MAX_LABOR_MINUTES).contains(&m)) {
+        return Err(AppError::invalid(format!(
+            "labor_minutes must be between 0 and {} (one day)",
+            repairs::MAX_LABOR_MINUTES
+        )));
+    }
+    let finding_codes = match (uses(Field::FindingCodes), &req.finding_codes) {
+        (true, Some(codes)) => repairs::normalize_codes(codes),
+        _ => vec![],
+    };
+    let unknown_finding_codes = repairs::unknown_codes(&txn, &finding_codes).await?;
 
     // Resolve every name the request uses; an unknown one is a 422 naming it.
     let mut serials: Vec<Serial> = Vec::new();
@@ -596,6 +641,10 @@ pub async fn transition(
     let loaded = load_units(&txn, &rma, &serials).await?;
 
     let approving = row.effects.contains(&UnitEffect::RecordDecision);
+    let keep_your_drive = match approving {
+        true => req.keep_your_drive.unwrap_or(false),
+        false => rma.keep_your_drive,
+    };
     let replacement_kind: Option<ReplacementKind> = if approving {
         req.text(Field::ReplacementKind).map(parse).transpose()?
     } else {
@@ -675,6 +724,8 @@ pub async fn transition(
         bag_number: req.text(Field::BagNumber),
         sanitization_method: req.text(Field::SanitizationMethod),
         sanitization_certificate: req.text(Field::SanitizationCertificate),
+        keep_your_drive,
+        unknown_finding_codes: &unknown_finding_codes,
     };
     policy::check_guards(row, &facts)?;
 
@@ -706,11 +757,15 @@ pub async fn transition(
         closed_at: Set(to.is_end().then_some(now)),
         ..Default::default()
     };
+    if let Some(minutes) = labor_minutes {
+        changes.labor_minutes = Set(rma.labor_minutes + minutes);
+    }
     for effect in row.effects {
         match effect {
             UnitEffect::RecordResolution => changes.resolution = Set(req.text(Field::Resolution).map(Into::into)),
             UnitEffect::RecordDecision => {
                 changes.fault_code = Set(req.text(Field::FaultCode).map(Into::into));
+                changes.keep_your_drive = Set(keep_your_drive);
                 changes.replacement_kind = Set(replacement_kind.map(|k| k.as_str().into()));
                 changes.replacement_part_id = Set(match replacement_kind {
                     Some(ReplacementKind::Fru) => replacement_part.as_ref().map(|p| p.id),
@@ -736,6 +791,9 @@ pub async fn transition(
                     changes.bag_number = Set(Some(bag.to_uppercase()));
                 }
             }
+            UnitEffect::CloseKeptDrive => {
+                changes.destruction_certificate = Set(req.text(Field::DestructionCertificate).map(Into::into))
+            }
             _ => {}
         }
     }
@@ -758,9 +816,11 @@ pub async fn transition(
         actor,
         now,
     };
+    // Shelves whose available count this transition changes: checked against their thresholds.
+    let mut shelves: Vec<stock::Shelf> = vec![];
     // A reservation lives while the RMA is approved: shipping consumes it, anything else frees it.
     if from == Status::Approved {
-        stock::release(&txn, rma.id).await?;
+        shelves.extend(stock::release(&txn, rma.id).await?);
     }
     let mut reserved: Option<(String, String)> = None;
     let returned_id = pulled
@@ -770,6 +830,16 @@ pub async fn transition(
     for effect in row.effects {
         match effect {
             UnitEffect::RecordResolution | UnitEffect::RecordDecision | UnitEffect::RecordBag => {}
+            UnitEffect::CloseKeptDrive => {
+                work.place(returned_id, Place::loose_at_site(site.id), Some(Condition::Scrapped))
+                    .await?;
+                let details = json!({
+                    "destruction_certificate": req.text(Field::DestructionCertificate),
+                    "recorded_by": actor.email,
+                });
+                work.repair_record(returned_id, "destroyed_by_customer", details)
+                    .await?;
+            }
             UnitEffect::RecordSanitization => {
                 if let Some(method) = req.text(Field::SanitizationMethod) {
                     let details = json!({
@@ -787,7 +857,10 @@ pub async fn transition(
                 };
                 let depots = stock::depots_in_order(&txn, named_depot.as_ref(), site.default_depot_id).await?;
                 match stock::reserve(&txn, rma.id, part_id, &depots).await? {
-                    Some((unit, depot)) => reserved = Some((unit.serial, depot.code)),
+                    Some((unit, depot)) => {
+                        shelves.push((depot.id, unit.part_id));
+                        reserved = Some((unit.serial, depot.code));
+                    }
                     // Asked for one depot: say so rather than approve with nothing set aside.
                     None if named_depot.is_some() => {
                         return Err(AppError::Conflict(format!(
@@ -808,6 +881,7 @@ pub async fn transition(
                     .depot_id
                     .ok_or_else(|| anyhow::anyhow!("depot tech without depot"))?;
                 stock::take_for_shipment(&txn, unit, rma.id, from_depot, now).await?;
+                shelves.push((from_depot, unit.part_id));
                 let depot = depot::Entity::find_by_id(from_depot)
                     .one(&txn)
                     .await?
@@ -828,14 +902,7 @@ pub async fn transition(
                     .as_ref()
                     .ok_or_else(|| anyhow::anyhow!("no replacement"))?;
                 work.place(unit.id, Place::loose_at_site(site.id), None).await?;
-                let delivered = req.delivered_at.unwrap_or(now);
-                shipment::Entity::update_many()
-                    .col_expr(shipment::Column::DeliveredAt, Expr::value(delivered))
-                    .filter(shipment::Column::RmaId.eq(rma.id))
-                    .filter(shipment::Column::Direction.eq("outbound"))
-                    .filter(shipment::Column::DeliveredAt.is_null())
-                    .exec(&txn)
-                    .await?;
+                work.delivered("outbound", req.delivered_at.unwrap_or(now)).await?;
             }
             UnitEffect::Swap => {
                 let installed = installed
@@ -893,17 +960,11 @@ pub async fn transition(
             UnitEffect::ReceiveReturn => {
                 work.place(returned_id, Place::at_depot(return_depot.id), Some(Condition::Failed))
                     .await?;
-                shipment::Entity::update_many()
-                    .col_expr(shipment::Column::DeliveredAt, Expr::value(now))
-                    .filter(shipment::Column::RmaId.eq(rma.id))
-                    .filter(shipment::Column::Direction.eq("return"))
-                    .filter(shipment::Column::DeliveredAt.is_null())
-                    .exec(&txn)
-                    .await?;
+                work.delivered("return", now).await?;
             }
             UnitEffect::RecordFinding => {
-                work.repair_record(returned_id, "finding", json!({"finding": req.text(Field::Finding)}))
-                    .await?;
+                let details = json!({"finding": req.text(Field::Finding), "codes": finding_codes});
+                work.repair_record(returned_id, "finding", details).await?;
             }
             UnitEffect::SendToVendor => {
                 work.place(
@@ -915,12 +976,41 @@ pub async fn transition(
                     None,
                 )
                 .await?;
-                let details =
-                    json!({"vendor": req.text(Field::Vendor), "vendor_reference": req.text(Field::VendorReference)});
+                let vendor = req.text(Field::Vendor).unwrap_or_default();
+                if req.has(Field::Carrier) {
+                    let to_vendor = vendor.to_string();
+                    work.ship(
+                        repairs::TO_VENDOR,
+                        returned_id,
+                        &req,
+                        depot_address(&return_depot),
+                        to_vendor,
+                        Some(return_depot.id),
+                    )
+                    .await?;
+                }
+                let details = json!({"vendor": vendor, "vendor_reference": req.text(Field::VendorReference)});
                 work.repair_record(returned_id, "vendor_escalation", details).await?;
             }
             UnitEffect::BackFromVendor => {
                 work.place(returned_id, Place::at_depot(return_depot.id), None).await?;
+                work.delivered(repairs::TO_VENDOR, now).await?;
+                if req.has(Field::Carrier) {
+                    let from_vendor = repairs::vendor_visit(&txn, rma.id)
+                        .await?
+                        .map(|v| v.vendor)
+                        .unwrap_or_default();
+                    work.ship(
+                        repairs::FROM_VENDOR,
+                        returned_id,
+                        &req,
+                        from_vendor,
+                        depot_address(&return_depot),
+                        Some(return_depot.id),
+                    )
+                    .await?;
+                    work.delivered(repairs::FROM_VENDOR, now).await?;
+                }
                 let details = json!({"vendor_return_reference": req.text(Field::VendorReturnReference)});
                 work.repair_record(returned_id, "vendor_return", details).await?;
             }
@@ -944,6 +1034,7 @@ pub async fn transition(
                             serial.as_str()
                         )));
                     }
+                    shelves.push((return_depot.id, part_unit.part_id));
                 }
                 let removed = remove_parts(
                     &work,
@@ -969,6 +1060,7 @@ pub async fn transition(
                     Some(Condition::Refurbished),
                 )
                 .await?;
+                shelves.push((return_depot.id, loaded.returned.part_id));
             }
             UnitEffect::Scrap => {
                 work.place(returned_id, Place::at_depot(return_depot.id), Some(Condition::Scrapped))
@@ -992,6 +1084,12 @@ pub async fn transition(
             .collect();
         fields["checked"] = json!(checked);
     }
+    shelves.sort();
+    shelves.dedup();
+    let low_stock = stock::crossings(&txn, &shelves, now).await?;
+    if !low_stock.is_empty() {
+        fields["low_stock"] = json!(low_stock);
+    }
     let note = req.text(Field::Note);
     let event_id = record_event(&txn, rma.id, actor, Some(from), to, note, fields.clone(), now).await?;
     let updated = rma::Entity::find_by_id(rma.id)
@@ -1006,9 +1104,24 @@ pub async fn transition(
             template: notice.as_str(),
             recipients: outbox::recipients(&txn, rma.id, &site).await?,
             composed: None,
-            attach_label: notice == Notice::ReplacementShipped,
+            attach_label: notice == Notice::ReplacementShipped && !keep_your_drive,
             dedupe_key: None,
             organization_id: Some(rma.organization_id),
+        };
+        outbox::queue(&txn, queued, now).await?;
+    }
+    if !low_stock.is_empty() {
+        // An internal alert: depot technicians and admins, never the customer's webhook.
+        let depots: Vec<String> = low_stock.iter().map(|l| l.depot.clone()).collect();
+        let queued = outbox::Queued {
+            rma_id: rma.id,
+            event_id,
+            template: LOW_STOCK,
+            recipients: stock::low_stock_recipients(&txn, &depots).await?,
+            composed: None,
+            attach_label: false,
+            dedupe_key: None,
+            organization_id: None,
         };
         outbox::queue(&txn, queued, now).await?;
     }
@@ -1276,6 +1389,18 @@ impl Work<'_> {
         Ok(())
     }
 
+    /// Marks the RMA's shipments in `direction` that have not arrived as delivered at `at`.
+    async fn delivered(&self, direction: &str, at: DateTime<Utc>) -> AppResult<()> {
+        shipment::Entity::update_many()
+            .col_expr(shipment::Column::DeliveredAt, Expr::value(at))
+            .filter(shipment::Column::RmaId.eq(self.rma.id))
+            .filter(shipment::Column::Direction.eq(direction))
+            .filter(shipment::Column::DeliveredAt.is_null())
+            .exec(self.txn)
+            .await?;
+        Ok(())
+    }
+
     async fn repair_record(&self, unit_id: Uuid, kind: &str, details: Value) -> AppResult<()> {
         repair_record::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -1332,6 +1457,7 @@ pub async fn compose_notice(
     let ctx = json!({
         "rma": view,
         "link": format!("{base_url}/rmas/{}", view.number),
+        "base_url": base_url,
         "event": {"fields": fields},
         "shipment": shipment,
         "swap_steps": crate::domain::swap::swap_steps(&kind),
@@ -1343,17 +1469,17 @@ pub async fn compose_notice(
 /// What a scan at the receiving bench found.
 pub enum Scan {
     /// A return headed to the scanning technician's depot.
-    Expected { number: String, serial: Option<String> },
+    Expected {
+        rma: Box<rma::Model>,
+        serial: Option<String>,
+    },
     /// Nothing expected here; the message says what the scan is instead.
     Unexpected(String),
 }
 
 /// Finds the return a scanned RMA number or serial belongs to, among those headed to `actor`'s depot.
 pub async fn receiving_scan(db: &DatabaseConnection, actor: &Actor, scan: &str) -> AppResult<Scan> {
-    actor.require(&[Role::DepotTech], "receive returns")?;
-    let depot = actor
-        .depot_id
-        .ok_or_else(|| AppError::Forbidden("you are not assigned to a depot".into()))?;
+    let depot = actor.bench_depot("receive returns")?;
     let here = actor.depot_code.clone().unwrap_or_default();
     let scan = scan.trim();
     let (candidates, serial) = if let Some(number) = RmaNumber::parse(scan) {
@@ -1397,7 +1523,7 @@ pub async fn receiving_scan(db: &DatabaseConnection, actor: &Actor, scan: &str) 
         .find(|r| r.status == Status::ReturnShipped.as_str() && r.return_depot_id == depot);
     Ok(match expected {
         Some(r) => Scan::Expected {
-            number: r.number.clone(),
+            rma: Box::new(r.clone()),
             serial,
         },
         None if latest.status != Status::ReturnShipped.as_str() => Scan::Unexpected(format!(

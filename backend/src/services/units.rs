@@ -274,6 +274,7 @@ pub struct UnitHistory {
     pub rmas: Vec<views::RmaView>,
     pub slots: Vec<SlotStay>,
     pub components: Vec<UnitView>,
+    pub flags: Vec<crate::services::genealogy::Flag>,
 }
 
 pub async fn history(db: &DatabaseConnection, actor: &Actor, serial: &str) -> AppResult<UnitHistory> {
@@ -308,6 +309,7 @@ pub async fn history(db: &DatabaseConnection, actor: &Actor, serial: &str) -> Ap
         rmas,
         slots: stays(db, rows).await?,
         components: views::unit_views(db, components).await?,
+        flags: crate::services::genealogy::unit_flags(db, unit.id, actor.organization_scope()).await?,
     })
 }
 
@@ -319,6 +321,7 @@ pub struct SlotHistory {
     pub site: String,
     pub hostname: Option<String>,
     pub stays: Vec<SlotStay>,
+    pub flags: Vec<crate::services::genealogy::Flag>,
 }
 
 pub async fn slot_history(db: &DatabaseConnection, actor: &Actor, slot_id: Uuid) -> AppResult<SlotHistory> {
@@ -344,6 +347,7 @@ pub async fn slot_history(db: &DatabaseConnection, actor: &Actor, slot_id: Uuid)
         .all(db)
         .await?;
     Ok(SlotHistory {
+        flags: crate::services::genealogy::slot_flags(db, slot.id, chrono::Utc::now()).await?,
         name: slot.name,
         cluster: cluster.name,
         site: site.code,

@@ -2,7 +2,7 @@
 //! number of queries whatever its length.
 use crate::domain::Role;
 use crate::domain::lifecycle::{self, Field, Status};
-use crate::entities::{cluster, depot, event, organization, part, rma, shipment, site, slot, unit};
+use crate::entities::{cluster, depot, event, organization, part, rma, shipment, site, slot, unit, user};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryFilter};
@@ -18,7 +18,7 @@ pub trait HasId {
 macro_rules! has_id {
     ($($m:ident),*) => { $(impl HasId for $m::Model { fn id(&self) -> Uuid { self.id } })* };
 }
-has_id!(cluster, depot, organization, part, rma, site, slot, unit);
+has_id!(cluster, depot, organization, part, rma, site, slot, unit, user);
 
 /// Loads the rows of `E` with the given ids, keyed by id, in one query.
 ///
@@ -95,6 +95,12 @@ pub struct RmaView {
     pub updated_at: DateTime<Utc>,
     pub status_changed_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The customer keeps the failed drive: nothing ships back (SPEC §2, media custody).
+    pub keep_your_drive: bool,
+    /// The customer's certificate that the kept drive was destroyed.
+    pub destruction_certificate: Option<String>,
+    /// Technician time reported at the depot, in minutes.
+    pub labor_minutes: i32,
     /// Service-level clocks (SPEC §4): `first_response` from the start, the others once started.
     pub clocks: Vec<crate::domain::sla::Clock>,
     /// Shipments, on the single-RMA answer.
@@ -109,6 +115,12 @@ pub struct RmaView {
     /// The spare set aside for this RMA from approval until it ships, on the single-RMA answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reserved: Option<ReservedSpare>,
+    /// The depot's record (findings, parts, tests, sanitization, vendor), on the single-RMA answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repair: Option<crate::services::repairs::RepairRecord>,
+    /// Warnings from the unit's and the slot's history, on the single-RMA answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<Vec<crate::services::genealogy::Flag>>,
 }
 
 /// A spare reserved for an RMA.
@@ -130,9 +142,9 @@ pub struct NextTransition {
 }
 
 impl NextTransition {
-    pub fn for_role(status: Status, role: Role) -> Vec<NextTransition> {
+    pub fn for_role(status: Status, role: Role, keep_your_drive: bool) -> Vec<NextTransition> {
         let names = |fields: &[Field]| fields.iter().map(|f| f.as_str().to_string()).collect();
-        lifecycle::available(status, role)
+        lifecycle::available(status, role, keep_your_drive)
             .map(|t| NextTransition {
                 to: t.to.as_str().into(),
                 required: names(t.required),
@@ -214,11 +226,16 @@ pub async fn rma_views(db: &impl ConnectionTrait, rmas: Vec<rma::Model>) -> Resu
             updated_at: r.updated_at,
             status_changed_at: r.status_changed_at,
             closed_at: r.closed_at,
+            keep_your_drive: r.keep_your_drive,
+            destruction_certificate: r.destruction_certificate,
+            labor_minutes: r.labor_minutes,
             clocks: clocks.remove(&r.id).unwrap_or_default(),
             shipments: None,
             on_call: None,
             next_transitions: None,
             reserved: None,
+            repair: None,
+            flags: None,
         })
         .collect())
 }

@@ -3,7 +3,7 @@ use crate::app::AppState;
 use crate::domain::policy::TestResult;
 use crate::services::rmas::{OpenRma, RemovedPart, TransitionRequest};
 use crate::services::views::{EventView, NextTransition, ReservedSpare, RmaView, ShipmentView, UnitView};
-use crate::web::{field, labels, lifecycle, ops, reports, rmas, units};
+use crate::web::{depot, field, labels, lifecycle, ops, reports, rmas, units};
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -14,7 +14,8 @@ use utoipa::{Modify, OpenApi};
     info(title = "depot", description = "RMA and hardware-depot lifecycle API (SPEC §7)."),
     paths(
         rmas::open, rmas::list, rmas::show, rmas::transition, rmas::events, rmas::watch, rmas::unwatch,
-        units::list, units::show, units::stock,
+        units::list, units::show, units::stock, units::thresholds, units::set_threshold, units::restock,
+        depot::finding_codes, depot::open_session, depot::list_sessions, depot::show_session, depot::scan, depot::close_session,
         lifecycle::table, ops::healthz, ops::metrics,
         labels::label_pdf, labels::label_zpl, labels::packing_slip,
         reports::sla_report,

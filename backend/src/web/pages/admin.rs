@@ -1,12 +1,11 @@
 //! `/admin`, `/admin/users` and `/admin/catalog`: users and their tokens; sites, clusters, parts, depots.
-use super::{Chrome, PageError, SignedForm, Viewer, form_values, render};
+use super::{Chrome, PageError, SignedForm, Viewer, after, form_values, render};
 use crate::app::AppState;
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::services::admin::{self, AddressInput, Catalog, OutboxRow, UserChange, UserInput, UserRow};
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -62,25 +61,6 @@ async fn users(State(state): State<AppState>, viewer: Viewer) -> Result<Html<Str
     users_page(&state, viewer, None, Fields::new()).await
 }
 
-/// Re-renders a page with the refusal inline, or redirects on success.
-async fn after<F, Fut>(result: Result<(), AppError>, back: &str, rerender: F) -> Response
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = Result<Html<String>, PageError>>,
-{
-    match result {
-        Ok(()) => Redirect::to(back).into_response(),
-        Err(err @ (AppError::Unprocessable { .. } | AppError::Conflict(_))) => {
-            let status: StatusCode = err.status();
-            match rerender(err.to_string()).await {
-                Ok(html) => (status, html).into_response(),
-                Err(e) => e.into_response(),
-            }
-        }
-        Err(err) => PageError(err).into_response(),
-    }
-}
-
 fn user_input(form: &Fields) -> UserInput<'_> {
     UserInput {
         email: field(form, "email"),
@@ -126,6 +106,7 @@ async fn change_user(
 struct CatalogPage {
     chrome: Chrome,
     catalog: Catalog,
+    finding_codes: Vec<crate::services::repairs::FindingCode>,
     error: Option<String>,
 }
 
@@ -136,6 +117,7 @@ async fn catalog_page(state: &AppState, viewer: Viewer, error: Option<String>) -
         &CatalogPage {
             chrome: Chrome::new(viewer, "admin"),
             catalog,
+            finding_codes: crate::services::repairs::catalog(&state.db).await?,
             error,
         },
     )

@@ -2,7 +2,7 @@
 //! table itself, so the picture cannot drift from the rules.
 use super::{Chrome, PageError, Viewer, render};
 use crate::app::AppState;
-use crate::domain::lifecycle::{Status, TRANSITIONS};
+use crate::domain::lifecycle::{Applies, Status, TRANSITIONS};
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
@@ -34,6 +34,8 @@ pub struct Row {
     pub to: &'static str,
     pub roles: String,
     pub required: String,
+    /// Which RMAs the row is for, when not all.
+    pub only_for: &'static str,
 }
 
 #[derive(Serialize)]
@@ -101,7 +103,16 @@ pub fn diagram() -> Diagram {
             let ((x1, y1), (x2, y2)) = (pos[f], pos[&t.to]);
             let back = is_back((*f, t.to));
             let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
-            let title = format!("{} → {} by {}", f.as_str(), t.to.as_str(), roles.join(", "));
+            let title = format!(
+                "{} → {} by {}{}",
+                f.as_str(),
+                t.to.as_str(),
+                roles.join(", "),
+                match only_for(t.applies) {
+                    "" => String::new(),
+                    only => format!(" ({only})"),
+                }
+            );
             let path = if back {
                 // Loop around the right-hand side of both boxes.
                 let bx = x1.max(x2) + NODE_W / 2;
@@ -165,6 +176,15 @@ struct LifecyclePage {
     node_h: i32,
 }
 
+/// How the page names the RMAs a row is limited to.
+fn only_for(applies: Applies) -> &'static str {
+    match applies {
+        Applies::Always => "",
+        Applies::KeptByCustomer => "keep-your-drive RMAs only",
+        Applies::ShipsBack => "RMAs whose failed unit ships back",
+    }
+}
+
 async fn show(viewer: Viewer) -> Result<Html<String>, PageError> {
     let rows = TRANSITIONS
         .iter()
@@ -173,6 +193,7 @@ async fn show(viewer: Viewer) -> Result<Html<String>, PageError> {
             to: t.to.as_str(),
             roles: t.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
             required: t.required.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", "),
+            only_for: only_for(t.applies),
         })
         .collect();
     let page = LifecyclePage {

@@ -57,6 +57,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "rmas/detail.html",
         "rmas/new.html",
         "receiving/index.html",
+        "receiving/session.html",
         "units/stock.html",
         "units/detail.html",
         "units/slot.html",
@@ -230,6 +231,25 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedForm<T> {
         let form = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| PageError(AppError::invalid(format!("bad form: {e}"))).into_response())?;
         Ok(SignedForm { viewer, form })
+    }
+}
+
+/// Re-renders a page with the refusal inline, or redirects on success.
+pub async fn after<F, Fut>(result: Result<(), AppError>, back: &str, rerender: F) -> Response
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<Html<String>, PageError>>,
+{
+    match result {
+        Ok(()) => Redirect::to(back).into_response(),
+        Err(err @ (AppError::Unprocessable { .. } | AppError::Conflict(_))) => {
+            let status: StatusCode = err.status();
+            match rerender(err.to_string()).await {
+                Ok(html) => (status, html).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(err) => PageError(err).into_response(),
     }
 }
 

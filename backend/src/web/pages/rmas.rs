@@ -188,6 +188,22 @@ fn describe(field: Field, to: Status) -> (&'static str, &'static str, &'static s
             "required for a unit holding customer data",
         ),
         Field::SanitizationCertificate => ("Sanitization certificate id", "text", ""),
+        Field::KeepYourDrive => (
+            "Keep your drive",
+            "select",
+            "yes: the customer keeps and destroys the failed drive; nothing ships back",
+        ),
+        Field::DestructionCertificate => (
+            "Destruction certificate",
+            "text",
+            "the customer's certificate that the kept drive was destroyed",
+        ),
+        Field::FindingCodes => (
+            "Finding codes",
+            "text",
+            "codes from the findings catalog, separated by spaces or commas",
+        ),
+        Field::LaborMinutes => ("Technician time (minutes)", "number", "time this step took"),
     }
 }
 
@@ -197,6 +213,7 @@ fn options(field: Field) -> Vec<&'static str> {
         Field::Carrier => vec!["UPS", "FedEx", "DHL", "other"],
         Field::Depot => vec!["CAM", "SAC"],
         Field::SanitizationMethod => crate::domain::policy::SANITIZATION_METHODS.to_vec(),
+        Field::KeepYourDrive => vec!["no", "yes"],
         _ => vec![],
     }
 }
@@ -221,7 +238,7 @@ fn forms(
     let Ok(status) = rma.status.parse::<Status>() else {
         return vec![];
     };
-    crate::domain::lifecycle::available(status, role)
+    crate::domain::lifecycle::available(status, role, rma.keep_your_drive)
         .map(|t| {
             let mine = entered.as_ref().filter(|(to, _, _)| *to == t.to.as_str());
             let fields = t
@@ -381,12 +398,21 @@ fn transition_request(form: &HashMap<String, String>) -> Result<TransitionReques
                 .map_err(|_| AppError::invalid(format!("delivered_at `{v}` is not a date and time")))?,
         ),
     };
-    let parts_consumed = form.get("parts_consumed").map(|v| {
+    let words = |v: &String| -> Vec<String> {
         v.split(|c: char| c.is_whitespace() || c == ',')
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect()
-    });
+    };
+    let parts_consumed = form.get("parts_consumed").map(words);
+    let whole_number = |name: &str| {
+        text(name)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| AppError::invalid(format!("{name} `{v}` is not a whole number")))
+            })
+            .transpose()
+    };
     let test_results = match text("test_results") {
         None => None,
         Some(v) => Some(
@@ -431,6 +457,15 @@ fn transition_request(form: &HashMap<String, String>) -> Result<TransitionReques
         parts_removed,
         sanitization_method: text("sanitization_method"),
         sanitization_certificate: text("sanitization_certificate"),
+        keep_your_drive: match text("keep_your_drive").as_deref() {
+            None => None,
+            Some("yes" | "true" | "on") => Some(true),
+            Some("no" | "false") => Some(false),
+            Some(v) => return Err(AppError::invalid(format!("keep_your_drive `{v}`: choose yes or no"))),
+        },
+        destruction_certificate: text("destruction_certificate"),
+        finding_codes: text("finding_codes").as_ref().map(words),
+        labor_minutes: whole_number("labor_minutes")?,
         version,
         note: text("note"),
         resolution: text("resolution"),
@@ -453,12 +488,7 @@ fn transition_request(form: &HashMap<String, String>) -> Result<TransitionReques
         parts_consumed,
         test_results,
         reason: text("reason"),
-        packages: text("packages")
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| AppError::invalid(format!("packages `{v}` is not a whole number")))
-            })
-            .transpose()?,
+        packages: whole_number("packages")?,
         weight_kg: text("weight_kg")
             .map(|v| {
                 v.parse()

@@ -1,0 +1,154 @@
+//! The depot's record of an RMA: findings against the catalog of fault codes, parts, test runs,
+//! sanitization, technician time and the visit to the hardware vendor.
+use crate::entities::{finding_code, repair_record, user};
+use crate::error::AppResult;
+use crate::services::views::load_map;
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// The most technician time one step may report: a day.
+pub const MAX_LABOR_MINUTES: i32 = 1440;
+
+/// Shipment directions of a unit sent to its hardware vendor and back.
+pub const TO_VENDOR: &str = "to_vendor";
+pub const FROM_VENDOR: &str = "from_vendor";
+
+/// A code of the findings catalog.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FindingCode {
+    pub code: String,
+    pub description: String,
+    /// The part kind the code applies to; absent for any.
+    pub part_kind: Option<String>,
+}
+
+/// The whole catalog, by code.
+pub async fn catalog(db: &impl ConnectionTrait) -> Result<Vec<FindingCode>, DbErr> {
+    Ok(finding_code::Entity::find()
+        .order_by_asc(finding_code::Column::Code)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| FindingCode {
+            code: c.code,
+            description: c.description,
+            part_kind: c.part_kind,
+        })
+        .collect())
+}
+
+/// Codes as the catalog spells them (upper case), once each, in the order given.
+pub fn normalize_codes(codes: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for code in codes.iter().map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()) {
+        if !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    out
+}
+
+/// The codes among `codes` that the catalog does not hold.
+pub async fn unknown_codes(db: &impl ConnectionTrait, codes: &[String]) -> Result<Vec<String>, DbErr> {
+    if codes.is_empty() {
+        return Ok(vec![]);
+    }
+    let known: Vec<String> = finding_code::Entity::find()
+        .filter(finding_code::Column::Code.is_in(codes.iter().cloned()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
+    Ok(codes.iter().filter(|c| !known.contains(c)).cloned().collect())
+}
+
+/// A unit's stay at its hardware vendor.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct VendorVisit {
+    pub vendor: String,
+    pub vendor_reference: String,
+    pub vendor_return_reference: Option<String>,
+    pub sent_at: DateTime<Utc>,
+    pub back_at: Option<DateTime<Utc>>,
+    /// Days at the vendor so far, or in all once back.
+    pub days_at_vendor: f64,
+}
+
+/// The RMA's vendor escalation, if it had one.
+pub async fn vendor_visit(db: &impl ConnectionTrait, rma_id: Uuid) -> Result<Option<VendorVisit>, DbErr> {
+    let records = records_of(db, rma_id).await?;
+    Ok(visit_in(&records, Utc::now()))
+}
+
+fn visit_in(records: &[repair_record::Model], now: DateTime<Utc>) -> Option<VendorVisit> {
+    let sent = records.iter().find(|r| r.kind == "vendor_escalation")?;
+    let back = records.iter().find(|r| r.kind == "vendor_return");
+    let text = |r: &repair_record::Model, key: &str| r.details.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let back_at = back.map(|r| r.created_at);
+    let seconds = (back_at.unwrap_or(now) - sent.created_at).num_seconds();
+    Some(VendorVisit {
+        vendor: text(sent, "vendor").unwrap_or_default(),
+        vendor_reference: text(sent, "vendor_reference").unwrap_or_default(),
+        vendor_return_reference: back.and_then(|r| text(r, "vendor_return_reference")),
+        sent_at: sent.created_at,
+        back_at,
+        days_at_vendor: (seconds as f64 / 86_400.0 * 10.0).round() / 10.0,
+    })
+}
+
+async fn records_of(db: &impl ConnectionTrait, rma_id: Uuid) -> Result<Vec<repair_record::Model>, DbErr> {
+    repair_record::Entity::find()
+        .filter(repair_record::Column::RmaId.eq(rma_id))
+        .order_by_asc(repair_record::Column::Id)
+        .all(db)
+        .await
+}
+
+/// One entry of the depot's record: what was done, with its details, by whom and when.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RepairEntry {
+    /// `finding`, `parts_consumed`, `test_run`, `sanitization`, `vendor_escalation`,
+    /// `vendor_return` or `destroyed_by_customer`.
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// The technician's email.
+    pub operator: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The depot's record of an RMA, on its single answer and page once there is one.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RepairRecord {
+    /// Technician time reported so far.
+    pub labor_minutes: i32,
+    pub entries: Vec<RepairEntry>,
+    pub vendor: Option<VendorVisit>,
+}
+
+/// The record of `rma_id`, or `None` when the depot has recorded nothing.
+pub async fn record_of(db: &impl ConnectionTrait, rma_id: Uuid, labor_minutes: i32) -> AppResult<Option<RepairRecord>> {
+    let records = records_of(db, rma_id).await?;
+    if records.is_empty() && labor_minutes == 0 {
+        return Ok(None);
+    }
+    let users = load_map::<user::Entity>(db, records.iter().map(|r| r.actor_id)).await?;
+    let vendor = visit_in(&records, Utc::now());
+    let entries = records
+        .into_iter()
+        .map(|r| RepairEntry {
+            operator: users.get(&r.actor_id).map(|u| u.email.clone()).unwrap_or_default(),
+            kind: r.kind,
+            details: r.details,
+            at: r.created_at,
+        })
+        .collect();
+    Ok(Some(RepairRecord {
+        labor_minutes,
+        entries,
+        vendor,
+    }))
+}
