@@ -122,6 +122,30 @@ impl Conn {
         })
     }
 
+    /// The indexes of `tables` that are not a primary key or constraint, as (name, CREATE statement):
+    /// a bulk load drops them and builds them again afterwards.
+    pub async fn secondary_indexes(&mut self, tables: &[&str]) -> anyhow::Result<Vec<(String, String)>> {
+        let list = tables.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(",");
+        Ok(match self {
+            Conn::Sqlite(c) => {
+                let c: &mut SqliteConnection = c;
+                let sql = format!(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({list})"
+                );
+                sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await?
+            }
+            Conn::Postgres(c) => {
+                let c: &mut PgConnection = c;
+                let sql = format!(
+                    "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+                     AND tablename IN ({list}) \
+                     AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+                );
+                sqlx::query_as(AssertSqlSafe(sql)).fetch_all(c).await?
+            }
+        })
+    }
+
     /// Loads `rows` into `table` as fast as the database takes them: `COPY ... FROM STDIN` on
     /// PostgreSQL, multi-row inserts on SQLite.
     pub async fn bulk_load(&mut self, table: &str, columns: &[&str], rows: Vec<Vec<V>>) -> anyhow::Result<()> {

@@ -87,7 +87,7 @@ async fn alert(
         composed: Some(composed),
         attach_label: false,
         dedupe_key: Some(dedupe_key),
-        organization_id: Some(rma.organization_id),
+        webhook_url: outbox::webhook_of(&txn, rma.organization_id).await?,
     };
     if outbox::queue(&txn, queued, now).await? {
         txn.commit().await?;

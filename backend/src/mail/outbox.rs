@@ -2,7 +2,8 @@
 use super::compose::Composed;
 use crate::entities::{notification, organization, rma_watcher, site, user};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -24,44 +25,48 @@ pub struct Queued<'a> {
     pub attach_label: bool,
     /// For scheduled messages: the same key is never queued twice, across restarts too.
     pub dedupe_key: Option<String>,
-    /// The organization whose chat webhook also gets the message, if it has one.
-    pub organization_id: Option<Uuid>,
+    /// The organization's chat webhook, which gets the message too (`webhook_of`).
+    pub webhook_url: Option<String>,
 }
 
 /// The site's DC-tech contacts and the RMA's watchers, without duplicates.
 pub async fn recipients(db: &impl ConnectionTrait, rma_id: Uuid, site: &site::Model) -> Result<Vec<String>, DbErr> {
     let mut to: Vec<String> = serde_json::from_value(site.contact_emails.clone()).unwrap_or_default();
-    let watcher_ids: Vec<Uuid> = rma_watcher::Entity::find()
-        .filter(rma_watcher::Column::RmaId.eq(rma_id))
+    let watching = Query::select()
+        .column(rma_watcher::Column::UserId)
+        .from(rma_watcher::Entity)
+        .and_where(rma_watcher::Column::RmaId.eq(rma_id))
+        .to_owned();
+    let watchers: Vec<String> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Email)
+        .filter(user::Column::Id.in_subquery(watching))
+        .filter(user::Column::Disabled.eq(false))
+        .into_tuple()
         .all(db)
-        .await?
-        .into_iter()
-        .map(|w| w.user_id)
-        .collect();
-    if !watcher_ids.is_empty() {
-        let watchers = user::Entity::find()
-            .filter(user::Column::Id.is_in(watcher_ids))
-            .all(db)
-            .await?;
-        to.extend(watchers.into_iter().filter(|u| !u.disabled).map(|u| u.email));
-    }
+        .await?;
+    to.extend(watchers);
     to.sort();
     to.dedup();
     Ok(to)
 }
 
+/// The organization's chat webhook, if it has one.
+pub async fn webhook_of(db: &impl ConnectionTrait, organization_id: Uuid) -> Result<Option<String>, DbErr> {
+    let url: Option<Option<String>> = organization::Entity::find_by_id(organization_id)
+        .select_only()
+        .column(organization::Column::WebhookUrl)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(url.flatten())
+}
+
 /// Inserts the email row, and a webhook row when the organization has a webhook. Returns whether
 /// anything was queued (a repeated `dedupe_key` queues nothing).
 pub async fn queue(db: &impl ConnectionTrait, q: Queued<'_>, now: DateTime<Utc>) -> Result<bool, DbErr> {
-    let webhook = match q.organization_id {
-        Some(id) => organization::Entity::find_by_id(id)
-            .one(db)
-            .await?
-            .and_then(|o| o.webhook_url),
-        None => None,
-    };
     let mut rows = vec![("email", json!(q.recipients), q.dedupe_key.clone())];
-    if let Some(url) = webhook {
+    if let Some(url) = &q.webhook_url {
         rows.push((
             "webhook",
             json!([url]),

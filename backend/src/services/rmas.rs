@@ -9,7 +9,7 @@ use crate::entities::{
 };
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
-use crate::services::views::{self, EventView, NextTransition, RmaView, load_map};
+use crate::services::views::{self, EventView, NextTransition, RmaView, load_map, names_of};
 use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
 use crate::services::{history, repairs, stock};
 use chrono::{DateTime, Datelike, Utc};
@@ -595,8 +595,10 @@ pub async fn transition(
     number: &str,
     req: TransitionRequest,
 ) -> AppResult<RmaView> {
-    let txn = begin_write(db).await?;
-    let rma = find_visible(&txn, actor, number).await?;
+    // What the checks read is read before the write lock, which is held only for the writes and
+    // the reads that race with them: the RMA is re-checked at the same version under the lock
+    // (each change bumps it), and the rest is reference data or settings a moment old.
+    let rma = find_visible(db, actor, number).await?;
     let from: Status = parse(&rma.status)?;
     let to: Status = parse(&req.to)?;
     let row = lifecycle::authorize(from, to, actor.role, rma.keep_your_drive, |f| req.has(f))?;
@@ -618,7 +620,7 @@ pub async fn transition(
         (true, Some(codes)) => repairs::normalize_codes(codes),
         _ => vec![],
     };
-    let unknown_finding_codes = repairs::unknown_codes(&txn, &finding_codes).await?;
+    let unknown_finding_codes = repairs::unknown_codes(db, &finding_codes).await?;
 
     // Resolve every name the request uses; an unknown one is a 422 naming it.
     let mut serials: Vec<Serial> = Vec::new();
@@ -638,7 +640,6 @@ pub async fn transition(
         _ => vec![],
     };
     serials.extend(parts_consumed.iter().cloned());
-    let loaded = load_units(&txn, &rma, &serials).await?;
 
     let approving = row.effects.contains(&UnitEffect::RecordDecision);
     let keep_your_drive = match approving {
@@ -651,19 +652,19 @@ pub async fn transition(
         rma.replacement_kind.as_deref().map(parse).transpose()?
     };
     let replacement_part = match (approving, req.text(Field::ReplacementPart)) {
-        (true, Some(number)) => Some(find_part(&txn, number).await?),
+        (true, Some(number)) => Some(find_part(db, number).await?),
         (true, None) => None,
         (false, _) => match rma.replacement_part_id {
-            Some(id) => part::Entity::find_by_id(id).one(&txn).await?,
+            Some(id) => part::Entity::find_by_id(id).one(db).await?,
             None => None,
         },
     };
     let return_depot = depot::Entity::find_by_id(rma.return_depot_id)
-        .one(&txn)
+        .one(db)
         .await?
         .ok_or_else(|| anyhow::anyhow!("return depot missing"))?;
     let site = site::Entity::find_by_id(rma.site_id)
-        .one(&txn)
+        .one(db)
         .await?
         .ok_or_else(|| anyhow::anyhow!("site missing"))?;
     // The depot the request names: where the return ships, or where approval reserves the spare.
@@ -671,7 +672,7 @@ pub async fn transition(
         (true, Some(code)) => Some(
             depot::Entity::find()
                 .filter(depot::Column::Code.eq(code.to_uppercase()))
-                .one(&txn)
+                .one(db)
                 .await?
                 .ok_or_else(|| AppError::invalid(format!("unknown depot `{code}`; depots are CAM and SAC")))?,
         ),
@@ -679,10 +680,32 @@ pub async fn transition(
     };
 
     let missing_checks = if row.guards.contains(&crate::domain::Guard::MandatoryChecks) {
-        crate::services::diagnosis::missing_mandatory(&txn, &rma).await?
+        crate::services::diagnosis::missing_mandatory(db, &rma).await?
     } else {
         vec![]
     };
+    let (recipients, webhook) = match row.notice {
+        Some(_) => (
+            outbox::recipients(db, rma.id, &site).await?,
+            outbox::webhook_of(db, rma.organization_id).await?,
+        ),
+        None => (vec![], None),
+    };
+
+    let txn = begin_write(db).await?;
+    let current = rma::Entity::find_by_id(rma.id)
+        .select_only()
+        .column(rma::Column::Version)
+        .into_tuple::<i32>()
+        .one(&txn)
+        .await?;
+    if current != Some(rma.version) {
+        return Err(AppError::VersionConflict(format!(
+            "{} was changed by someone else; reload it and try again",
+            rma.number
+        )));
+    }
+    let loaded = load_units(&txn, &rma, &serials).await?;
     let named: HashMap<String, UnitFacts> = loaded
         .by_serial
         .iter()
@@ -801,14 +824,15 @@ pub async fn transition(
         .set(changes)
         .filter(rma::Column::Id.eq(rma.id))
         .filter(rma::Column::Version.eq(rma.version))
-        .exec(&txn)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(AppError::VersionConflict(format!(
-            "{} was changed by someone else; reload it and try again",
-            rma.number
-        )));
-    }
+        .exec_with_returning(&txn)
+        .await?
+        .pop()
+        .ok_or_else(|| {
+            AppError::VersionConflict(format!(
+                "{} was changed by someone else; reload it and try again",
+                rma.number
+            ))
+        })?;
 
     let work = Work {
         txn: &txn,
@@ -1092,21 +1116,17 @@ pub async fn transition(
     }
     let note = req.text(Field::Note);
     let event_id = record_event(&txn, rma.id, actor, Some(from), to, note, fields.clone(), now).await?;
-    let updated = rma::Entity::find_by_id(rma.id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("RMA vanished"))?;
     if let Some(notice) = row.notice {
         // Composed by the dispatcher when it sends: rendering stays out of the write lock.
         let queued = outbox::Queued {
             rma_id: rma.id,
             event_id,
             template: notice.as_str(),
-            recipients: outbox::recipients(&txn, rma.id, &site).await?,
+            recipients,
             composed: None,
             attach_label: notice == Notice::ReplacementShipped && !keep_your_drive,
             dedupe_key: None,
-            organization_id: Some(rma.organization_id),
+            webhook_url: webhook,
         };
         outbox::queue(&txn, queued, now).await?;
     }
@@ -1121,7 +1141,7 @@ pub async fn transition(
             composed: None,
             attach_label: false,
             dedupe_key: None,
-            organization_id: None,
+            webhook_url: None,
         };
         outbox::queue(&txn, queued, now).await?;
     }
@@ -1172,9 +1192,9 @@ async fn load_units(txn: &DatabaseTransaction, rma: &rma::Model, serials: &[Seri
     let mut all: HashMap<Uuid, unit::Model> = own.clone();
     all.extend(by_serial.values().map(|u| (u.id, u.clone())));
     let parts = load_map::<part::Entity>(txn, all.values().map(|u| u.part_id)).await?;
-    let sites = load_map::<site::Entity>(txn, all.values().filter_map(|u| u.site_id)).await?;
-    let depots = load_map::<depot::Entity>(txn, all.values().filter_map(|u| u.depot_id)).await?;
-    let slots = load_map::<slot::Entity>(txn, all.values().filter_map(|u| u.slot_id)).await?;
+    let sites = names_of::<site::Entity>(txn, all.values().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
+    let depots = names_of::<depot::Entity>(txn, all.values().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
+    let slots = names_of::<slot::Entity>(txn, all.values().filter_map(|u| u.slot_id), |s| s.name.clone()).await?;
     let parents = load_map::<unit::Entity>(txn, all.values().filter_map(|u| u.parent_unit_id)).await?;
     let mut facts = HashMap::new();
     for u in all.values() {
@@ -1188,13 +1208,13 @@ async fn load_units(txn: &DatabaseTransaction, rma: &rma::Model, serials: &[Seri
                 part: part_facts(part),
                 condition: parse(&u.condition)?,
                 location: parse(&u.location)?,
-                site: u.site_id.and_then(|id| sites.get(&id)).map(|s| s.code.clone()),
-                depot: u.depot_id.and_then(|id| depots.get(&id)).map(|d| d.code.clone()),
+                site: u.site_id.and_then(|id| sites.get(&id)).cloned(),
+                depot: u.depot_id.and_then(|id| depots.get(&id)).cloned(),
                 parent_serial: u
                     .parent_unit_id
                     .and_then(|id| parents.get(&id))
                     .map(|p| p.serial.clone()),
-                slot: u.slot_id.and_then(|id| slots.get(&id)).map(|s| s.name.clone()),
+                slot: u.slot_id.and_then(|id| slots.get(&id)).cloned(),
             },
         );
     }

@@ -36,6 +36,16 @@ pub async fn clocks_of(
     }
     let orgs =
         crate::services::views::load_map::<organization::Entity>(db, rmas.iter().map(|r| r.organization_id)).await?;
+    clocks_with(&orgs, db, rmas, now).await
+}
+
+/// `clocks_of` with the RMAs' organizations already at hand.
+pub async fn clocks_with(
+    orgs: &HashMap<Uuid, organization::Model>,
+    db: &impl ConnectionTrait,
+    rmas: &[rma::Model],
+    now: DateTime<Utc>,
+) -> Result<HashMap<Uuid, Vec<Clock>>, DbErr> {
     let mut entered: HashMap<Uuid, Vec<(Status, DateTime<Utc>)>> = HashMap::new();
     // The scheduler asks for every open RMA.
     for slice in rmas.chunks(crate::db::IN_LIST_SLICE) {

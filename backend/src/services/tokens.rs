@@ -50,13 +50,15 @@ pub async fn revoke_all(db: &DatabaseConnection, email: &str) -> anyhow::Result<
 
 /// Resolves a bearer token to the acting user; unknown, revoked or disabled is 401.
 pub async fn authenticate(db: &DatabaseConnection, token: &str) -> AppResult<Actor> {
-    let row = api_token::Entity::find()
-        .filter(api_token::Column::TokenHash.eq(hash(token)))
-        .filter(api_token::Column::RevokedAt.is_null())
-        .one(db)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
-    let user = user::Entity::find_by_id(row.user_id)
+    // One query: every API request starts here.
+    let holder = sea_orm::sea_query::Query::select()
+        .column(api_token::Column::UserId)
+        .from(api_token::Entity)
+        .and_where(api_token::Column::TokenHash.eq(hash(token)))
+        .and_where(api_token::Column::RevokedAt.is_null())
+        .to_owned();
+    let user = user::Entity::find()
+        .filter(user::Column::Id.in_subquery(holder))
         .one(db)
         .await?
         .ok_or(AppError::Unauthorized)?;
@@ -72,10 +74,10 @@ pub async fn actor_for(db: &DatabaseConnection, user: user::Model) -> AppResult<
         .role
         .parse()
         .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
-    let depot_code = match user.depot_id {
-        Some(id) => depot::Entity::find_by_id(id).one(db).await?.map(|d| d.code),
-        None => None,
-    };
+    let depot_code = crate::services::views::names_of::<depot::Entity>(db, user.depot_id, |d| d.code.clone())
+        .await?
+        .into_values()
+        .next();
     Ok(Actor {
         user_id: user.id,
         email: user.email,

@@ -8,6 +8,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
+use std::sync::{LazyLock, RwLock};
 use uuid::Uuid;
 
 /// Models addressed by a UUID `id` column.
@@ -41,6 +42,55 @@ where
             .all(db)
             .await?;
         Ok(rows.into_iter().map(|m| (m.id(), m)).collect())
+    }
+}
+
+/// Names that never change once their row exists: the codes of organizations, sites, depots and
+/// parts, the names of clusters and slots. No code path renames them or reuses an id, so what this
+/// process has read once stays true, on every instance: views ask the database only for ids they
+/// have not met yet. Bounded: past `NAMES_REMEMBERED` entries it starts over.
+static NAMES: LazyLock<RwLock<HashMap<(&'static str, Uuid), String>>> = LazyLock::new(Default::default);
+const NAMES_REMEMBERED: usize = 100_000;
+
+/// The immutable name of each row of `E` with the given ids (see `NAMES`).
+///
+/// Like `load_map`, the ids are looked up before the future is built.
+pub fn names_of<'a, E>(
+    db: &'a impl ConnectionTrait,
+    ids: impl IntoIterator<Item = Uuid>,
+    name: impl Fn(&E::Model) -> String + Send + 'a,
+) -> impl Future<Output = Result<HashMap<Uuid, String>, DbErr>> + Send + 'a
+where
+    E: EntityTrait + Default,
+    E::Model: HasId,
+{
+    let table = E::default().table_name();
+    let mut found = HashMap::new();
+    let mut missing = vec![];
+    {
+        let known = NAMES.read().unwrap_or_else(|e| e.into_inner());
+        for id in ids.into_iter().collect::<HashSet<_>>() {
+            match known.get(&(table, id)) {
+                Some(n) => drop(found.insert(id, n.clone())),
+                None => missing.push(id),
+            }
+        }
+    }
+    async move {
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let rows = load_map::<E>(db, missing).await?;
+        let mut known = NAMES.write().unwrap_or_else(|e| e.into_inner());
+        if known.len() > NAMES_REMEMBERED {
+            known.clear();
+        }
+        for (id, row) in rows {
+            let n = name(&row);
+            known.insert((table, id), n.clone());
+            found.insert(id, n);
+        }
+        Ok(found)
     }
 }
 
@@ -175,44 +225,40 @@ pub struct ShipmentView {
 /// Builds the views of `rmas`, in order, with seven queries in all.
 pub async fn rma_views(db: &impl ConnectionTrait, rmas: Vec<rma::Model>) -> Result<Vec<RmaView>, DbErr> {
     let orgs = load_map::<organization::Entity>(db, rmas.iter().map(|r| r.organization_id)).await?;
-    let sites = load_map::<site::Entity>(db, rmas.iter().map(|r| r.site_id)).await?;
-    let clusters = load_map::<cluster::Entity>(db, rmas.iter().filter_map(|r| r.cluster_id)).await?;
-    let slots = load_map::<slot::Entity>(db, rmas.iter().filter_map(|r| r.slot_id)).await?;
+    let sites = names_of::<site::Entity>(db, rmas.iter().map(|r| r.site_id), |s| s.code.clone()).await?;
+    let clusters =
+        names_of::<cluster::Entity>(db, rmas.iter().filter_map(|r| r.cluster_id), |c| c.name.clone()).await?;
+    let slots = names_of::<slot::Entity>(db, rmas.iter().filter_map(|r| r.slot_id), |s| s.name.clone()).await?;
     let unit_ids = rmas
         .iter()
         .flat_map(|r| [Some(r.unit_id), Some(r.returned_unit_id), r.replacement_unit_id])
         .flatten();
     let units = load_map::<unit::Entity>(db, unit_ids).await?;
-    let parts = load_map::<part::Entity>(
+    let parts = names_of::<part::Entity>(
         db,
         rmas.iter()
             .flat_map(|r| [Some(r.part_id), r.replacement_part_id])
             .flatten(),
+        |p| p.number.clone(),
     )
     .await?;
-    let depots = load_map::<depot::Entity>(db, rmas.iter().map(|r| r.return_depot_id)).await?;
+    let depots = names_of::<depot::Entity>(db, rmas.iter().map(|r| r.return_depot_id), |d| d.code.clone()).await?;
     let serial = |id: Uuid| units.get(&id).map(|u| u.serial.clone()).unwrap_or_default();
-    let mut clocks = crate::services::sla::clocks_of(db, &rmas, Utc::now()).await?;
+    let mut clocks = crate::services::sla::clocks_with(&orgs, db, &rmas, Utc::now()).await?;
     Ok(rmas
         .into_iter()
         .map(|r| RmaView {
             id: r.id,
             organization: orgs.get(&r.organization_id).map(|o| o.code.clone()).unwrap_or_default(),
-            site: sites.get(&r.site_id).map(|s| s.code.clone()).unwrap_or_default(),
-            cluster: r.cluster_id.and_then(|id| clusters.get(&id)).map(|c| c.name.clone()),
-            slot: r.slot_id.and_then(|id| slots.get(&id)).map(|s| s.name.clone()),
+            site: sites.get(&r.site_id).cloned().unwrap_or_default(),
+            cluster: r.cluster_id.and_then(|id| clusters.get(&id)).cloned(),
+            slot: r.slot_id.and_then(|id| slots.get(&id)).cloned(),
             serial: serial(r.unit_id),
-            part: parts.get(&r.part_id).map(|p| p.number.clone()).unwrap_or_default(),
+            part: parts.get(&r.part_id).cloned().unwrap_or_default(),
             returned_serial: serial(r.returned_unit_id),
-            replacement_part: r
-                .replacement_part_id
-                .and_then(|id| parts.get(&id))
-                .map(|p| p.number.clone()),
+            replacement_part: r.replacement_part_id.and_then(|id| parts.get(&id)).cloned(),
             replacement_serial: r.replacement_unit_id.map(serial),
-            return_depot: depots
-                .get(&r.return_depot_id)
-                .map(|d| d.code.clone())
-                .unwrap_or_default(),
+            return_depot: depots.get(&r.return_depot_id).cloned().unwrap_or_default(),
             number: r.number,
             status: r.status,
             version: r.version,
@@ -243,12 +289,12 @@ pub async fn rma_views(db: &impl ConnectionTrait, rmas: Vec<rma::Model>) -> Resu
 /// Builds the views of an RMA's shipments.
 pub async fn shipment_views(db: &impl ConnectionTrait, rows: Vec<shipment::Model>) -> Result<Vec<ShipmentView>, DbErr> {
     let units = load_map::<unit::Entity>(db, rows.iter().map(|s| s.unit_id)).await?;
-    let depots = load_map::<depot::Entity>(db, rows.iter().filter_map(|s| s.depot_id)).await?;
+    let depots = names_of::<depot::Entity>(db, rows.iter().filter_map(|s| s.depot_id), |d| d.code.clone()).await?;
     Ok(rows
         .into_iter()
         .map(|s| ShipmentView {
             serial: units.get(&s.unit_id).map(|u| u.serial.clone()).unwrap_or_default(),
-            depot: s.depot_id.and_then(|id| depots.get(&id)).map(|d| d.code.clone()),
+            depot: s.depot_id.and_then(|id| depots.get(&id)).cloned(),
             tracking_url: crate::domain::carrier::tracking_url(&s.carrier, &s.tracking_number),
             direction: s.direction,
             carrier: s.carrier,
@@ -285,8 +331,8 @@ pub struct UnitView {
 /// Builds the views of `units`, in order, with a fixed number of queries.
 pub async fn unit_views(db: &impl ConnectionTrait, rows: Vec<unit::Model>) -> Result<Vec<UnitView>, DbErr> {
     let parts = load_map::<part::Entity>(db, rows.iter().map(|u| u.part_id)).await?;
-    let sites = load_map::<site::Entity>(db, rows.iter().filter_map(|u| u.site_id)).await?;
-    let depots = load_map::<depot::Entity>(db, rows.iter().filter_map(|u| u.depot_id)).await?;
+    let sites = names_of::<site::Entity>(db, rows.iter().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
+    let depots = names_of::<depot::Entity>(db, rows.iter().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
     let slots = load_map::<slot::Entity>(db, rows.iter().filter_map(|u| u.slot_id)).await?;
     let clusters = load_map::<cluster::Entity>(db, slots.values().map(|s| s.cluster_id)).await?;
     let related = load_map::<unit::Entity>(
@@ -306,8 +352,8 @@ pub async fn unit_views(db: &impl ConnectionTrait, rows: Vec<unit::Model>) -> Re
             UnitView {
                 part: part.map(|p| p.number.clone()).unwrap_or_default(),
                 kind: part.map(|p| p.kind.clone()).unwrap_or_default(),
-                site: u.site_id.and_then(|id| sites.get(&id)).map(|s| s.code.clone()),
-                depot: u.depot_id.and_then(|id| depots.get(&id)).map(|d| d.code.clone()),
+                site: u.site_id.and_then(|id| sites.get(&id)).cloned(),
+                depot: u.depot_id.and_then(|id| depots.get(&id)).cloned(),
                 cluster: slot.and_then(|s| clusters.get(&s.cluster_id)).map(|c| c.name.clone()),
                 slot: slot.map(|s| s.name.clone()),
                 parent_serial: serial(u.parent_unit_id),
