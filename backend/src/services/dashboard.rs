@@ -2,7 +2,7 @@
 use crate::domain::Role;
 use crate::domain::lifecycle::Status;
 use crate::domain::sla::ClockState;
-use crate::entities::rma;
+use crate::entities::{organization, rma};
 use crate::error::AppResult;
 use crate::services::Actor;
 use crate::services::views::{self, RmaView};
@@ -145,7 +145,8 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
         }
     }
     // Rank on the rows and their clocks; only the twenty shown become full views.
-    let clocks = crate::services::sla::clocks_of(db, &rows, Utc::now()).await?;
+    let orgs = views::load_map::<organization::Entity>(db, rows.iter().map(|r| r.organization_id)).await?;
+    let mut clocks = crate::services::sla::clocks_with(&orgs, db, &rows, Utc::now()).await?;
     let mut candidates: Vec<(usize, rma::Model)> = rows
         .into_iter()
         .map(|r| (r.cluster_id.map_or(0, |c| per_cluster[&c] - 1), r))
@@ -160,7 +161,9 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
     });
     candidates.truncate(20);
     let others: Vec<usize> = candidates.iter().map(|(n, _)| *n).collect();
-    let views = views::rma_views(db, candidates.into_iter().map(|(_, r)| r).collect()).await?;
+    let shown: Vec<rma::Model> = candidates.into_iter().map(|(_, r)| r).collect();
+    let shown_clocks = shown.iter().filter_map(|r| clocks.remove_entry(&r.id)).collect();
+    let views = views::rma_views_with(db, shown, &orgs, shown_clocks).await?;
     let ranked: Vec<Ranked> = views
         .into_iter()
         .zip(others)

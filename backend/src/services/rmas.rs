@@ -659,9 +659,10 @@ pub async fn transition(
             None => None,
         },
     };
-    let return_depot = depot::Entity::find_by_id(rma.return_depot_id)
-        .one(db)
+    // The code from the names every view uses; the address is read only where a shipment needs it.
+    let return_depot_code = names_of::<depot::Entity>(db, [rma.return_depot_id], |d| d.code.clone())
         .await?
+        .remove(&rma.return_depot_id)
         .ok_or_else(|| anyhow::anyhow!("return depot missing"))?;
     let site = site::Entity::find_by_id(rma.site_id)
         .one(db)
@@ -724,7 +725,7 @@ pub async fn transition(
     let facts = Facts {
         actor_depot: actor.depot_code.as_deref(),
         site: &site.code,
-        return_depot: &return_depot.code,
+        return_depot: &return_depot_code,
         failed: &loaded.facts[&loaded.failed.id],
         returned: &loaded.facts[&loaded.returned.id],
         replacement_kind,
@@ -982,8 +983,12 @@ pub async fn transition(
                 .await?;
             }
             UnitEffect::ReceiveReturn => {
-                work.place(returned_id, Place::at_depot(return_depot.id), Some(Condition::Failed))
-                    .await?;
+                work.place(
+                    returned_id,
+                    Place::at_depot(rma.return_depot_id),
+                    Some(Condition::Failed),
+                )
+                .await?;
                 work.delivered("return", now).await?;
             }
             UnitEffect::RecordFinding => {
@@ -1007,9 +1012,9 @@ pub async fn transition(
                         repairs::TO_VENDOR,
                         returned_id,
                         &req,
-                        depot_address(&return_depot),
+                        depot_address_of(&txn, rma.return_depot_id).await?,
                         to_vendor,
-                        Some(return_depot.id),
+                        Some(rma.return_depot_id),
                     )
                     .await?;
                 }
@@ -1017,7 +1022,8 @@ pub async fn transition(
                 work.repair_record(returned_id, "vendor_escalation", details).await?;
             }
             UnitEffect::BackFromVendor => {
-                work.place(returned_id, Place::at_depot(return_depot.id), None).await?;
+                work.place(returned_id, Place::at_depot(rma.return_depot_id), None)
+                    .await?;
                 work.delivered(repairs::TO_VENDOR, now).await?;
                 if req.has(Field::Carrier) {
                     let from_vendor = repairs::vendor_visit(&txn, rma.id)
@@ -1029,8 +1035,8 @@ pub async fn transition(
                         returned_id,
                         &req,
                         from_vendor,
-                        depot_address(&return_depot),
-                        Some(return_depot.id),
+                        depot_address_of(&txn, rma.return_depot_id).await?,
+                        Some(rma.return_depot_id),
                     )
                     .await?;
                     work.delivered(repairs::FROM_VENDOR, now).await?;
@@ -1046,7 +1052,7 @@ pub async fn transition(
                         .col_expr(unit::Column::UpdatedAt, Expr::value(now))
                         .filter(unit::Column::Id.eq(part_unit.id))
                         .filter(unit::Column::Location.eq(Location::Depot.as_str()))
-                        .filter(unit::Column::DepotId.eq(return_depot.id))
+                        .filter(unit::Column::DepotId.eq(rma.return_depot_id))
                         .filter(unit::Column::ParentUnitId.is_null())
                         // A spare kept for a waiting customer is not a repair part.
                         .filter(unit::Column::ReservedRmaId.is_null())
@@ -1058,13 +1064,13 @@ pub async fn transition(
                             serial.as_str()
                         )));
                     }
-                    shelves.push((return_depot.id, part_unit.part_id));
+                    shelves.push((rma.return_depot_id, part_unit.part_id));
                 }
                 let removed = remove_parts(
                     &work,
                     returned_id,
                     &loaded.returned.serial,
-                    return_depot.id,
+                    rma.return_depot_id,
                     &parts_consumed,
                     &loaded.by_serial,
                     req.parts_removed.as_deref().unwrap_or_default(),
@@ -1080,15 +1086,19 @@ pub async fn transition(
             UnitEffect::Restock => {
                 work.place(
                     returned_id,
-                    Place::at_depot(return_depot.id),
+                    Place::at_depot(rma.return_depot_id),
                     Some(Condition::Refurbished),
                 )
                 .await?;
-                shelves.push((return_depot.id, loaded.returned.part_id));
+                shelves.push((rma.return_depot_id, loaded.returned.part_id));
             }
             UnitEffect::Scrap => {
-                work.place(returned_id, Place::at_depot(return_depot.id), Some(Condition::Scrapped))
-                    .await?;
+                work.place(
+                    returned_id,
+                    Place::at_depot(rma.return_depot_id),
+                    Some(Condition::Scrapped),
+                )
+                .await?;
             }
         }
     }
@@ -1439,6 +1449,14 @@ impl Work<'_> {
 
 fn site_address(s: &site::Model) -> String {
     crate::services::labels::site_lines(s).join("\n")
+}
+
+async fn depot_address_of(db: &impl ConnectionTrait, id: Uuid) -> AppResult<String> {
+    let depot = depot::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("depot {id} missing"))?;
+    Ok(depot_address(&depot))
 }
 
 fn depot_address(d: &depot::Model) -> String {
