@@ -48,7 +48,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
                 let file = file.clone();
                 Box::pin(async move {
                     refuse_read_only(&file)?;
-                    stable_query_plans(conn).await
+                    tune_sqlite(conn, busy_timeout).await
                 })
             })
         });
@@ -78,26 +78,67 @@ fn refuse_read_only(file: &Path) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Turns on SQLite's query planner stability guarantee. Without it, once `ANALYZE` has gathered
-/// histograms (`sqlite_stat4`), the planner reads the values bound to a statement and re-prepares
-/// the cached statement at every new binding: a full parse and plan for each query, measured at
-/// a tenth of the server's CPU under load. With it, plans come from the statistics alone.
-async fn stable_query_plans(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+/// Two settings sqlx does not offer, made on the raw connection.
+///
+/// The query planner stability guarantee: without it, once `ANALYZE` has gathered histograms
+/// (`sqlite_stat4`), the planner reads the values bound to a statement and re-prepares the cached
+/// statement at every new binding: a full parse and plan for each query, measured at a tenth of
+/// the server's CPU under load. With it, plans come from the statistics alone.
+///
+/// A busy handler that polls the write lock every 100 µs for its first 5 ms, then every
+/// millisecond, up to `busy_timeout`. SQLite's own sleeps 1, 2, 5, 10… ms, made for processes
+/// that hold the lock long: a write of depot holds it for well under a millisecond, so a waiter
+/// slept through the turn it was waiting for and the lock stood idle.
+async fn tune_sqlite(conn: &mut sqlx::SqliteConnection, busy_timeout: Duration) -> Result<(), sqlx::Error> {
+    use libsqlite3_sys as ffi;
     let mut handle = conn.lock_handle().await?;
-    // SAFETY: the handle is locked for this call and valid while it is held; QPSG takes two ints
-    // (on, and a null pointer for the old value).
+    let db = handle.as_raw_handle().as_ptr();
+    let give_up_after = busy_polls(busy_timeout);
+    // SAFETY: the handle is locked for these calls and valid while it is held. QPSG takes two
+    // ints (on, and a null pointer for the old value); the busy handler's argument is a count
+    // carried in the pointer, never dereferenced.
     let rc = unsafe {
-        libsqlite3_sys::sqlite3_db_config(
-            handle.as_raw_handle().as_ptr(),
-            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+        match ffi::sqlite3_db_config(
+            db,
+            ffi::SQLITE_DBCONFIG_ENABLE_QPSG,
             1 as std::ffi::c_int,
             std::ptr::null_mut::<std::ffi::c_int>(),
-        )
+        ) {
+            ffi::SQLITE_OK => ffi::sqlite3_busy_handler(db, Some(poll_write_lock), give_up_after as *mut _),
+            rc => rc,
+        }
     };
     match rc {
-        libsqlite3_sys::SQLITE_OK => Ok(()),
-        rc => Err(sqlx::Error::Protocol(format!("sqlite3_db_config(QPSG) failed: {rc}"))),
+        ffi::SQLITE_OK => Ok(()),
+        rc => Err(sqlx::Error::Protocol(format!(
+            "tuning the SQLite connection failed: {rc}"
+        ))),
     }
+}
+
+/// Quick polls first, then slower ones (see `tune_sqlite`).
+const QUICK_POLLS: usize = 50;
+const QUICK_POLL: Duration = Duration::from_micros(100);
+const SLOW_POLL: Duration = Duration::from_millis(1);
+
+/// How many polls add up to `timeout`.
+fn busy_polls(timeout: Duration) -> usize {
+    let quick = QUICK_POLL * QUICK_POLLS as u32;
+    match timeout.checked_sub(quick) {
+        Some(rest) => QUICK_POLLS + rest.as_millis() as usize,
+        None => (timeout.as_micros() / QUICK_POLL.as_micros()) as usize,
+    }
+}
+
+/// SQLite calls this while another connection holds the lock, with how often it has already
+/// called it for this wait; returning 0 gives up (`SQLITE_BUSY`, a 503 for the request).
+unsafe extern "C" fn poll_write_lock(give_up_after: *mut std::ffi::c_void, polls: std::ffi::c_int) -> std::ffi::c_int {
+    let polls = polls as usize;
+    if polls >= give_up_after as usize {
+        return 0;
+    }
+    std::thread::sleep(if polls < QUICK_POLLS { QUICK_POLL } else { SLOW_POLL });
+    1
 }
 
 /// When a disk-full or read-only error makes SQLite end a transaction itself, the ROLLBACK that
@@ -137,6 +178,14 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn busy_polls_add_up_to_the_timeout() {
+        use std::time::Duration;
+        assert_eq!(super::busy_polls(Duration::from_millis(2)), 20);
+        assert_eq!(super::busy_polls(Duration::from_millis(5)), 50);
+        assert_eq!(super::busy_polls(Duration::from_millis(10_000)), 50 + 9_995);
+    }
+
     #[test]
     fn finds_the_sqlite_file() {
         assert_eq!(

@@ -237,13 +237,17 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
 
     let mut conn = Conn::acquire(db).await?;
     // Loading only (the server that is measured runs with its own settings): no syncing, a large
-    // cache, and the secondary indexes built once at the end rather than row by row.
+    // cache, the secondary indexes built once at the end rather than row by row, and no per-row
+    // foreign-key checks (the rows are consistent by construction; the constraints stay declared,
+    // as a restore with pg_restore --disable-triggers leaves them).
     if conn.is_sqlite() {
         conn.exec("PRAGMA synchronous=OFF", vec![]).await?;
         conn.exec("PRAGMA cache_size=-1000000", vec![]).await?;
+        conn.exec("PRAGMA foreign_keys=OFF", vec![]).await?;
     } else {
         conn.exec("SET synchronous_commit=off", vec![]).await?;
         conn.exec("SET maintenance_work_mem='1GB'", vec![]).await?;
+        conn.exec("SET session_replication_role=replica", vec![]).await?;
     }
     let indexes = conn.secondary_indexes(&["units", "rmas", "events"]).await?;
     for (name, _) in &indexes {
@@ -430,9 +434,11 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
     if conn.is_sqlite() {
         conn.exec("PRAGMA synchronous=FULL", vec![]).await?;
         conn.exec("PRAGMA cache_size=-2000", vec![]).await?;
+        conn.exec("PRAGMA foreign_keys=ON", vec![]).await?;
     } else {
         conn.exec("RESET synchronous_commit", vec![]).await?;
         conn.exec("RESET maintenance_work_mem", vec![]).await?;
+        conn.exec("RESET session_replication_role", vec![]).await?;
     }
     conn.exec("ANALYZE", vec![]).await?;
 

@@ -39,21 +39,31 @@ fn visible(scope: Option<Uuid>) -> Condition {
 
 /// The flags of one RMA, looking back from when it was opened, naming only RMAs of `scope` if given.
 pub async fn rma_flags(db: &impl ConnectionTrait, r: &rma::Model, scope: Option<Uuid>) -> Result<Vec<Flag>, DbErr> {
-    let mut flags = vec![];
+    // One query for both looks back (this RMA's page and every transition's answer ask it): the
+    // unit's RMAs and the slot's, over the longer window; each flag then takes its own.
+    let mut related = Condition::any()
+        .add(rma::Column::UnitId.eq(r.unit_id))
+        .add(rma::Column::ReturnedUnitId.eq(r.unit_id));
+    if let Some(slot_id) = r.slot_id {
+        related = related.add(rma::Column::SlotId.eq(slot_id));
+    }
+    let window = REPEAT_DAYS.max(SLOT_DAYS);
     let earlier = rma::Entity::find()
         .filter(visible(scope))
         .filter(rma::Column::Id.ne(r.id))
-        .filter(
-            Condition::any()
-                .add(rma::Column::UnitId.eq(r.unit_id))
-                .add(rma::Column::ReturnedUnitId.eq(r.unit_id)),
-        )
+        .filter(related)
         .filter(rma::Column::Status.ne(Status::Cancelled.as_str()))
-        .filter(rma::Column::CreatedAt.between(r.created_at - Duration::days(REPEAT_DAYS), r.created_at))
+        .filter(rma::Column::CreatedAt.between(r.created_at - Duration::days(window), r.created_at))
         .order_by_asc(rma::Column::CreatedAt)
         .all(db)
         .await?;
-    if let Some(last) = earlier.last() {
+    let within = |x: &rma::Model, days: i64| x.created_at >= r.created_at - Duration::days(days);
+    let mut flags = vec![];
+    let repeats: Vec<&rma::Model> = earlier
+        .iter()
+        .filter(|x| (x.unit_id == r.unit_id || x.returned_unit_id == r.unit_id) && within(x, REPEAT_DAYS))
+        .collect();
+    if let Some(last) = repeats.last() {
         flags.push(Flag {
             code: REPEAT_FAILURE,
             message: format!(
@@ -61,25 +71,24 @@ pub async fn rma_flags(db: &impl ConnectionTrait, r: &rma::Model, scope: Option<
                 last.number,
                 (r.created_at - last.created_at).num_days()
             ),
-            rmas: earlier.iter().map(|x| x.number.clone()).collect(),
+            rmas: repeats.iter().map(|x| x.number.clone()).collect(),
         });
     }
-    if let Some(slot_id) = r.slot_id {
-        let others = rma::Entity::find()
-            .filter(visible(scope))
-            .filter(rma::Column::Id.ne(r.id))
-            .filter(rma::Column::SlotId.eq(slot_id))
-            .filter(rma::Column::UnitId.ne(r.unit_id))
-            .filter(ate_a_unit())
-            .filter(rma::Column::CreatedAt.between(r.created_at - Duration::days(SLOT_DAYS), r.created_at))
-            .order_by_asc(rma::Column::CreatedAt)
-            .all(db)
-            .await?;
-        if !others.is_empty() {
-            let mut rmas: Vec<String> = others.iter().map(|x| x.number.clone()).collect();
-            rmas.push(r.number.clone());
-            flags.push(slot_flag(rmas));
-        }
+    let ate_units: Vec<String> = earlier
+        .iter()
+        .filter(|x| {
+            r.slot_id.is_some()
+                && x.slot_id == r.slot_id
+                && x.unit_id != r.unit_id
+                && x.status != Status::Restored.as_str()
+                && within(x, SLOT_DAYS)
+        })
+        .map(|x| x.number.clone())
+        .collect();
+    if !ate_units.is_empty() {
+        let mut rmas = ate_units;
+        rmas.push(r.number.clone());
+        flags.push(slot_flag(rmas));
     }
     Ok(flags)
 }
