@@ -18,6 +18,17 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// Adds a later round of the same scenario.
+    pub fn absorb(&mut self, round: Measured) {
+        self.done += round.done;
+        self.failed += round.failed;
+        self.elapsed += round.elapsed;
+        self.latencies.extend(round.latencies);
+        if self.first_failure.is_none() {
+            self.first_failure = round.first_failure;
+        }
+    }
+
     pub fn per_second(&self) -> f64 {
         self.done as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
