@@ -907,17 +907,13 @@ pub async fn transition(
                     .ok_or_else(|| anyhow::anyhow!("depot tech without depot"))?;
                 stock::take_for_shipment(&txn, unit, rma.id, from_depot, now).await?;
                 shelves.push((from_depot, unit.part_id));
-                let depot = depot::Entity::find_by_id(from_depot)
-                    .one(&txn)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("depot"))?;
                 work.ship(
                     "outbound",
                     unit.id,
                     &req,
-                    depot_address(&depot),
+                    depot_address_of(&txn, from_depot).await?,
                     site_address(&site),
-                    Some(depot.id),
+                    Some(from_depot),
                 )
                 .await?;
             }
