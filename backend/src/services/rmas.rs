@@ -479,13 +479,18 @@ pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppRes
 async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> AppResult<RmaView> {
     let status: Status = parse(&rma.status)?;
     let organization_id = rma.organization_id;
-    let flags = crate::services::genealogy::rma_flags(db, &rma, actor.organization_scope()).await?;
+    // Three independent reads, side by side (each on a connection of its own outside a transaction).
+    let flags = crate::services::genealogy::rma_flags(db, &rma, actor.organization_scope());
     // Nothing is recorded at the depot before the unit arrives (or the customer keeps it).
-    let repair = match status.is_at_depot_or_closed() {
-        true => repairs::record_of(db, rma.id, rma.labor_minutes).await?,
-        false => None,
+    let repair = async {
+        match status.is_at_depot_or_closed() {
+            true => repairs::record_of(db, rma.id, rma.labor_minutes).await,
+            false => Ok(None),
+        }
     };
-    let mut view = with_shipments(db, rma).await?;
+    let (flags, repair, mut view) = tokio::try_join!(async { flags.await.map_err(AppError::from) }, repair, async {
+        with_shipments(db, rma.clone()).await.map_err(AppError::from)
+    })?;
     view.flags = Some(flags);
     view.repair = repair;
     view.next_transitions = Some(NextTransition::for_role(status, actor.role, view.keep_your_drive));
