@@ -86,7 +86,7 @@ fn refuse_read_only(file: &Path) -> Result<(), sqlx::Error> {
 /// the server's CPU under load. With it, plans come from the statistics alone.
 ///
 /// A busy handler that polls the write lock every 100 µs for its first 5 ms, then every
-/// millisecond, up to `busy_timeout`. SQLite's own sleeps 1, 2, 5, 10… ms, made for processes
+/// millisecond, for about `busy_timeout` (it counts polls; a sleep may run a little long). SQLite's own sleeps 1, 2, 5, 10… ms, made for processes
 /// that hold the lock long: a write of depot holds it for well under a millisecond, so a waiter
 /// slept through the turn it was waiting for and the lock stood idle.
 async fn tune_sqlite(conn: &mut sqlx::SqliteConnection, busy_timeout: Duration) -> Result<(), sqlx::Error> {

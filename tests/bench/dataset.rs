@@ -435,14 +435,12 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         conn.exec("PRAGMA synchronous=FULL", vec![]).await?;
         conn.exec("PRAGMA cache_size=-2000", vec![]).await?;
         conn.exec("PRAGMA foreign_keys=ON", vec![]).await?;
+        // Statistics from a sample of each index, as `PRAGMA optimize` gathers them, not a full scan.
+        conn.exec("PRAGMA analysis_limit=1000", vec![]).await?;
     } else {
         conn.exec("RESET synchronous_commit", vec![]).await?;
         conn.exec("RESET maintenance_work_mem", vec![]).await?;
         conn.exec("RESET session_replication_role", vec![]).await?;
-    }
-    if conn.is_sqlite() {
-        // Statistics from a sample of each index, as `PRAGMA optimize` gathers them, not a full scan.
-        conn.exec("PRAGMA analysis_limit=1000", vec![]).await?;
     }
     conn.exec("ANALYZE", vec![]).await?;
 

@@ -18,7 +18,7 @@ pub struct Measured {
 }
 
 impl Measured {
-    /// Adds a later round of the same scenario.
+    /// Adds what another client, or a later round of the same scenario, measured.
     pub fn absorb(&mut self, round: Measured) {
         self.done += round.done;
         self.failed += round.failed;
@@ -88,14 +88,9 @@ where
         .collect();
     let mut all = Measured::default();
     for task in tasks {
-        let m = task.await.expect("load task panicked");
-        all.done += m.done;
-        all.failed += m.failed;
-        all.latencies.extend(m.latencies);
-        if all.first_failure.is_none() {
-            all.first_failure = m.first_failure;
-        }
+        all.absorb(task.await.expect("load task panicked"));
     }
+    // The clients ran side by side: the scenario took as long as the slowest.
     all.elapsed = start.elapsed();
     all
 }

@@ -24,9 +24,17 @@ pub struct Flag {
     pub rmas: Vec<String>,
 }
 
-/// RMAs that took a unit out of service: not cancelled, not restored in the field.
+/// The end states of RMAs that took no unit out of service: cancelled, or restored in the field.
+const NO_UNIT_LOST: [Status; 2] = [Status::Cancelled, Status::Restored];
+
+/// RMAs that took a unit out of service, as a query condition.
 fn ate_a_unit() -> Condition {
-    Condition::all().add(rma::Column::Status.is_not_in([Status::Cancelled.as_str(), Status::Restored.as_str()]))
+    Condition::all().add(rma::Column::Status.is_not_in(NO_UNIT_LOST.map(|s| s.as_str())))
+}
+
+/// Whether an RMA already read took a unit out of service.
+fn took_a_unit(r: &rma::Model) -> bool {
+    !NO_UNIT_LOST.iter().any(|s| r.status == s.as_str())
 }
 
 /// RMAs the viewer may see: a customer's own only (a refurbished unit may have served another).
@@ -80,7 +88,7 @@ pub async fn rma_flags(db: &impl ConnectionTrait, r: &rma::Model, scope: Option<
             r.slot_id.is_some()
                 && x.slot_id == r.slot_id
                 && x.unit_id != r.unit_id
-                && x.status != Status::Restored.as_str()
+                && took_a_unit(x)
                 && within(x, SLOT_DAYS)
         })
         .map(|x| x.number.clone())

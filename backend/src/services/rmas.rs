@@ -480,7 +480,8 @@ async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> Ap
     let status: Status = parse(&rma.status)?;
     let organization_id = rma.organization_id;
     // Three independent reads, side by side (each on a connection of its own outside a transaction).
-    let flags = crate::services::genealogy::rma_flags(db, &rma, actor.organization_scope());
+    let flags =
+        async { Ok::<_, AppError>(crate::services::genealogy::rma_flags(db, &rma, actor.organization_scope()).await?) };
     // Nothing is recorded at the depot before the unit arrives (or the customer keeps it).
     let repair = async {
         match status.is_at_depot_or_closed() {
@@ -488,9 +489,8 @@ async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> Ap
             false => Ok(None),
         }
     };
-    let (flags, repair, mut view) = tokio::try_join!(async { flags.await.map_err(AppError::from) }, repair, async {
-        with_shipments(db, rma.clone()).await.map_err(AppError::from)
-    })?;
+    let shipments = async { Ok::<_, AppError>(with_shipments(db, rma.clone()).await?) };
+    let (flags, repair, mut view) = tokio::try_join!(flags, repair, shipments)?;
     view.flags = Some(flags);
     view.repair = repair;
     view.next_transitions = Some(NextTransition::for_role(status, actor.role, view.keep_your_drive));

@@ -46,9 +46,10 @@ where
 }
 
 /// Names that never change once their row exists: the codes of organizations, sites, depots and
-/// parts, the names of clusters and slots, the serials of units. No code path renames them or reuses an id, so what this
-/// process has read once stays true, on every instance: views ask the database only for ids they
-/// have not met yet. Bounded: past `NAMES_REMEMBERED` entries it starts over.
+/// parts, the names of clusters and slots, the serials of units. No code path renames them or
+/// reuses an id, so what this process has read once stays true, on every instance: views ask the
+/// database only for ids they have not met yet. Bounded: past `NAMES_REMEMBERED` entries it starts
+/// over.
 static NAMES: LazyLock<RwLock<HashMap<(&'static str, Uuid), String>>> = LazyLock::new(Default::default);
 const NAMES_REMEMBERED: usize = 100_000;
 
