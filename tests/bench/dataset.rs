@@ -73,6 +73,19 @@ struct UnitRow {
     at: DateTime<Utc>,
 }
 
+/// Prints how long each phase of the generation took, to see where the time goes.
+struct Phases(std::time::Instant);
+
+impl Phases {
+    fn start() -> Phases {
+        Phases(std::time::Instant::now())
+    }
+    fn done(&mut self, phase: &str) {
+        println!("  {phase} in {:.1} s", self.0.elapsed().as_secs_f64());
+        self.0 = std::time::Instant::now();
+    }
+}
+
 fn v7(at: DateTime<Utc>) -> Uuid {
     let ts = Timestamp::from_unix(uuid::NoContext, at.timestamp() as u64, at.timestamp_subsec_nanos());
     Uuid::new_v7(ts)
@@ -102,6 +115,7 @@ fn path(i: usize, n: usize, open: usize, pool: usize) -> Vec<&'static str> {
 }
 
 pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateTime<Utc>) -> anyhow::Result<Dataset> {
+    let mut phases = Phases::start();
     let parts = part::Entity::find().all(db).await?;
     let clusters = cluster::Entity::find().all(db).await?;
     let engineer = user::Entity::find()
@@ -235,6 +249,7 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         });
     }
 
+    phases.done("planned");
     let mut conn = Conn::acquire(db).await?;
     // Loading only (the server that is measured runs with its own settings): no syncing, a large
     // cache, the secondary indexes built once at the end rather than row by row, and no per-row
@@ -293,6 +308,7 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
     )
     .await?;
     conn.exec("COMMIT", vec![]).await?;
+    phases.done("units loaded");
 
     let rma_columns = [
         "id",
@@ -419,6 +435,7 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         conn.bulk_load("events", &EVENT_COLUMNS, event_rows).await?;
         conn.exec("COMMIT", vec![]).await?;
     }
+    phases.done("RMAs and events loaded");
     for (year, last) in &counters {
         conn.exec("DELETE FROM rma_counters WHERE year = ?", vec![V::Int(*year)])
             .await?;
@@ -431,6 +448,7 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
     for (_, create) in &indexes {
         conn.exec(create, vec![]).await?;
     }
+    phases.done("indexes built");
     if conn.is_sqlite() {
         conn.exec("PRAGMA synchronous=FULL", vec![]).await?;
         conn.exec("PRAGMA cache_size=-2000", vec![]).await?;
@@ -442,7 +460,11 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         conn.exec("RESET maintenance_work_mem", vec![]).await?;
         conn.exec("RESET session_replication_role", vec![]).await?;
     }
-    conn.exec("ANALYZE", vec![]).await?;
+    // PostgreSQL: VACUUM too, as after any restore (autovacuum would get there later): it sets the
+    // visibility map that index-only scans rely on.
+    conn.exec(if conn.is_sqlite() { "ANALYZE" } else { "VACUUM ANALYZE" }, vec![])
+        .await?;
+    phases.done("analyzed");
 
     let sample = |k: usize| (0..200).map(move |j| (j * 7919 + k) % n);
     Ok(Dataset {

@@ -83,16 +83,15 @@ pub async fn sign_in(db: &DatabaseConnection, email: &str, password: &str) -> Ap
 
 /// The user and CSRF token of a live session.
 pub async fn resolve(db: &DatabaseConnection, token: &str) -> AppResult<(Actor, String, String)> {
-    let session = session::Entity::find()
+    // One query, the session with its user: every page starts here.
+    let (session, user) = session::Entity::find()
+        .find_also_related(user::Entity)
         .filter(session::Column::TokenHash.eq(tokens::hash(token)))
         .filter(session::Column::ExpiresAt.gt(Utc::now()))
         .one(db)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    let user = user::Entity::find_by_id(session.user_id)
-        .one(db)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
+    let user = user.ok_or(AppError::Unauthorized)?;
     let name = user.name.clone();
     Ok((tokens::actor_for(db, user).await?, session.csrf_token, name))
 }
