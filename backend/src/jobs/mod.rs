@@ -138,8 +138,8 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
         .filter(rma::Column::ClosedAt.is_null())
         .all(db)
         .await?;
-    let clocks = crate::services::sla::clocks_of(db, &open, now).await?;
     let orgs = views::load_map::<organization::Entity>(db, open.iter().map(|r| r.organization_id)).await?;
+    let clocks = crate::services::sla::clocks_with(&orgs, db, &open, now).await?;
     let mut gauges: std::collections::BTreeMap<(String, &'static str, &'static str), f64> = Default::default();
     for org in orgs.values() {
         for clock in [
@@ -153,47 +153,50 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
             }
         }
     }
-    let mut candidates = vec![];
-    for r in &open {
-        for c in clocks.get(&r.id).into_iter().flatten() {
-            candidates.extend(["at_risk", "breached"].map(|state| sla_key(c.name, state, r.id)));
-        }
-    }
-    let used = used_keys(db, candidates).await?;
+    // Only running clocks at risk or breached call for an alert; only their keys are looked up.
+    let alerting: Vec<(&rma::Model, &crate::domain::sla::Clock, &'static str)> = open
+        .iter()
+        .flat_map(|r| {
+            clocks.get(&r.id).into_iter().flatten().filter_map(move |c| {
+                let state = match (c.stopped_at, c.state) {
+                    (None, ClockState::AtRisk) => "at_risk",
+                    (None, ClockState::Breached) => "breached",
+                    _ => return None,
+                };
+                Some((r, c, state))
+            })
+        })
+        .collect();
+    let used = used_keys(
+        db,
+        alerting
+            .iter()
+            .map(|(r, c, state)| sla_key(c.name, state, r.id))
+            .collect(),
+    )
+    .await?;
     let mut queued = 0;
-    for r in &open {
+    for (r, c, state) in alerting {
         let org = orgs.get(&r.organization_id);
-        for c in clocks
-            .get(&r.id)
-            .into_iter()
-            .flatten()
-            .filter(|c| c.stopped_at.is_none())
-        {
-            let state = match c.state {
-                ClockState::AtRisk => "at_risk",
-                ClockState::Breached => "breached",
-                _ => continue,
-            };
-            if let Some(org) = org {
-                *gauges.entry((org.code.clone(), c.name, state)).or_default() += 1.0;
-            }
-            // Alerted on an earlier sweep: nothing to build, compose or roll back.
-            let key = sla_key(c.name, state, r.id);
-            if used.contains(&key) {
-                continue;
-            }
-            let mut to: Vec<String> = org
-                .and_then(|o| o.oncall_emails.clone())
-                .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_default();
-            if r.severity == Severity::Sev1.as_str() {
-                to.extend(crate::services::oncall::on_call(db, r.organization_id, now).await?);
-            }
-            let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
-            let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
-                "link": format!("{base_url}/rmas/{}", r.number)});
-            queued += alert(db, r, "sla_breach", "sla_alert", to, ctx, key, now).await? as usize;
+        if let Some(org) = org {
+            *gauges.entry((org.code.clone(), c.name, state)).or_default() += 1.0;
         }
+        // Alerted on an earlier sweep: nothing to build, compose or roll back.
+        let key = sla_key(c.name, state, r.id);
+        if used.contains(&key) {
+            continue;
+        }
+        let mut to: Vec<String> = org
+            .and_then(|o| o.oncall_emails.clone())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        if r.severity == Severity::Sev1.as_str() {
+            to.extend(crate::services::oncall::on_call(db, r.organization_id, now).await?);
+        }
+        let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
+        let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
+                "link": format!("{base_url}/rmas/{}", r.number)});
+        queued += alert(db, r, "sla_breach", "sla_alert", to, ctx, key, now).await? as usize;
     }
     for ((org, clock, state), n) in gauges {
         metrics::gauge!("depot_sla_clocks", "organization" => org, "clock" => clock, "state" => state).set(n);
