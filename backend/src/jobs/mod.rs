@@ -195,7 +195,7 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
         }
         let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
         let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
-                "link": format!("{base_url}/rmas/{}", r.number)});
+            "link": format!("{base_url}/rmas/{}", r.number)});
         queued += alert(db, r, "sla_breach", "sla_alert", to, ctx, key, now).await? as usize;
     }
     for ((org, clock, state), n) in gauges {
