@@ -9,7 +9,6 @@ mod m20261125_000005_sla;
 mod m20261125_000006_scale_indexes;
 mod m20261125_000007_depot_operations;
 mod m20261125_000008_depot_records;
-mod m20261203_000009_open_by_age;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -26,7 +25,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_scale_indexes::Migration),
             Box::new(m20261125_000007_depot_operations::Migration),
             Box::new(m20261125_000008_depot_records::Migration),
-            Box::new(m20261203_000009_open_by_age::Migration),
         ]
     }
 }
