@@ -141,6 +141,7 @@ impl ScratchDb {
             let admin = sea_orm::Database::connect(&admin_url)
                 .await
                 .expect("PostgreSQL reachable");
+            drop_stale_test_databases(&admin).await;
             admin
                 .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                 .await
@@ -172,6 +173,44 @@ impl ScratchDb {
             let _ = dir.keep();
         }
         self.url.clone()
+    }
+}
+
+/// Removes test databases that earlier runs never dropped: a test process killed midway, or a
+/// proptest world kept in a static for the whole process (statics are never dropped). Only those
+/// over an hour old by the UUIDv7 time in their name, and none still in use: `DROP DATABASE`
+/// without `FORCE` refuses a database with a session open.
+async fn drop_stale_test_databases(admin: &sea_orm::DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let Ok(rows) = admin
+        .query_all_raw(Statement::from_string(
+            admin.get_database_backend(),
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'depot\\_test\\_%'",
+        ))
+        .await
+    else {
+        return;
+    };
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .saturating_sub(3600);
+    for row in rows {
+        let Ok(name) = row.try_get_by_index::<String>(0) else {
+            continue;
+        };
+        let created = name
+            .rsplit('_')
+            .next()
+            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+            .and_then(|id| id.get_timestamp())
+            .map(|t| t.to_unix().0);
+        if created.is_some_and(|secs| secs < hour_ago) {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .await;
+        }
     }
 }
 
