@@ -5,7 +5,6 @@
 use crate::helpers::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use std::sync::OnceLock;
 
 const CASES: u32 = 150;
 
@@ -15,9 +14,8 @@ struct World {
     number: String,
 }
 
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
+impl World {
+    fn new() -> World {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let (app, number) = rt.block_on(async {
             let app = spawn_app().await;
@@ -26,7 +24,7 @@ fn world() -> &'static World {
             (app, number)
         });
         World { rt, app, number }
-    })
+    }
 }
 
 /// Strings that tend to break parsers and queries, and arbitrary ones.
@@ -124,51 +122,65 @@ fn assert_answer(status: u16, body: &Value, what: &str) {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
-
-    #[test]
-    fn arbitrary_bytes_never_make_a_5xx(bytes in prop::collection::vec(any::<u8>(), 0..600), who in 0usize..3, target in 0usize..5) {
-        let w = world();
+#[test]
+fn arbitrary_bytes_never_make_a_5xx() {
+    let inputs = (prop::collection::vec(any::<u8>(), 0..600), 0usize..3, 0usize..5);
+    check_cases(World::new(), CASES, inputs, |w, (bytes, who, target)| {
         w.rt.block_on(async {
             let (method, path) = endpoints(&w.number).swap_remove(target);
             let who = [FE, CW_TECH, XAI_TECH][who];
             let (status, body) = send(w, who, method, &path, bytes).await;
             assert_answer(status, &body, &format!("{method} {path}"));
         });
-    }
+    });
+}
 
-    #[test]
-    fn near_valid_json_never_makes_a_5xx(body in near_valid(), who in 0usize..3, target in 0usize..5) {
-        let w = world();
+#[test]
+fn near_valid_json_never_makes_a_5xx() {
+    let inputs = (near_valid(), 0usize..3, 0usize..5);
+    check_cases(World::new(), CASES, inputs, |w, (body, who, target)| {
         w.rt.block_on(async {
             let (method, path) = endpoints(&w.number).swap_remove(target);
             let who = [FE, CAM, XAI_TECH][who];
             let (status, answer) = send(w, who, method, &path, serde_json::to_vec(&body).unwrap()).await;
             assert_answer(status, &answer, &format!("{method} {path} {body}"));
         });
-    }
+    });
+}
 
-    #[test]
-    fn arbitrary_queries_and_paths_never_make_a_5xx(
-        key in prop::sample::select(&["q", "site", "status", "severity", "organization", "depot", "part", "condition", "limit", "cursor", "sort"][..]),
-        value in nasty_string(),
-        segment in nasty_string(),
-        list in 0usize..3,
-    ) {
-        let w = world();
+#[test]
+fn arbitrary_queries_and_paths_never_make_a_5xx() {
+    let keys: &'static [&str] = &[
+        "q",
+        "site",
+        "status",
+        "severity",
+        "organization",
+        "depot",
+        "part",
+        "condition",
+        "limit",
+        "cursor",
+        "sort",
+    ];
+    let inputs = (prop::sample::select(keys), nasty_string(), nasty_string(), 0usize..3);
+    check_cases(World::new(), CASES, inputs, |w, (key, value, segment, list)| {
         w.rt.block_on(async {
             let base = ["/api/v1/rmas", "/api/v1/units", "/api/v1/stock"][list];
             let query = serde_urlencoded::to_string([(key, value.as_str())]).unwrap();
             let (status, body) = send(w, CAM, "GET", &format!("{base}?{query}"), vec![]).await;
             assert_answer(status, &body, &format!("GET {base}?{query}"));
             let segment = urlencode_segment(&segment);
-            for path in [format!("/api/v1/rmas/{segment}"), format!("/api/v1/rmas/{segment}/label.pdf"), format!("/api/v1/units/{segment}")] {
+            for path in [
+                format!("/api/v1/rmas/{segment}"),
+                format!("/api/v1/rmas/{segment}/label.pdf"),
+                format!("/api/v1/units/{segment}"),
+            ] {
                 let (status, body) = send(w, FE, "GET", &path, vec![]).await;
                 assert_answer(status, &body, &format!("GET {path}"));
             }
         });
-    }
+    });
 }
 
 fn urlencode_segment(s: &str) -> String {
@@ -282,15 +294,12 @@ fn csv_file() -> impl Strategy<Value = (usize, String)> {
         })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
-
-    #[test]
-    fn csv_imports_never_panic_and_a_refused_file_changes_nothing((kind, text) in csv_file()) {
-        use depot::entities::{site, slot, unit};
-        use depot::services::csv_files::{self, ImportError, Kind};
-        use sea_orm::{EntityTrait, PaginatorTrait};
-        let w = world();
+#[test]
+fn csv_imports_never_panic_and_a_refused_file_changes_nothing() {
+    use depot::entities::{site, slot, unit};
+    use depot::services::csv_files::{self, ImportError, Kind};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    check_cases(World::new(), CASES, csv_file(), |w, (kind, text)| {
         w.rt.block_on(async {
             let db = &w.app.db;
             let count = || async {
@@ -316,5 +325,5 @@ proptest! {
                 Err(ImportError::Other(err)) => panic!("an import failed inside: {err:#}\n{text}"),
             }
         });
-    }
+    });
 }

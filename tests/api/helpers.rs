@@ -278,3 +278,26 @@ impl TestApp {
         json!({"rma": rma, "events": self.events(number).await, "units": units, "stock": stock})
     }
 }
+
+/// Runs `test` on `cases` inputs drawn from `strategy` (a failure is shrunk to its smallest input),
+/// all against one `world`, which is dropped when the run ends: a test server kept in a static
+/// would never give its database back.
+pub fn check_cases<W, S>(world: W, cases: u32, strategy: S, test: impl Fn(&W, S::Value))
+where
+    S: proptest::strategy::Strategy,
+    S::Value: std::fmt::Debug,
+{
+    use proptest::test_runner::{Config, TestRunner};
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let outcome = TestRunner::new(config).run(&strategy, |value| {
+        test(&world, value);
+        Ok(())
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}
