@@ -176,10 +176,9 @@ impl ScratchDb {
     }
 }
 
-/// Removes test databases that earlier runs never dropped: a test process killed midway, or a
-/// proptest world kept in a static for the whole process (statics are never dropped). Only those
-/// over an hour old by the UUIDv7 time in their name, and none still in use: `DROP DATABASE`
-/// without `FORCE` refuses a database with a session open.
+/// Removes test databases that earlier runs never dropped (a test process killed midway by a
+/// timeout or a cancelled run). Only those over an hour old by the UUIDv7 time in their name, and
+/// none still in use: `DROP DATABASE` without `FORCE` refuses a database with a session open.
 async fn drop_stale_test_databases(admin: &sea_orm::DatabaseConnection) {
     use sea_orm::{ConnectionTrait, Statement};
     let Ok(rows) = admin
