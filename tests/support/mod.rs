@@ -176,15 +176,16 @@ impl ScratchDb {
     }
 }
 
-/// Removes test databases that earlier runs never dropped (a test process killed midway by a
-/// timeout or a cancelled run). Only those over an hour old by the UUIDv7 time in their name, and
-/// none still in use: `DROP DATABASE` without `FORCE` refuses a database with a session open.
+/// Removes scratch databases that earlier runs never dropped (a test process killed midway by a
+/// timeout or a cancelled run). Only those over an hour old by the UUIDv7 time in their name, none
+/// still in use (`DROP DATABASE` without `FORCE` refuses a database with a session open), and never
+/// a bench database, which `BENCH_KEEP` keeps on purpose.
 async fn drop_stale_test_databases(admin: &sea_orm::DatabaseConnection) {
     use sea_orm::{ConnectionTrait, Statement};
     let Ok(rows) = admin
         .query_all_raw(Statement::from_string(
             admin.get_database_backend(),
-            "SELECT datname::text FROM pg_database WHERE datname LIKE 'depot\\_test\\_%'",
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'depot\\_%' AND datname NOT LIKE 'depot\\_bench\\_%'",
         ))
         .await
     else {

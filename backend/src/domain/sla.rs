@@ -173,6 +173,13 @@ pub struct Clock {
     pub seconds_left: Option<i64>,
 }
 
+impl Clock {
+    /// Still running and at risk or past its deadline: what the sweep alerts on and the dashboard names.
+    pub fn needs_attention(&self) -> bool {
+        self.stopped_at.is_none() && matches!(self.state, ClockState::AtRisk | ClockState::Breached)
+    }
+}
+
 /// The share of a budget after which a running clock is at risk.
 pub const AT_RISK_SHARE: f64 = 0.8;
 

@@ -2,7 +2,6 @@
 //! de-duplication key, so restarts and several instances never send one twice.
 use crate::domain::Severity;
 use crate::domain::lifecycle::Status;
-use crate::domain::sla::ClockState;
 use crate::entities::{organization, rma, site};
 use crate::mail::{compose::compose, outbox};
 use crate::services::{history, views};
@@ -142,47 +141,33 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
     let clocks = crate::services::sla::clocks_with(&orgs, db, &open, now).await?;
     let mut gauges: std::collections::BTreeMap<(String, &'static str, &'static str), f64> = Default::default();
     for org in orgs.values() {
-        for clock in [
-            "first_response",
-            "replacement_delivered",
-            "return_shipped",
-            "depot_turnaround",
-        ] {
+        for clock in crate::services::sla::CLOCKS {
             for state in ["at_risk", "breached"] {
                 gauges.insert((org.code.clone(), clock, state), 0.0);
             }
         }
     }
-    // Only running clocks at risk or breached call for an alert; only their keys are looked up.
-    let alerting: Vec<(&rma::Model, &crate::domain::sla::Clock, &'static str)> = open
+    // Only running clocks at risk or breached call for an alert: only their keys are looked up.
+    let alerting: Vec<(&rma::Model, &crate::domain::sla::Clock, String)> = open
         .iter()
         .flat_map(|r| {
-            clocks.get(&r.id).into_iter().flatten().filter_map(move |c| {
-                let state = match (c.stopped_at, c.state) {
-                    (None, ClockState::AtRisk) => "at_risk",
-                    (None, ClockState::Breached) => "breached",
-                    _ => return None,
-                };
-                Some((r, c, state))
-            })
+            clocks
+                .get(&r.id)
+                .into_iter()
+                .flatten()
+                .filter(|c| c.needs_attention())
+                .map(move |c| (r, c, sla_key(c.name, c.state.as_str(), r.id)))
         })
         .collect();
-    let used = used_keys(
-        db,
-        alerting
-            .iter()
-            .map(|(r, c, state)| sla_key(c.name, state, r.id))
-            .collect(),
-    )
-    .await?;
+    let used = used_keys(db, alerting.iter().map(|(_, _, key)| key.clone()).collect()).await?;
     let mut queued = 0;
-    for (r, c, state) in alerting {
+    for (r, c, key) in alerting {
+        let state = c.state.as_str();
         let org = orgs.get(&r.organization_id);
         if let Some(org) = org {
             *gauges.entry((org.code.clone(), c.name, state)).or_default() += 1.0;
         }
         // Alerted on an earlier sweep: nothing to build, compose or roll back.
-        let key = sla_key(c.name, state, r.id);
         if used.contains(&key) {
             continue;
         }

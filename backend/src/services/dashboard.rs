@@ -1,7 +1,6 @@
 //! The dashboard: the lifecycle as queues, and what waits on the viewer, oldest first.
 use crate::domain::Role;
 use crate::domain::lifecycle::Status;
-use crate::domain::sla::ClockState;
 use crate::entities::{organization, rma};
 use crate::error::AppResult;
 use crate::services::Actor;
@@ -186,11 +185,7 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
                     if n == 1 { "" } else { "s" }
                 ),
             };
-            for c in rma
-                .clocks
-                .iter()
-                .filter(|c| matches!(c.state, ClockState::Breached | ClockState::AtRisk) && c.stopped_at.is_none())
-            {
+            for c in rma.clocks.iter().filter(|c| c.needs_attention()) {
                 why += &format!("; {} {}", c.name.replace('_', " "), c.state.as_str().replace('_', " "));
             }
             Ranked { rma, others_down, why }

@@ -131,7 +131,8 @@ pub struct Report {
     pub penalty_exposure: HashMap<String, u32>,
 }
 
-const CLOCKS: [&str; 4] = [
+/// The contract clocks, by name.
+pub const CLOCKS: [&str; 4] = [
     "first_response",
     "replacement_delivered",
     "return_shipped",
