@@ -67,12 +67,18 @@ pub fn router(state: AppState) -> Router {
         .merge(web::pages::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(web::extract::refuse_nul_in_url))
+        .layer(axum::middleware::from_fn(web::extract::errors_in_our_shape))
         .layer(axum::middleware::from_fn(web::ops::track))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
                 "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
             ),
+        ))
+        // Answers hold customers' data: no browser or proxy keeps them (static files say otherwise).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -53,6 +53,11 @@ pub struct Settings {
     /// `DEPOT_DB_CONNECTION_LIFETIME_S`: connections are renewed after this long, so one opened
     /// while the database was read-only or failing over does not stay so (default 300).
     pub db_connection_lifetime: Duration,
+    /// `DEPOT_WEBHOOK_ALLOW`: hosts (names, addresses or networks, comma-separated) that outbound
+    /// webhooks may reach over plain http or at private addresses; by default none.
+    pub webhook_allow: crate::outbound::Allowed,
+    /// `DEPOT_METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
 }
 
 /// A positive whole number from the environment, or its default.
@@ -107,6 +112,9 @@ impl Settings {
             mail_lease: Duration::from_secs(number(&lookup, "DEPOT_MAIL_LEASE_S", 120)?),
             db_busy_timeout: Duration::from_millis(number(&lookup, "DEPOT_DB_BUSY_TIMEOUT_MS", 10_000)?),
             db_connection_lifetime: Duration::from_secs(number(&lookup, "DEPOT_DB_CONNECTION_LIFETIME_S", 300)?),
+            webhook_allow: crate::outbound::Allowed::parse(&lookup("DEPOT_WEBHOOK_ALLOW").unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("DEPOT_WEBHOOK_ALLOW: {e}"))?,
+            metrics_token: lookup("DEPOT_METRICS_TOKEN").map(Secret::new),
         })
     }
 }

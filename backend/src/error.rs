@@ -21,6 +21,9 @@ pub enum AppError {
     /// 404: no such thing, or not visible to this user.
     #[error("{0}")]
     NotFound(String),
+    /// 405: the path exists but does not take this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 409: the RMA changed since it was read.
     #[error("{0}")]
     VersionConflict(String),
@@ -76,6 +79,7 @@ impl AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::VersionConflict(_) | AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -93,6 +97,7 @@ impl AppError {
             AppError::Unauthorized => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::VersionConflict(_) => "version_conflict",
             AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge(_) => "payload_too_large",
@@ -101,6 +106,27 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl AppError {
+    /// The error for an answer that something other than depot's handlers gave (the router, an
+    /// extractor of axum's own): the variant of its status, with its text as the message.
+    pub fn from_status(status: StatusCode, message: String) -> AppError {
+        match status.as_u16() {
+            401 => AppError::Unauthorized,
+            403 => AppError::Forbidden(message),
+            404 => AppError::NotFound(message),
+            405 => AppError::MethodNotAllowed(message),
+            409 => AppError::Conflict(message),
+            413 => AppError::PayloadTooLarge(crate::web::extract::JSON_LIMIT),
+            415 => AppError::UnsupportedMediaType(message),
+            422 => AppError::invalid(message),
+            429 => AppError::TooManyRequests(message),
+            503 => AppError::Unavailable(message),
+            400..=499 => AppError::Malformed(message),
+            _ => AppError::Internal(anyhow::anyhow!("{status}: {message}")),
         }
     }
 }

@@ -18,6 +18,8 @@ pub mod error;
 pub mod jobs;
 /// Notifications: composing, queueing, delivering.
 pub mod mail;
+/// Calls to other systems, kept to where an operator meant them to go.
+pub mod outbound;
 /// Use cases, each in one transaction with the acting user.
 pub mod services;
 /// HTTP routes and extractors.

@@ -103,6 +103,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve => {
             let app = depot::app::App::build(settings.clone()).await?;
+            if settings.metrics_token.is_none() && !settings.bind.ip().is_loopback() {
+                tracing::warn!(
+                    "/metrics is open to anyone who can reach {}; set DEPOT_METRICS_TOKEN",
+                    settings.bind
+                );
+            }
             let url = format!("http://{}:{}", settings.bind.ip(), app.port());
             // A server must not die because whoever started it stopped reading its output.
             let mut banner = format!("depot is serving on {url}\n");

@@ -9,6 +9,7 @@ mod m20261125_000005_sla;
 mod m20261125_000006_scale_indexes;
 mod m20261125_000007_depot_operations;
 mod m20261125_000008_depot_records;
+mod m20261203_000009_sign_in_throttle;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_scale_indexes::Migration),
             Box::new(m20261125_000007_depot_operations::Migration),
             Box::new(m20261125_000008_depot_records::Migration),
+            Box::new(m20261203_000009_sign_in_throttle::Migration),
         ]
     }
 }

@@ -51,15 +51,18 @@ async fn bad_requests_get_the_contract_status_and_shape() {
 
     let open = |site: &str, serial: &str, severity: &str, symptom: &str| json!({"site": site, "serial": serial, "severity": severity, "symptom": symptom});
     let cases = [
-        (open("cw-ord1", "NO-SUCH-UNIT", "sev1", "x"), "unknown serial"),
+        (
+            open("cw-ord1", "NO-SUCH-UNIT", "sev1", "x"),
+            "NO-SUCH-UNIT is not a unit in service at site cw-ord1",
+        ),
         (open("nowhere", "CN-ORD1-0102", "sev1", "x"), "unknown site"),
         (
             open("cw-lga1", "CN-ORD1-0102", "sev1", "x"),
-            "not in service at site cw-lga1",
+            "CN-ORD1-0102 is not a unit in service at site cw-lga1",
         ),
         (open("cw-ord1", "CN-ORD1-0102", "sev9", "x"), "sev1, sev2, sev3, sev4"),
         (open("cw-ord1", "CN-ORD1-0102", "sev1", "  "), "symptom"),
-        (open("cw-ord1", "CN-CAM-S001", "sev1", "x"), "not in service"),
+        (open("cw-ord1", "CN-CAM-S001", "sev1", "x"), "not a unit in service"),
         (
             json!({"site": "cw-ord1", "serial": "CN-ORD1-0102", "severity": "sev1"}),
             "symptom",

@@ -19,4 +19,5 @@ mod lifecycle;
 mod matrix;
 mod ops;
 mod properties;
+mod security;
 mod sla;

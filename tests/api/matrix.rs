@@ -338,3 +338,155 @@ fn no_redirects() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// CoreWeave's failed C-node goes through the depot and back to stock at CAM, ships as xAI's
+/// replacement and is swapped in at xAI. Returns the two RMA numbers and the unit that replaced the
+/// node at CoreWeave.
+async fn hand_over_a_unit(app: &TestApp, unit: &str) -> (String, String, String) {
+    let cw = app.open(CW_TECH, "cw-ord1", unit).await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &cw, "diagnosing", json!({})).await;
+    let approve = json!({"fault_code": "BOOT_FAIL", "replacement_kind": "whole_unit"});
+    app.step(FE, &cw, "approved", approve.clone()).await;
+    let cw_replacement = app.stock_unit("CAM", "CN-5000").await;
+    let ship =
+        |serial: &str| json!({"replacement_serial": serial, "carrier": "UPS", "tracking_number": "1Z999AA10123456784"});
+    app.step(CAM, &cw, "replacement_shipped", ship(&cw_replacement)).await;
+    app.step(CW_TECH, &cw, "replacement_delivered", json!({})).await;
+    let swap = |installed: &str, pulled: &str| json!({"installed_serial": installed, "pulled_serial": pulled});
+    app.step(CW_TECH, &cw, "swapped", swap(&cw_replacement, unit)).await;
+    let back = json!({"carrier": "FedEx", "tracking_number": "123456789012", "depot": "CAM"});
+    app.step(CW_TECH, &cw, "return_shipped", back).await;
+    app.step(CAM, &cw, "received", json!({"scanned_serial": unit})).await;
+    app.step(CAM, &cw, "triage", json!({})).await;
+    app.step(CAM, &cw, "testing", json!({"finding": "no fault found"}))
+        .await;
+    let passed = json!({"test_results": [{"name": "burn-in 24h", "passed": true}]});
+    app.step(CAM, &cw, "returned_to_stock", passed).await;
+
+    let xai = app.open(XAI_TECH, "xai-colossus", "CN-COL1-0101").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &xai, "diagnosing", json!({})).await;
+    app.step(FE, &xai, "approved", approve).await;
+    app.step(CAM, &xai, "replacement_shipped", ship(unit)).await;
+    app.step(XAI_TECH, &xai, "replacement_delivered", json!({})).await;
+    app.step(XAI_TECH, &xai, "swapped", swap(unit, "CN-COL1-0101")).await;
+    (cw, xai, cw_replacement)
+}
+
+/// Unit and slot history after a unit changes hands: every route that shows a unit, a slot or an
+/// RMA, as every caller. Each customer's technician sees the unit only for its time at that
+/// customer's sites: nothing of the other organization (its RMA, its sites, its racks, the unit
+/// that replaced this one there) may appear in any answer.
+#[tokio::test]
+async fn unit_and_slot_history_after_a_unit_changes_hands() {
+    let app = spawn_app().await;
+    let unit = "CN-ORD1-0101";
+    let (cw, xai, cw_replacement) = hand_over_a_unit(&app, unit).await;
+
+    // What an internal user sees: both lives (so the checks below have something to withhold).
+    let fe = crate::support::signed_in(&app.base, FE).await;
+    let history = fe
+        .get(format!("{}/units/{unit}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let slots: Vec<&str> = history.split("/slots/").skip(1).map(|s| &s[..36]).collect();
+    assert_eq!(slots.len(), 2, "a stay at CoreWeave, then one at xAI");
+    assert!(history.contains(&cw) && history.contains(&xai) && history.contains("cw-ord1"));
+    let as_fe = app.unit(unit).await;
+    assert_eq!(as_fe["replaced_by"], cw_replacement.as_str(), "kept for internal users");
+    let (cw_slot, xai_slot) = (slots[0], slots[1]);
+
+    // Status for [anonymous, admin, field_engineer, depot_tech(CAM), dc_tech(coreweave), dc_tech(xai)].
+    let api: Vec<(String, [u16; 6])> = vec![
+        (format!("/api/v1/units/{unit}"), [401, 200, 200, 200, 404, 200]),
+        (
+            "/api/v1/units?q=CN-ORD1&limit=500".into(),
+            [401, 200, 200, 200, 200, 200],
+        ),
+        (
+            "/api/v1/units?site=xai-colossus&limit=500".into(),
+            [401, 200, 200, 200, 200, 200],
+        ),
+        ("/api/v1/units?limit=500".into(), [401, 200, 200, 200, 200, 200]),
+        (
+            format!("/api/v1/units/{cw_replacement}"),
+            [401, 200, 200, 200, 200, 404],
+        ),
+        (format!("/api/v1/rmas?q={unit}"), [401, 200, 200, 200, 200, 200]),
+        (format!("/api/v1/rmas/{cw}"), [401, 200, 200, 200, 200, 404]),
+        (format!("/api/v1/rmas/{cw}/events"), [401, 200, 200, 200, 200, 404]),
+        (format!("/api/v1/rmas/{xai}"), [401, 200, 200, 200, 404, 200]),
+        (format!("/api/v1/rmas/{xai}/events"), [401, 200, 200, 200, 404, 200]),
+        (format!("/api/v1/rmas/{xai}/label.zpl"), [401, 200, 200, 200, 404, 200]),
+        (
+            format!("/api/v1/rmas/{xai}/packing-slip.pdf"),
+            [401, 200, 200, 200, 404, 200],
+        ),
+    ];
+    let pages: Vec<(String, [u16; 6])> = vec![
+        (format!("/units/{unit}"), [303, 200, 200, 200, 404, 200]),
+        (format!("/units/{cw_replacement}"), [303, 200, 200, 200, 200, 404]),
+        (format!("/slots/{cw_slot}"), [303, 200, 200, 200, 200, 404]),
+        (format!("/slots/{xai_slot}"), [303, 200, 200, 200, 404, 200]),
+        (format!("/rmas/{cw}"), [303, 200, 200, 200, 200, 404]),
+        (format!("/rmas/{xai}"), [303, 200, 200, 200, 404, 200]),
+        (format!("/rmas?q={unit}"), [303, 200, 200, 200, 200, 200]),
+        ("/".into(), [303, 200, 200, 200, 200, 200]),
+    ];
+    // What each customer must never see of the other.
+    let coreweave = [cw.as_str(), cw_replacement.as_str(), "cw-ord1", "coreweave", cw_slot];
+    let xai_marks = [xai.as_str(), "xai-colossus", "CN-COL1-0101", xai_slot];
+
+    let mut sessions = vec![no_redirects()];
+    for who in &WHO[1..] {
+        sessions.push(crate::support::signed_in(&app.base, who.unwrap()).await);
+    }
+    let mut wrong = vec![];
+    for (pages, rows) in [(false, api), (true, pages)] {
+        for (path, expected) in rows {
+            let mut got = [0u16; 6];
+            for (k, who) in WHO.iter().enumerate() {
+                let url = format!("{}{path}", app.base);
+                let req = match (pages, who) {
+                    (true, _) => sessions[k].get(&url),
+                    (false, Some(email)) => no_redirects().get(&url).bearer_auth(app.token(email)),
+                    (false, None) => no_redirects().get(&url),
+                };
+                let res = req.send().await.unwrap();
+                got[k] = res.status().as_u16();
+                let body = String::from_utf8_lossy(&res.bytes().await.unwrap()).to_lowercase();
+                let other_customer: &[&str] = match *who {
+                    Some(CW_TECH) => &xai_marks,
+                    Some(XAI_TECH) => &coreweave,
+                    _ => &[],
+                };
+                for mark in other_customer {
+                    if let Some(at) = body.find(&mark.to_lowercase()).filter(|_| got[k] < 300) {
+                        let around = &body[at.saturating_sub(120)..(at + 80).min(body.len())];
+                        wrong.push(format!("{path} as {}: shows `{mark}` in …{around}…", who.unwrap()));
+                    }
+                }
+            }
+            if got != expected {
+                wrong.push(format!("{path}: expected {expected:?}, got {got:?}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "columns: {HEADER}\n{}", wrong.join("\n"));
+
+    // xAI's technician sees the unit as it is at xAI: no `replaced_by` from CoreWeave's rack.
+    let as_xai = app.get(XAI_TECH, &format!("/api/v1/units/{unit}")).await.expect(200);
+    assert_eq!(
+        (as_xai["site"].as_str(), as_xai["replaced_by"].as_str()),
+        (Some("xai-colossus"), None)
+    );
+}

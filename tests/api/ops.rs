@@ -231,8 +231,8 @@ fn micros(value: serde_json::Value) -> serde_json::Value {
 }
 
 #[tokio::test]
-async fn housekeeping_forgets_expired_sessions_and_old_sign_in_failures_only() {
-    use depot::entities::{session, sign_in_failure};
+async fn housekeeping_forgets_expired_sessions_and_old_sign_in_windows_only() {
+    use depot::entities::{session, sign_in_throttle};
     use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
     let app = spawn_app().await;
     let now = chrono::Utc::now();
@@ -252,11 +252,11 @@ async fn housekeeping_forgets_expired_sessions_and_old_sign_in_failures_only() {
         .await
         .unwrap();
     }
-    for minutes in [60, 1] {
-        sign_in_failure::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            email: Set(FE.into()),
-            at: Set(now - chrono::Duration::minutes(minutes)),
+    for (minutes, email) in [(60, FE), (1, CAM)] {
+        sign_in_throttle::ActiveModel {
+            email: Set(email.into()),
+            attempts: Set(3),
+            window_started_at: Set(now - chrono::Duration::minutes(minutes)),
         }
         .insert(&app.db)
         .await
@@ -265,5 +265,5 @@ async fn housekeeping_forgets_expired_sessions_and_old_sign_in_failures_only() {
     // The server's own scheduler may get there first; either way only the stale rows go.
     depot::jobs::housekeeping(&app.db, now).await.unwrap();
     assert_eq!(session::Entity::find().count(&app.db).await.unwrap(), 1);
-    assert_eq!(sign_in_failure::Entity::find().count(&app.db).await.unwrap(), 1);
+    assert_eq!(sign_in_throttle::Entity::find().count(&app.db).await.unwrap(), 1);
 }

@@ -513,18 +513,12 @@ async fn an_organizations_chat_webhook_gets_its_notifications() {
     let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, hook).await });
 
-    let app = spawn_app_with(&[("DEPOT_MAIL_POLL_MS", "50".into())]).await;
-    use depot::entities::organization;
-    use sea_orm::{ActiveModelTrait, Set};
-    let xai = organization::Entity::find()
-        .filter(organization::Column::Code.eq("xai"))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
-    let mut xai: organization::ActiveModel = xai.into();
-    xai.webhook_url = Set(Some(hook_url));
-    xai.update(&app.db).await.unwrap();
+    let app = spawn_app_with(&[
+        ("DEPOT_MAIL_POLL_MS", "50".into()),
+        ("DEPOT_WEBHOOK_ALLOW", "127.0.0.1".into()),
+    ])
+    .await;
+    store_webhook(&app, "xai", hook_url).await;
 
     let number = app.open(XAI_TECH, "xai-colossus", "CN-COL1-0101").await["number"]
         .as_str()
@@ -558,6 +552,92 @@ async fn an_organizations_chat_webhook_gets_its_notifications() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Sets an organization's webhook in the database directly, as if saved before today's rules.
+async fn store_webhook(app: &TestApp, code: &str, url: String) {
+    use depot::entities::organization;
+    use sea_orm::{ActiveModelTrait, Set};
+    let org = organization::Entity::find()
+        .filter(organization::Column::Code.eq(code))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut org: organization::ActiveModel = org.into();
+    org.webhook_url = Set(Some(url));
+    org.update(&app.db).await.unwrap();
+}
+
+#[tokio::test]
+async fn webhooks_reach_no_private_address_at_sending_and_follow_no_redirect() {
+    use axum::{Router, http::StatusCode, response::IntoResponse, routing::post};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listen = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let (first, second) = (listen().await, listen().await);
+    let (first_port, second_port) = (first.local_addr().unwrap().port(), second.local_addr().unwrap().port());
+    let (first_hits, second_hits) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let hits = first_hits.clone();
+    let redirecting = Router::new().fallback(post(move || {
+        hits.fetch_add(1, Ordering::SeqCst);
+        let to = format!("http://127.0.0.1:{second_port}/hook");
+        async move { (StatusCode::TEMPORARY_REDIRECT, [("location", to)]).into_response() }
+    }));
+    let hits = second_hits.clone();
+    let target = Router::new().fallback(post(move || {
+        hits.fetch_add(1, Ordering::SeqCst);
+        async {}
+    }));
+    tokio::spawn(async move { axum::serve(first, redirecting).await });
+    tokio::spawn(async move { axum::serve(second, target).await });
+
+    // The operator allows 127.0.0.1 (a chat relay on this host), not the name `localhost`.
+    let app = spawn_app_with(&[
+        ("DEPOT_MAIL_POLL_MS", "50".into()),
+        ("DEPOT_WEBHOOK_ALLOW", "127.0.0.1".into()),
+    ])
+    .await;
+    store_webhook(&app, "xai", format!("https://localhost:{first_port}/hook")).await;
+    store_webhook(&app, "coreweave", format!("http://127.0.0.1:{first_port}/hook")).await;
+    for (who, site, serial) in [
+        (XAI_TECH, "xai-colossus", "CN-COL1-0101"),
+        (CW_TECH, "cw-ord1", "CN-ORD1-0101"),
+    ] {
+        let number = app.open(who, site, serial).await["number"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.step(FE, &number, "cancelled", json!({"reason": "test"})).await;
+    }
+    let start = Instant::now();
+    let tried = loop {
+        let rows: Vec<notification::Model> = notification::Entity::find()
+            .filter(notification::Column::Channel.eq("webhook"))
+            .all(&app.db)
+            .await
+            .unwrap();
+        if rows.len() == 2 && rows.iter().all(|n| n.attempts > 0) {
+            break rows;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "webhooks never tried: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let errors: Vec<String> = tried.iter().map(|n| n.last_error.clone().unwrap_or_default()).collect();
+    assert!(tried.iter().all(|n| n.state != "sent"), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("private")),
+        "localhost refused: {errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("307")),
+        "the redirect is an answer, not followed: {errors:?}"
+    );
+    assert_eq!(first_hits.load(Ordering::SeqCst), 1, "only the allowed host was called");
+    assert_eq!(second_hits.load(Ordering::SeqCst), 0, "the redirect was not followed");
 }
 
 /// A `depot serve` process; killed when dropped.

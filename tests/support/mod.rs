@@ -61,18 +61,16 @@ pub fn token(mut cmd: Command, email: &str) -> String {
 
 /// The CSRF token of a fresh sign-in form, fetched with `client` (whose cookies it binds to).
 pub async fn sign_in_csrf(client: &reqwest::Client, base: &str) -> String {
-    let page = client
-        .get(format!("{base}/sign-in"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    form_csrf(client, &format!("{base}/sign-in")).await
+}
+
+/// The CSRF token of the first form on the page at `url`, fetched with `client`.
+pub async fn form_csrf(client: &reqwest::Client, url: &str) -> String {
+    let page = client.get(url).send().await.unwrap().text().await.unwrap();
     page.split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|s| s.split('"').next())
-        .expect("the sign-in form has a CSRF token")
+        .unwrap_or_else(|| panic!("{url} has a form with a CSRF token"))
         .to_string()
 }
 

@@ -19,7 +19,7 @@ pub mod rma_counter;
 pub mod rma_watcher;
 pub mod session;
 pub mod shipment;
-pub mod sign_in_failure;
+pub mod sign_in_throttle;
 pub mod site;
 pub mod slot;
 pub mod slot_history;

@@ -189,18 +189,17 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
     Ok(queued)
 }
 
-/// Forgets what has no use any more: expired sessions, sign-in failures older than the throttle
-/// window, idempotency keys older than thirty days (a retry comes within minutes, not months).
+/// Forgets what has no use any more: expired sessions, sign-in throttle windows that have ended, idempotency keys older than thirty days (a retry comes within minutes, not months).
 pub async fn housekeeping(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result<u64> {
-    use crate::entities::{idempotency_key, session, sign_in_failure};
+    use crate::entities::{idempotency_key, session, sign_in_throttle};
     let window = Duration::minutes(crate::services::sessions::THROTTLE_MINUTES);
     let mut gone = session::Entity::delete_many()
         .filter(session::Column::ExpiresAt.lt(now))
         .exec(db)
         .await?
         .rows_affected;
-    gone += sign_in_failure::Entity::delete_many()
-        .filter(sign_in_failure::Column::At.lt(now - window))
+    gone += sign_in_throttle::Entity::delete_many()
+        .filter(sign_in_throttle::Column::WindowStartedAt.lt(now - window))
         .exec(db)
         .await?
         .rows_affected;

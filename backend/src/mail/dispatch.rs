@@ -22,6 +22,7 @@ pub struct Dispatcher {
     smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
     http: reqwest::Client,
+    webhook_allow: crate::outbound::Allowed,
     base_url: String,
     max_attempts: i32,
     backoff: Duration,
@@ -49,7 +50,8 @@ impl Dispatcher {
             db,
             smtp,
             from,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            http: crate::outbound::client(&settings.webhook_allow)?,
+            webhook_allow: settings.webhook_allow.clone(),
             base_url: settings.base_url.clone(),
             max_attempts: settings.mail_max_attempts,
             backoff: settings.mail_backoff,
@@ -249,10 +251,12 @@ impl Dispatcher {
         let urls: Vec<String> = serde_json::from_value(row.recipients.clone())?;
         let link = format!("{}/rmas", self.base_url);
         for url in urls {
+            // Checked again at sending: the rules or the setting may have changed since it was saved.
+            let url = crate::outbound::check_url(&url, &self.webhook_allow).map_err(anyhow::Error::msg)?;
             let text = format!("{}\n{}", row.subject.clone().unwrap_or_default(), link);
             let res = self
                 .http
-                .post(&url)
+                .post(url)
                 .json(&serde_json::json!({"text": text, "template": row.template}))
                 .send()
                 .await?;

@@ -43,6 +43,9 @@ pub struct UserRow {
     pub organization: String,
     pub depot: Option<String>,
     pub disabled: bool,
+    /// Too many failed sign-ins within the throttle window: the password is not checked until it
+    /// ends or an admin unlocks the user.
+    pub locked: bool,
     pub active_tokens: usize,
 }
 
@@ -55,11 +58,13 @@ pub async fn users(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<User
         .all(db)
         .await?;
     let users = user::Entity::find().order_by_asc(user::Column::Email).all(db).await?;
+    let locked = crate::services::sessions::locked_emails(db, Utc::now()).await?;
     Ok(users
         .into_iter()
         .map(|u| UserRow {
             id: u.id,
             active_tokens: tokens.iter().filter(|t| t.user_id == u.id).count(),
+            locked: locked.contains(&u.email),
             organization: orgs.get(&u.organization_id).cloned().unwrap_or_default(),
             depot: u.depot_id.and_then(|d| depots.get(&d).cloned()),
             email: u.email,
@@ -144,11 +149,13 @@ pub enum UserChange<'a> {
     Enable,
     ResetPassword(&'a str),
     RevokeTokens,
+    /// Lets a user locked out by failed sign-ins (perhaps someone else's guesses) sign in again.
+    Unlock,
 }
 
 pub async fn change_user(db: &DatabaseConnection, actor: &Actor, id: Uuid, change: UserChange<'_>) -> AppResult<()> {
     admin(actor)?;
-    user::Entity::find_by_id(id)
+    let user = user::Entity::find_by_id(id)
         .one(db)
         .await?
         .ok_or_else(|| AppError::not_found("no such user"))?;
@@ -179,10 +186,15 @@ pub async fn change_user(db: &DatabaseConnection, actor: &Actor, id: Uuid, chang
                 return Err(AppError::invalid("a password needs at least 10 characters"));
             }
             am.password_hash = Set(hash_password(password)?);
+            crate::services::sessions::clear_attempts(db, &user.email).await?;
             end_sessions = true;
         }
         UserChange::RevokeTokens => {
             revoke_tokens(db, id).await?;
+            return Ok(());
+        }
+        UserChange::Unlock => {
+            crate::services::sessions::clear_attempts(db, &user.email).await?;
             return Ok(());
         }
     }
@@ -552,24 +564,25 @@ pub async fn retry_notification(db: &DatabaseConnection, actor: &Actor, id: Uuid
     }
 }
 
-/// Sets where an organization's notifications also go: its chat webhook and its on-call list.
+/// Sets where an organization's notifications also go: its chat webhook (a public `https` URL,
+/// unless `allowed` names its host) and its on-call list.
 pub async fn set_organization_channels(
     db: &DatabaseConnection,
     actor: &Actor,
     code: &str,
     webhook_url: &str,
     oncall: &str,
+    allowed: &crate::outbound::Allowed,
 ) -> AppResult<()> {
     admin(actor)?;
     let org = organization_by_code(db, code).await?;
     let webhook = match webhook_url.trim() {
         "" => None,
-        url if url.starts_with("https://") || url.starts_with("http://") => Some(url.to_string()),
-        other => {
-            return Err(AppError::invalid(format!(
-                "webhook URL `{other}` must start with https://"
-            )));
-        }
+        url => Some(
+            crate::outbound::check_url(url, allowed)
+                .map_err(|e| AppError::invalid(format!("webhook URL: {e}")))?
+                .to_string(),
+        ),
     };
     let oncall: Vec<String> = oncall
         .split([',', ' ', '\n'])

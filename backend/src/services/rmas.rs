@@ -262,18 +262,21 @@ pub async fn open_in(txn: &DatabaseTransaction, actor: &Actor, input: OpenRma) -
         .one(txn)
         .await?
         .ok_or_else(|| AppError::invalid(format!("unknown site `{site_code}`")))?;
+    // One answer whether the serial is unknown or elsewhere: which serials exist at other
+    // customers' sites is not for a customer to learn.
     let unit = unit::Entity::find()
         .filter(unit::Column::Serial.eq(serial.as_str()))
+        .filter(unit::Column::Location.eq(Location::Site.as_str()))
+        .filter(unit::Column::SiteId.eq(site.id))
         .one(txn)
         .await?
-        .ok_or_else(|| AppError::invalid(format!("unknown serial {}", serial.as_str())))?;
-    if unit.location != Location::Site.as_str() || unit.site_id != Some(site.id) {
-        return Err(AppError::invalid(format!(
-            "{} is not in service at site {}",
-            serial.as_str(),
-            site.code
-        )));
-    }
+        .ok_or_else(|| {
+            AppError::invalid(format!(
+                "{} is not a unit in service at site {}",
+                serial.as_str(),
+                site.code
+            ))
+        })?;
     let slot = match unit.slot_id {
         Some(id) => slot::Entity::find_by_id(id).one(txn).await?,
         None => None,
@@ -386,6 +389,21 @@ async fn next_number(txn: &DatabaseTransaction, year: i32) -> AppResult<RmaNumbe
     Ok(RmaNumber::new(year, last))
 }
 
+/// A LIKE pattern matching text that contains `text` as typed: `%`, `_` and the escape character
+/// itself are literal, not wildcards.
+fn containing(text: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut escaped = String::with_capacity(text.len() + 2);
+    escaped.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    sea_orm::sea_query::LikeExpr::new(escaped).escape('\\')
+}
+
 /// Lists RMAs visible to `actor`, newest first.
 pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> AppResult<Page<RmaView>> {
     let limit = page_limit(filter.limit)?;
@@ -447,7 +465,7 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
                 .add(rma::Column::UnitId.is_in(serial_ids.clone()))
                 .add(rma::Column::ReturnedUnitId.is_in(serial_ids.clone()))
                 .add(rma::Column::ReplacementUnitId.is_in(serial_ids)),
-            None => Where::any().add(rma::Column::RefsText.contains(q.to_uppercase())),
+            None => Where::any().add(rma::Column::RefsText.like(containing(&q.to_uppercase()))),
         };
         query = query.filter(any);
     }
@@ -711,7 +729,7 @@ pub async fn transition(
             rma.number
         )));
     }
-    let loaded = load_units(&txn, &rma, &serials).await?;
+    let loaded = load_units(&txn, &rma, &serials, actor).await?;
     let named: HashMap<String, UnitFacts> = loaded
         .by_serial
         .iter()
@@ -1179,7 +1197,12 @@ fn part_facts(p: &part::Model) -> PartFacts {
 }
 
 /// Loads the RMA's own units and those named by serial, with what the guards need to know of each.
-async fn load_units(txn: &DatabaseTransaction, rma: &rma::Model, serials: &[Serial]) -> AppResult<Loaded> {
+async fn load_units(
+    txn: &DatabaseTransaction,
+    rma: &rma::Model,
+    serials: &[Serial],
+    actor: &Actor,
+) -> AppResult<Loaded> {
     let names: Vec<&str> = serials.iter().map(Serial::as_str).collect();
     let named = if names.is_empty() {
         vec![]
@@ -1190,7 +1213,10 @@ async fn load_units(txn: &DatabaseTransaction, rma: &rma::Model, serials: &[Seri
             .await?
     };
     let by_serial: HashMap<String, unit::Model> = named.into_iter().map(|u| (u.serial.clone(), u)).collect();
-    if let Some(unknown) = names.iter().find(|s| !by_serial.contains_key(**s)) {
+    // A customer's technician must not learn which serials exist at other customers: for them an
+    // unknown serial is refused by the guards in the same words as a known one that does not fit.
+    let unknown = names.iter().find(|s| !by_serial.contains_key(**s));
+    if let (Some(unknown), None) = (unknown, actor.organization_scope()) {
         return Err(AppError::invalid(format!("unknown serial {unknown}")));
     }
     let own = load_map::<unit::Entity>(

@@ -67,7 +67,7 @@ pub async fn copy_all(from: &DatabaseConnection, to: &DatabaseConnection) -> any
         user,
         api_token,
         session,
-        sign_in_failure,
+        sign_in_throttle,
         rma_counter,
         rma,
         rma_watcher,

@@ -68,7 +68,12 @@ fn filtered(mut query: Select<unit::Entity>, filter: &UnitFilter) -> AppResult<S
     Ok(query)
 }
 
-async fn page(db: &DatabaseConnection, query: Select<unit::Entity>, limit: u64) -> AppResult<Page<UnitView>> {
+async fn page(
+    db: &DatabaseConnection,
+    query: Select<unit::Entity>,
+    limit: u64,
+    scope: Option<Uuid>,
+) -> AppResult<Page<UnitView>> {
     let rows = query
         .order_by_asc(unit::Column::Serial)
         .limit(limit + 1)
@@ -76,7 +81,7 @@ async fn page(db: &DatabaseConnection, query: Select<unit::Entity>, limit: u64) 
         .await?;
     let page = paginate(rows, limit, |u| u.serial.clone(), |rows| rows);
     Ok(Page {
-        items: views::unit_views(db, page.items).await?,
+        items: views::unit_views(db, page.items, scope).await?,
         next_cursor: page.next_cursor,
     })
 }
@@ -84,15 +89,25 @@ async fn page(db: &DatabaseConnection, query: Select<unit::Entity>, limit: u64) 
 /// Units anywhere, by serial; a customer's technician sees only units at their organization's sites.
 pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: UnitFilter) -> AppResult<Page<UnitView>> {
     let limit = page_limit(filter.limit)?;
-    let mut query = filtered(unit::Entity::find(), &filter)?;
-    if let Some(org) = actor.organization_scope() {
-        let own_sites = site::Entity::find()
-            .select_only()
-            .column(site::Column::Id)
-            .filter(site::Column::OrganizationId.eq(org));
-        query = query.filter(unit::Column::SiteId.in_subquery(own_sites.into_query()));
+    let query = at_own_sites(filtered(unit::Entity::find(), &filter)?, actor);
+    page(db, query, limit, actor.organization_scope()).await
+}
+
+/// The ids of an organization's sites, as a subquery.
+fn site_ids_of(org: Uuid) -> sea_orm::sea_query::SelectStatement {
+    site::Entity::find()
+        .select_only()
+        .column(site::Column::Id)
+        .filter(site::Column::OrganizationId.eq(org))
+        .into_query()
+}
+
+/// Limits `query` to the units now at the sites of a customer's technician's organization.
+fn at_own_sites(query: Select<unit::Entity>, actor: &Actor) -> Select<unit::Entity> {
+    match actor.organization_scope() {
+        Some(org) => query.filter(unit::Column::SiteId.in_subquery(site_ids_of(org))),
+        None => query,
     }
-    page(db, query, limit).await
 }
 
 /// Serviceable units on the depots' shelves: new or refurbished, loose, at a depot.
@@ -100,23 +115,18 @@ pub async fn stock(db: &DatabaseConnection, actor: &Actor, filter: UnitFilter) -
     actor.require(&[Role::DepotTech, Role::FieldEngineer, Role::Admin], "see depot stock")?;
     let limit = page_limit(filter.limit)?;
     let query = filtered(stock::on_shelves(), &filter)?;
-    page(db, query, limit).await
+    page(db, query, limit, None).await
 }
 
 /// One unit by serial, if `actor` may see it.
 pub async fn get(db: &DatabaseConnection, actor: &Actor, serial: &str) -> AppResult<UnitView> {
     let not_found = || AppError::not_found(format!("no unit {}", serial.trim()));
     let serial = Serial::parse(serial).map_err(|_| not_found())?;
-    let mut query = unit::Entity::find().filter(unit::Column::Serial.eq(serial.as_str()));
-    if let Some(org) = actor.organization_scope() {
-        let own_sites = site::Entity::find()
-            .select_only()
-            .column(site::Column::Id)
-            .filter(site::Column::OrganizationId.eq(org));
-        query = query.filter(unit::Column::SiteId.in_subquery(own_sites.into_query()));
-    }
-    let unit = query.one(db).await?.ok_or_else(not_found)?;
-    Ok(views::unit_views(db, vec![unit]).await?.remove(0))
+    let query = unit::Entity::find().filter(unit::Column::Serial.eq(serial.as_str()));
+    let unit = at_own_sites(query, actor).one(db).await?.ok_or_else(not_found)?;
+    Ok(views::unit_views(db, vec![unit], actor.organization_scope())
+        .await?
+        .remove(0))
 }
 
 /// A site as the pickers show it.
@@ -159,7 +169,7 @@ pub async fn nodes_at_site(db: &DatabaseConnection, actor: &Actor, site_code: &s
         .order_by_asc(unit::Column::Serial)
         .all(db)
         .await?;
-    let mut views = views::unit_views(db, rows).await?;
+    let mut views = views::unit_views(db, rows, actor.organization_scope()).await?;
     views.sort_by(|a, b| (&a.cluster, &a.slot).cmp(&(&b.cluster, &b.slot)));
     Ok(views)
 }
@@ -294,11 +304,20 @@ pub async fn history(db: &DatabaseConnection, actor: &Actor, serial: &str) -> Ap
         rmas = rmas.filter(rma::Column::OrganizationId.eq(org));
     }
     let rmas = views::rma_views(db, rmas.order_by_desc(rma::Column::Id).all(db).await?).await?;
-    let rows = slot_history::Entity::find()
-        .filter(slot_history::Column::UnitId.eq(unit.id))
-        .order_by_asc(slot_history::Column::Id)
-        .all(db)
-        .await?;
+    let mut rows = slot_history::Entity::find().filter(slot_history::Column::UnitId.eq(unit.id));
+    if let Some(org) = actor.organization_scope() {
+        // Only its stays in this customer's racks: a unit may have served another customer before.
+        let own_clusters = cluster::Entity::find()
+            .select_only()
+            .column(cluster::Column::Id)
+            .filter(cluster::Column::SiteId.in_subquery(site_ids_of(org)));
+        let own_slots = slot::Entity::find()
+            .select_only()
+            .column(slot::Column::Id)
+            .filter(slot::Column::ClusterId.in_subquery(own_clusters.into_query()));
+        rows = rows.filter(slot_history::Column::SlotId.in_subquery(own_slots.into_query()));
+    }
+    let rows = rows.order_by_asc(slot_history::Column::Id).all(db).await?;
     let components = unit::Entity::find()
         .filter(unit::Column::ParentUnitId.eq(unit.id))
         .order_by_asc(unit::Column::Serial)
@@ -308,7 +327,7 @@ pub async fn history(db: &DatabaseConnection, actor: &Actor, serial: &str) -> Ap
         unit: view,
         rmas,
         slots: stays(db, rows).await?,
-        components: views::unit_views(db, components).await?,
+        components: views::unit_views(db, components, actor.organization_scope()).await?,
         flags: crate::services::genealogy::unit_flags(db, unit.id, actor.organization_scope()).await?,
     })
 }

@@ -339,8 +339,52 @@ pub struct UnitView {
     pub reserved_for: Option<String>,
 }
 
-/// Builds the views of `units`, in order, with a fixed number of queries.
-pub async fn unit_views(db: &impl ConnectionTrait, rows: Vec<unit::Model>) -> Result<Vec<UnitView>, DbErr> {
+/// The units among `rows` whose `replaced_by` the viewer may see. `replaced_by` names the unit that
+/// took this one's place at its last pull; a customer sees it only when that pull was one of its
+/// own RMAs. A refurbished unit serving a second customer carries no trace of the first.
+async fn replacements_visible_to(
+    db: &impl ConnectionTrait,
+    rows: &[unit::Model],
+    scope: Option<Uuid>,
+) -> Result<HashSet<Uuid>, DbErr> {
+    use sea_orm::{ColumnTrait, QueryOrder, QuerySelect};
+    let pulled: Vec<Uuid> = rows
+        .iter()
+        .filter(|u| u.replaced_by_unit_id.is_some())
+        .map(|u| u.id)
+        .collect();
+    let Some(org) = scope else {
+        return Ok(pulled.into_iter().collect());
+    };
+    if pulled.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let pulls: Vec<(Uuid, Uuid)> = rma::Entity::find()
+        .select_only()
+        .column(rma::Column::ReturnedUnitId)
+        .column(rma::Column::OrganizationId)
+        .filter(rma::Column::ReturnedUnitId.is_in(pulled))
+        .order_by_asc(rma::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    // RMA ids are UUIDv7, so the last row of each unit is its latest pull.
+    let latest: HashMap<Uuid, Uuid> = pulls.into_iter().collect();
+    Ok(latest
+        .into_iter()
+        .filter(|(_, o)| *o == org)
+        .map(|(unit, _)| unit)
+        .collect())
+}
+
+/// Builds the views of `units`, in order, with a fixed number of queries, as a viewer limited to
+/// the organization `scope` (if any) may see them.
+pub async fn unit_views(
+    db: &impl ConnectionTrait,
+    rows: Vec<unit::Model>,
+    scope: Option<Uuid>,
+) -> Result<Vec<UnitView>, DbErr> {
+    let shown_replacements = replacements_visible_to(db, &rows, scope).await?;
     let parts = load_map::<part::Entity>(db, rows.iter().map(|u| u.part_id)).await?;
     let sites = names_of::<site::Entity>(db, rows.iter().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
     let depots = names_of::<depot::Entity>(db, rows.iter().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
@@ -368,7 +412,7 @@ pub async fn unit_views(db: &impl ConnectionTrait, rows: Vec<unit::Model>) -> Re
                 cluster: slot.and_then(|s| clusters.get(&s.cluster_id)).map(|c| c.name.clone()),
                 slot: slot.map(|s| s.name.clone()),
                 parent_serial: serial(u.parent_unit_id),
-                replaced_by: serial(u.replaced_by_unit_id),
+                replaced_by: serial(u.replaced_by_unit_id.filter(|_| shown_replacements.contains(&u.id))),
                 reserved_for: u
                     .reserved_rma_id
                     .and_then(|id| reserved_for.get(&id))

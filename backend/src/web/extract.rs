@@ -32,6 +32,49 @@ pub async fn refuse_nul_in_url(req: Request, next: axum::middleware::Next) -> ax
     next.run(req).await
 }
 
+/// Gives every error answer depot's own shape, whoever made it: axum answers a method a route does
+/// not take (405) with an empty body and a path it cannot decode (invalid UTF-8) with plain text.
+/// Under `/api` that becomes the JSON error of SPEC §7; elsewhere the error page.
+pub async fn errors_in_our_shape(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    use axum::response::IntoResponse;
+    let api = req.uri().path().starts_with("/api/");
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let res = next.run(req).await;
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let ours = content_type.starts_with("application/json") || (!api && content_type.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || ours {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let message = match (text.is_empty(), status) {
+        (false, _) => text,
+        (true, StatusCode::METHOD_NOT_ALLOWED) => format!("{path} does not take {method}"),
+        (true, _) => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let err = AppError::from_status(status, message);
+    let mut ours = match api {
+        true => err.into_response(),
+        false => crate::web::pages::PageError(err).into_response(),
+    };
+    // Keep what the router said besides the body (e.g. `Allow` on a 405).
+    parts.headers.remove(CONTENT_TYPE);
+    parts.headers.remove(CONTENT_LENGTH);
+    for (name, value) in parts.headers {
+        if let Some(name) = name {
+            ours.headers_mut().entry(name).or_insert(value);
+        }
+    }
+    ours
+}
+
 /// Refuses form text (names and values) with a NUL character (422).
 pub fn refuse_nul_in_form<'a>(texts: impl IntoIterator<Item = &'a str>) -> Result<(), AppError> {
     match texts.into_iter().any(|t| t.contains('\0')) {
@@ -95,11 +138,8 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if header.is_none() && parts.method.is_safe() {
+        let has_header = parts.headers.contains_key(axum::http::header::AUTHORIZATION);
+        if !has_header && parts.method.is_safe() {
             let jar = axum_extra::extract::CookieJar::from_headers(&parts.headers);
             if let Some(cookie) = jar.get(crate::web::pages::SESSION_COOKIE) {
                 return sessions::resolve(&state.db, cookie.value())
@@ -107,11 +147,17 @@ impl FromRequestParts<AppState> for Actor {
                     .map(|(actor, _, _)| actor);
             }
         }
-        let token = header
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AppError::Unauthorized)?;
+        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
         tokens::authenticate(&state.db, token).await
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }

@@ -28,13 +28,22 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text exposition. The series name customers, so with `DEPOT_METRICS_TOKEN` set only
+/// `Authorization: Bearer <that token>` may read them (Prometheus: `authorization: {credentials: …}`).
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, content_type = "text/plain"), (status = 401)))]
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.settings.metrics_token {
+        let sent = crate::web::extract::bearer_token(&headers).unwrap_or_default();
+        if !crate::web::pages::constant_time_eq(sent.as_bytes(), expected.expose().as_bytes()) {
+            return crate::error::AppError::Unauthorized.into_response();
+        }
+    }
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
 }
 
 /// Counts requests by route and status and records their latency.

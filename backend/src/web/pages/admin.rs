@@ -92,6 +92,7 @@ async fn change_user(
         "disable" => UserChange::Disable,
         "enable" => UserChange::Enable,
         "reset_password" => UserChange::ResetPassword(field(&form, "password")),
+        "unlock" => UserChange::Unlock,
         "revoke_tokens" => UserChange::RevokeTokens,
         other => return PageError(AppError::invalid(format!("unknown action `{other}`"))).into_response(),
     };
@@ -157,7 +158,10 @@ async fn save_catalog(State(state): State<AppState>, SignedForm { viewer, form }
             .await
         }
         "cluster" => admin::create_cluster(db, actor, f("site"), f("name"), f("kind")).await,
-        "organization" => admin::set_organization_channels(db, actor, f("code"), f("webhook_url"), f("oncall")).await,
+        "organization" => {
+            let allowed = &state.settings.webhook_allow;
+            admin::set_organization_channels(db, actor, f("code"), f("webhook_url"), f("oncall"), allowed).await
+        }
         "sla" => {
             let input = admin::SlaInput {
                 first_response_minutes: [f("sev1"), f("sev2"), f("sev3"), f("sev4")],

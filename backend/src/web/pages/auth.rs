@@ -43,11 +43,22 @@ fn cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static
         .build()
 }
 
-/// Only same-site paths are followed after sign-in.
+/// Where to go after sign-in: a path on this site, or `/`.
+///
+/// The path is resolved as a browser resolves a `Location` (the URL standard: tabs and newlines
+/// dropped, `\` read as `/`, `//host` a new origin), and only a result on this origin is kept, in its
+/// normalised form. Text a browser would rewrite (control characters, backslashes) is refused
+/// outright rather than guessed at.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".into(),
+    static HERE: std::sync::LazyLock<url::Url> =
+        std::sync::LazyLock::new(|| url::Url::parse("https://depot.invalid/").expect("a valid URL"));
+    let same_site = next
+        .filter(|n| n.starts_with('/') && !n.chars().any(|c| c.is_control() || c == '\\'))
+        .and_then(|n| HERE.join(n).ok())
+        .filter(|url| url.origin() == HERE.origin());
+    match same_site {
+        Some(url) => url[url::Position::BeforePath..].to_string(),
+        None => "/".into(),
     }
 }
 
@@ -143,4 +154,36 @@ async fn sign_out(State(state): State<AppState>, jar: CookieJar, _form: SignedFo
         Redirect::to("/sign-in"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed() {
+        for same in ["/", "/rmas/RMA-2026-000001", "/rmas?status=approved#top", "/a/../b"] {
+            assert!(safe_next(Some(same)).starts_with('/'), "{same}");
+        }
+        assert_eq!(safe_next(Some("/rmas?q=a b")), "/rmas?q=a%20b");
+        assert_eq!(safe_next(Some("/a/../b")), "/b");
+        for elsewhere in [
+            "//evil.example/",
+            "/\t/evil.example/",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "evil.example",
+            "/\u{0b}",
+            "/\u{7f}",
+            "/\u{01}",
+            "/\r\nSet-Cookie: x=1",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(elsewhere)), "/", "{elsewhere:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
 }
