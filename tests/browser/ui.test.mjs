@@ -326,7 +326,10 @@ test("an admin creates a depot technician, who signs in; disabling ends it", asy
   assert.equal(await admin.locator("tr", { hasText: "FAN-80MM" }).getByLabel("field-replaceable").isChecked(), false);
   await admin.getByLabel("Webhook URL of xAI").fill("ftp://nope");
   await admin.locator("tr", { hasText: "xAI" }).first().getByRole("button", { name: "Save" }).click();
-  assert.match(await admin.locator(".alert").textContent(), /must start with https/);
+  assert.match(await admin.locator(".alert").textContent(), /is not https/);
+  await admin.getByLabel("Webhook URL of xAI").fill("https://169.254.169.254/latest/meta-data/");
+  await admin.locator("tr", { hasText: "xAI" }).first().getByRole("button", { name: "Save" }).click();
+  assert.match(await admin.locator(".alert").textContent(), /private, loopback or link-local/);
   await admin.getByLabel("Webhook URL of xAI").fill("https://chat.example/hooks/xai");
   await admin.locator("tr", { hasText: "xAI" }).first().getByRole("button", { name: "Save" }).click();
   await admin.waitForURL(`${base}/admin/catalog`);
