@@ -33,7 +33,7 @@ fn operator_commands_work_end_to_end() {
     }
     run(depot(dir.path()).arg("migrate"));
     let first = run(depot(dir.path()).arg("load-fixtures"));
-    assert!(first.contains("6 new users"), "{first}");
+    assert!(first.contains("7 new users"), "{first}");
     let second = run(depot(dir.path()).arg("load-fixtures"));
     assert!(
         second.contains("0 new units, 0 new users"),

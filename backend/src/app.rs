@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(web::rmas::routes())
         .merge(web::units::routes())
+        .merge(web::carriers::routes())
         .merge(web::depot::routes())
         .merge(web::labels::routes())
         .merge(web::field::routes())

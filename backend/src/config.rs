@@ -58,6 +58,10 @@ pub struct Settings {
     pub webhook_allow: crate::outbound::Allowed,
     /// `DEPOT_METRICS_TOKEN`: when set, `/metrics` answers only `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    /// `EASYPOST_WEBHOOK_SECRET`: the secret EasyPost signs its webhook events with; unset refuses them.
+    pub easypost_webhook_secret: Option<Secret>,
+    /// `SLACK_SIGNING_SECRET`: the Slack app's signing secret; unset refuses Slack's requests.
+    pub slack_signing_secret: Option<Secret>,
 }
 
 /// A positive whole number from the environment, or its default.
@@ -115,6 +119,8 @@ impl Settings {
             webhook_allow: crate::outbound::Allowed::parse(&lookup("DEPOT_WEBHOOK_ALLOW").unwrap_or_default())
                 .map_err(|e| anyhow::anyhow!("DEPOT_WEBHOOK_ALLOW: {e}"))?,
             metrics_token: lookup("DEPOT_METRICS_TOKEN").map(Secret::new),
+            easypost_webhook_secret: lookup("EASYPOST_WEBHOOK_SECRET").map(Secret::new),
+            slack_signing_secret: lookup("SLACK_SIGNING_SECRET").map(Secret::new),
         })
     }
 }

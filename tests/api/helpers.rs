@@ -19,6 +19,8 @@ pub const CAM: &str = "cam@vast.example";
 pub const SAC: &str = "sac@vast.example";
 pub const CW_TECH: &str = "dctech@coreweave.example";
 pub const XAI_TECH: &str = "dctech@xai.example";
+/// A machine that reports signals (carrier scans, BMC events).
+pub const INTEGRATION: &str = "integration@vast.example";
 
 pub struct TestApp {
     pub base: String,
@@ -94,7 +96,7 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
         .unwrap();
     fixtures::load_str(&db, &extra_fixtures()).await.unwrap();
     let mut issued = HashMap::new();
-    for email in [FE, ADMIN, CAM, SAC, CW_TECH, XAI_TECH] {
+    for email in [FE, ADMIN, CAM, SAC, CW_TECH, XAI_TECH, INTEGRATION] {
         issued.insert(email, tokens::create(&db, email, "test").await.unwrap());
     }
     tokio::spawn(app.run_until(std::future::pending()));

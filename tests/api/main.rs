@@ -7,6 +7,7 @@ mod helpers;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod carriers;
 mod concurrency;
 mod depot_ops;
 mod field;

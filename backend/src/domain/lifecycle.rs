@@ -260,7 +260,8 @@ pub static TRANSITIONS: &[Transition] = &[
     Transition {
         from: &[ReplacementShipped],
         to: ReplacementDelivered,
-        roles: &[DcTech, FieldEngineer, DepotTech],
+        // Integration: the carrier's delivered scan (SPEC §10).
+        roles: &[DcTech, FieldEngineer, DepotTech, Integration],
         required: &[],
         optional: &[F::DeliveredAt, F::Note],
         guards: &[],

@@ -3,6 +3,7 @@ pub mod carrier;
 pub mod diagnosis;
 pub mod lifecycle;
 pub mod policy;
+pub mod signatures;
 pub mod sla;
 pub mod swap;
 pub mod types;

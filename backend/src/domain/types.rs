@@ -44,7 +44,14 @@ pub(crate) use string_enum;
 
 string_enum! {
     /// What a user may do (SPEC §1).
-    Role { FieldEngineer => "field_engineer", DepotTech => "depot_tech", DcTech => "dc_tech", Admin => "admin" }
+    Role {
+        FieldEngineer => "field_engineer",
+        DepotTech => "depot_tech",
+        DcTech => "dc_tech",
+        Admin => "admin",
+        // A machine that reports signals (carrier scans, BMC events) and may do nothing else.
+        Integration => "integration",
+    }
 }
 
 string_enum! {

@@ -3,8 +3,8 @@
 use crate::domain::Severity;
 use crate::domain::lifecycle::Status;
 use crate::entities::{organization, rma, site};
-use crate::mail::{compose::compose, outbox};
-use crate::services::{history, views};
+use crate::mail::outbox;
+use crate::services::{alerts, views};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
@@ -35,7 +35,33 @@ pub async fn run(
 
 /// Every job, as of `now`. Returns how many messages were queued.
 pub async fn run_once(db: &DatabaseConnection, base_url: &str, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    Ok(return_reminders(db, base_url, now).await? + sla_alerts(db, base_url, now).await?)
+    Ok(return_reminders(db, base_url, now).await?
+        + sla_alerts(db, base_url, now).await?
+        + quiet_shipments(db, base_url, now).await?)
+}
+
+/// A shipment the carrier has scanned but not for this long is probably stuck.
+pub const QUIET_HOURS: i64 = 24;
+
+/// One alert per shipment and last scan when a tracked box has had no scan for [`QUIET_HOURS`].
+pub async fn quiet_shipments(db: &DatabaseConnection, base_url: &str, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    let quiet = crate::services::tracking::gone_quiet(db, now, Duration::hours(QUIET_HOURS)).await?;
+    let mut queued = 0;
+    for (shipment, last) in quiet {
+        let key = format!("shipment:{}:quiet:{}", shipment.id, last.at.timestamp_micros());
+        let Some(r) = rma::Entity::find_by_id(shipment.rma_id).one(db).await? else {
+            continue;
+        };
+        let what = format!(
+            "no scan for {} hours (last: {} {})",
+            (now - last.at).num_hours(),
+            last.status.replace('_', " "),
+            last.at.format("%Y-%m-%d %H:%M UTC")
+        );
+        queued +=
+            crate::services::tracking::trouble_alert(db, base_url, &r, &shipment, &what, key, now).await? as usize;
+    }
+    Ok(queued)
 }
 
 /// One alert per clock, state and RMA, ever.
@@ -59,43 +85,6 @@ async fn used_keys(db: &DatabaseConnection, keys: Vec<String>) -> anyhow::Result
         used.extend(found.into_iter().flatten());
     }
     Ok(used)
-}
-
-/// Records a system event and queues its message under `dedupe_key`; nothing if the key was used.
-#[allow(clippy::too_many_arguments)]
-async fn alert(
-    db: &DatabaseConnection,
-    rma: &rma::Model,
-    template: &str,
-    kind: &str,
-    recipients: Vec<String>,
-    ctx: serde_json::Value,
-    dedupe_key: String,
-    now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
-    let txn = crate::db::begin_write(db).await?;
-    let fields = json!({"dedupe_key": dedupe_key});
-    let entry = history::Entry::change(rma.id, kind, None, fields, now).with_note(Some(format!("{template} queued")));
-    let event_id = history::append(&txn, entry).await?;
-    let composed = compose(template, &ctx)?;
-    let queued = outbox::Queued {
-        rma_id: rma.id,
-        event_id,
-        template,
-        recipients,
-        composed: Some(composed),
-        attach_label: false,
-        dedupe_key: Some(dedupe_key),
-        webhook_url: outbox::webhook_of(&txn, rma.organization_id).await?,
-    };
-    if outbox::queue(&txn, queued, now).await? {
-        txn.commit().await?;
-        Ok(true)
-    } else {
-        // Already sent under this key: keep the history free of a second event.
-        txn.rollback().await?;
-        Ok(false)
-    }
 }
 
 /// A reminder a day once the failed unit is [`RETURN_GRACE_DAYS`] overdue after the swap.
@@ -125,7 +114,7 @@ pub async fn return_reminders(db: &DatabaseConnection, base_url: &str, now: Date
         let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
         let ctx = json!({"rma": view, "days": days, "link": format!("{base_url}/rmas/{}", r.number)});
         let recipients = outbox::recipients(db, r.id, &site).await?;
-        queued += alert(db, &r, "return_reminder", "reminder", recipients, ctx, key, now).await? as usize;
+        queued += alerts::alert(db, &r, "return_reminder", "reminder", recipients, ctx, key, now).await? as usize;
     }
     Ok(queued)
 }
@@ -171,17 +160,14 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
         if used.contains(&key) {
             continue;
         }
-        let mut to: Vec<String> = org
-            .and_then(|o| o.oncall_emails.clone())
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
+        let mut to = org.map(alerts::oncall_list).unwrap_or_default();
         if r.severity == Severity::Sev1.as_str() {
             to.extend(crate::services::oncall::on_call(db, r.organization_id, now).await?);
         }
         let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
         let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
             "link": format!("{base_url}/rmas/{}", r.number)});
-        queued += alert(db, r, "sla_breach", "sla_alert", to, ctx, key, now).await? as usize;
+        queued += alerts::alert(db, r, "sla_breach", "sla_alert", to, ctx, key, now).await? as usize;
     }
     for ((org, clock, state), n) in gauges {
         metrics::gauge!("depot_sla_clocks", "organization" => org, "clock" => clock, "state" => state).set(n);
@@ -189,7 +175,8 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
     Ok(queued)
 }
 
-/// Forgets what has no use any more: expired sessions, sign-in throttle windows that have ended, idempotency keys older than thirty days (a retry comes within minutes, not months).
+/// Forgets what has no use any more: expired sessions, sign-in throttle windows that have ended,
+/// idempotency keys older than thirty days (a retry comes within minutes, not months).
 pub async fn housekeeping(db: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result<u64> {
     use crate::entities::{idempotency_key, session, sign_in_throttle};
     let window = Duration::minutes(crate::services::sessions::THROTTLE_MINUTES);

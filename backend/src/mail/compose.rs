@@ -22,6 +22,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "rma_closed",
         "sla_breach",
         "low_stock",
+        "shipment_trouble",
     ])
     .expect("email templates parse");
     tera.autoescape_on(vec![".html"]);

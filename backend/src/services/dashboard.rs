@@ -59,6 +59,7 @@ fn waits_on(role: Role) -> (&'static [Status], &'static str) {
             "Waiting on your site: delivery, swap or return",
         ),
         Role::Admin => (&[Reported, Diagnosing, Approved], "Not yet shipped"),
+        Role::Integration => (&[], "Nothing waits on an integration"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Use cases. Each takes the acting user and runs in one database transaction; access checks live here.
 pub mod admin;
 pub mod alarms;
+pub mod alerts;
 pub mod attachments;
 pub mod auth;
 pub mod charts;
@@ -19,6 +20,7 @@ pub mod sessions;
 pub mod sla;
 pub mod stock;
 pub mod tokens;
+pub mod tracking;
 pub mod transfer;
 pub mod units;
 pub mod views;

@@ -122,6 +122,11 @@ pub async fn sign_in(db: &DatabaseConnection, email: &str, password: &str) -> Ap
         });
     };
     clear_attempts(db, &email).await?;
+    if user.role == crate::domain::Role::Integration.as_str() {
+        return Err(AppError::Forbidden(
+            "an integration user has API tokens, not a sign-in to the pages".into(),
+        ));
+    }
     let token = random_token();
     let now = Utc::now();
     session::ActiveModel {

@@ -19,7 +19,18 @@ pub trait HasId {
 macro_rules! has_id {
     ($($m:ident),*) => { $(impl HasId for $m::Model { fn id(&self) -> Uuid { self.id } })* };
 }
-has_id!(cluster, depot, organization, part, rma, site, slot, unit, user);
+has_id!(
+    cluster,
+    depot,
+    organization,
+    part,
+    rma,
+    shipment,
+    site,
+    slot,
+    unit,
+    user
+);
 
 /// Loads the rows of `E` with the given ids, keyed by id, in one query.
 ///
@@ -221,6 +232,8 @@ pub struct ShipmentView {
     pub delivered_at: Option<DateTime<Utc>>,
     /// The carrier's tracking page, when the carrier has one.
     pub tracking_url: Option<String>,
+    /// The carrier's scans, oldest first (from EasyPost or the scan endpoint).
+    pub scans: Vec<crate::services::tracking::ScanView>,
 }
 
 /// Builds the views of `rmas`, in order, with three queries in all (names come from the cache).
@@ -301,9 +314,11 @@ pub async fn rma_views_with(
 pub async fn shipment_views(db: &impl ConnectionTrait, rows: Vec<shipment::Model>) -> Result<Vec<ShipmentView>, DbErr> {
     let serials = names_of::<unit::Entity>(db, rows.iter().map(|s| s.unit_id), |u| u.serial.clone()).await?;
     let depots = names_of::<depot::Entity>(db, rows.iter().filter_map(|s| s.depot_id), |d| d.code.clone()).await?;
+    let mut timelines = crate::services::tracking::timelines(db, rows.iter().map(|s| s.id).collect()).await?;
     Ok(rows
         .into_iter()
         .map(|s| ShipmentView {
+            scans: timelines.remove(&s.id).unwrap_or_default(),
             serial: serials.get(&s.unit_id).cloned().unwrap_or_default(),
             depot: s.depot_id.and_then(|id| depots.get(&id)).cloned(),
             tracking_url: crate::domain::carrier::tracking_url(&s.carrier, &s.tracking_number),

@@ -1,5 +1,6 @@
 //! Extractors that turn every bad input into an [`AppError`] with the contract's error shape.
 use crate::app::AppState;
+use crate::domain::Role;
 use crate::error::AppError;
 use crate::services::{Actor, sessions, tokens};
 use axum::body::Bytes;
@@ -148,7 +149,32 @@ impl FromRequestParts<AppState> for Actor {
             }
         }
         let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
-        tokens::authenticate(&state.db, token).await
+        let actor = tokens::authenticate(&state.db, token).await?;
+        if actor.role == Role::Integration {
+            return Err(AppError::Forbidden(
+                "an integration token reports signals (shipment scans, BMC events) and may do nothing else".into(),
+            ));
+        }
+        Ok(actor)
+    }
+}
+
+/// The integration user behind `Authorization: Bearer <token>`: the only caller of the signal
+/// endpoints that take a token (a carrier aggregator, a BMC).
+pub struct Integration(pub Actor);
+
+impl FromRequestParts<AppState> for Integration {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
+        let actor = tokens::authenticate(&state.db, token).await?;
+        match actor.role {
+            Role::Integration => Ok(Integration(actor)),
+            _ => Err(AppError::Forbidden(
+                "only an integration user's token may report signals".into(),
+            )),
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 //! HTTP: one module per resource, each with its `routes()`, and the extractors they share.
+pub mod carriers;
 pub mod depot;
 pub mod extract;
 pub mod field;

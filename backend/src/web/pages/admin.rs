@@ -18,6 +18,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}", post(change_user))
         .route("/admin/catalog", get(catalog).post(save_catalog))
         .route("/admin/outbox", get(outbox))
+        .route("/admin/signals", get(signals))
         .route("/admin/outbox/{id}/retry", post(retry))
 }
 
@@ -239,4 +240,22 @@ async fn retry(
     };
     let result = admin::retry_notification(&state.db, &viewer.actor, id).await;
     after(result, "/admin/outbox", |e| outbox_page(&state, viewer, Some(e))).await
+}
+
+#[derive(Serialize)]
+struct SignalsPage {
+    chrome: Chrome,
+    unmatched_scans: Vec<crate::services::tracking::Unmatched>,
+}
+
+/// What integrations sent that depot could not place: carrier scans of unknown tracking numbers.
+async fn signals(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
+    let unmatched_scans = crate::services::tracking::unmatched(&state.db, &viewer.actor, 200).await?;
+    render(
+        "admin/signals.html",
+        &SignalsPage {
+            chrome: Chrome::new(viewer, "admin"),
+            unmatched_scans,
+        },
+    )
 }

@@ -131,7 +131,7 @@ async fn submit(State(state): State<AppState>, jar: CookieJar, Form(form): Form<
                 .add(cookie(&state, SESSION_COOKIE, signed_in.token));
             (jar, Redirect::to(&next)).into_response()
         }
-        Err(err @ (AppError::Unprocessable { .. } | AppError::TooManyRequests(_))) => {
+        Err(err @ (AppError::Unprocessable { .. } | AppError::TooManyRequests(_) | AppError::Forbidden(_))) => {
             let status = err.status();
             page(&state, jar, status, next, form.email, Some(err.to_string()))
         }

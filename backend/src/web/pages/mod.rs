@@ -67,6 +67,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "admin/users.html",
         "admin/catalog.html",
         "admin/outbox.html",
+        "admin/signals.html",
         "errors/error.html",
     ])
     .expect("templates parse");
