@@ -22,6 +22,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// For calls to other systems (Slack's response URLs): public hosts only, no redirects.
+    pub http: reqwest::Client,
 }
 
 /// The process-wide Prometheus recorder; installed once, shared by every app in the process.
@@ -58,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::rmas::routes())
         .merge(web::units::routes())
         .merge(web::carriers::routes())
+        .merge(web::slack::routes())
         .merge(web::depot::routes())
         .merge(web::labels::routes())
         .merge(web::field::routes())
@@ -133,6 +136,7 @@ impl App {
         let listener = TcpListener::bind(settings.bind).await?;
         let state = AppState {
             db,
+            http: crate::outbound::client(&settings.webhook_allow)?,
             settings: Arc::new(settings),
             metrics: metrics_handle(),
         };

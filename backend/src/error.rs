@@ -15,6 +15,9 @@ pub enum AppError {
     /// 401: no valid token or session.
     #[error("sign in first: send `Authorization: Bearer <token>`")]
     Unauthorized,
+    /// 401: a signed request (Slack, EasyPost) whose signature or timestamp does not hold.
+    #[error("{0}")]
+    BadSignature(String),
     /// 403: the role may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -76,7 +79,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::Malformed(_) => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::BadSignature(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -95,6 +98,7 @@ impl AppError {
         match self {
             AppError::Malformed(_) => "malformed",
             AppError::Unauthorized => "unauthorized",
+            AppError::BadSignature(_) => "bad_signature",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
             AppError::MethodNotAllowed(_) => "method_not_allowed",

@@ -22,3 +22,4 @@ mod ops;
 mod properties;
 mod security;
 mod sla;
+mod slack;

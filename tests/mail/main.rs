@@ -537,6 +537,15 @@ async fn an_organizations_chat_webhook_gets_its_notifications() {
     let body = body.unwrap();
     assert!(body["text"].as_str().unwrap().contains(&number), "{body}");
     assert_eq!(body["template"], "rma_closed");
+    // A Block Kit message with the RMA's buttons.
+    let actions = body["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .unwrap();
+    assert_eq!(actions["elements"][0]["action_id"], "ack");
+    assert_eq!(actions["elements"][0]["value"], number.as_str());
     // Without SMTP the email stays queued, the webhook went out.
     let start = Instant::now();
     loop {

@@ -22,6 +22,7 @@ pub mod session;
 pub mod shipment;
 pub mod sign_in_throttle;
 pub mod site;
+pub mod slack_link;
 pub mod slot;
 pub mod slot_history;
 pub mod stock_threshold;

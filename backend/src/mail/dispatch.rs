@@ -249,17 +249,22 @@ impl Dispatcher {
     /// A JSON POST that chat incoming-webhooks accept (`text`).
     async fn post_webhook(&self, row: &notification::Model) -> anyhow::Result<()> {
         let urls: Vec<String> = serde_json::from_value(row.recipients.clone())?;
-        let link = format!("{}/rmas", self.base_url);
+        let number = crate::entities::rma::Entity::find_by_id(row.rma_id)
+            .one(&self.db)
+            .await?
+            .map(|r| r.number);
+        let link = match &number {
+            Some(n) => format!("{}/rmas/{n}", self.base_url),
+            None => format!("{}/rmas", self.base_url),
+        };
+        let subject = row.subject.clone().unwrap_or_default();
+        // Slack's Block Kit with the RMA's buttons; other chat tools read `text`.
+        let mut message = crate::services::slack::chat_message(&subject, number.as_deref(), &link);
+        message["template"] = serde_json::json!(row.template);
         for url in urls {
             // Checked again at sending: the rules or the setting may have changed since it was saved.
             let url = crate::outbound::check_url(&url, &self.webhook_allow).map_err(anyhow::Error::msg)?;
-            let text = format!("{}\n{}", row.subject.clone().unwrap_or_default(), link);
-            let res = self
-                .http
-                .post(url)
-                .json(&serde_json::json!({"text": text, "template": row.template}))
-                .send()
-                .await?;
+            let res = self.http.post(url).json(&message).send().await?;
             if !res.status().is_success() {
                 anyhow::bail!("webhook answered {}", res.status());
             }

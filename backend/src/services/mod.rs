@@ -18,6 +18,7 @@ pub mod repairs;
 pub mod rmas;
 pub mod sessions;
 pub mod sla;
+pub mod slack;
 pub mod stock;
 pub mod tokens;
 pub mod tracking;

@@ -104,11 +104,13 @@ impl Tracker {
 pub async fn easypost(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Response> {
     let secret = state.settings.easypost_webhook_secret.as_ref().ok_or_else(|| {
         tracing::warn!("an EasyPost webhook arrived but EASYPOST_WEBHOOK_SECRET is not set");
-        AppError::Unauthorized
+        AppError::BadSignature("depot has no EasyPost webhook secret configured".into())
     })?;
     let signature = headers.get("x-hmac-signature").and_then(|v| v.to_str().ok());
     if !signatures::easypost_valid(secret.expose(), &body, signature) {
-        return Err(AppError::Unauthorized);
+        return Err(AppError::BadSignature(
+            "X-Hmac-Signature is missing or does not match the webhook secret".into(),
+        ));
     }
     let event: EasyPostEvent =
         serde_json::from_slice(&body).map_err(|e| AppError::Malformed(format!("not an EasyPost Event: {e}")))?;

@@ -10,4 +10,5 @@ pub mod ops;
 pub mod pages;
 pub mod reports;
 pub mod rmas;
+pub mod slack;
 pub mod units;

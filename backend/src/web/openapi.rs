@@ -4,7 +4,7 @@ use crate::domain::policy::TestResult;
 use crate::services::rmas::{OpenRma, RemovedPart, TransitionRequest};
 use crate::services::tracking::{Scan, ScanView, Taken, Unmatched};
 use crate::services::views::{EventView, NextTransition, ReservedSpare, RmaView, ShipmentView, UnitView};
-use crate::web::{carriers, depot, field, labels, lifecycle, ops, reports, rmas, units};
+use crate::web::{carriers, depot, field, labels, lifecycle, ops, reports, rmas, slack, units};
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -21,10 +21,10 @@ use utoipa::{Modify, OpenApi};
         labels::label_pdf, labels::label_zpl, labels::packing_slip,
         reports::sla_report,
         reports::fleet,
-        carriers::easypost, carriers::scan, carriers::unmatched,
+        carriers::easypost, carriers::scan, carriers::unmatched, slack::commands, slack::interactions,
         field::alarm, field::update, field::checks, field::record_check, field::upload, field::list_attachments, field::download,
     ),
-    components(schemas(RmaView, ShipmentView, NextTransition, UnitView, EventView, OpenRma, TransitionRequest, RemovedPart, TestResult, ReservedSpare, Scan, ScanView, Taken, Unmatched, ErrorBody, ErrorDetail)),
+    components(schemas(RmaView, ShipmentView, NextTransition, UnitView, EventView, OpenRma, TransitionRequest, RemovedPart, TestResult, ReservedSpare, Scan, ScanView, Taken, Unmatched, slack::SlashCommand, slack::InteractionForm, ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

@@ -68,6 +68,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "admin/catalog.html",
         "admin/outbox.html",
         "admin/signals.html",
+        "slack/link.html",
         "errors/error.html",
     ])
     .expect("templates parse");

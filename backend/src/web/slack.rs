@@ -1,0 +1,182 @@
+//! The Slack app's request URLs: slash commands and interactivity. Every request is verified with
+//! `SLACK_SIGNING_SECRET` (401 when the signature is wrong or the timestamp over five minutes off);
+//! everything else is answered 200 with a message, as Slack requires. Also the page where a Slack
+//! user's one-time link is confirmed.
+use crate::app::AppState;
+use crate::domain::signatures;
+use crate::error::{AppError, AppResult};
+use crate::services::slack::{self, SlackUser};
+use crate::web::pages::{Chrome, PageError, SignedForm, Viewer, render};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/integrations/slack/commands", post(commands))
+        .route("/api/v1/integrations/slack/interactions", post(interactions))
+        .route("/slack/link/{secret}", get(link_page).post(confirm_link))
+}
+
+/// Checks Slack's signature of the raw body.
+fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> AppResult<()> {
+    let secret = state.settings.slack_signing_secret.as_ref().ok_or_else(|| {
+        tracing::warn!("a Slack request arrived but SLACK_SIGNING_SECRET is not set");
+        AppError::BadSignature("depot has no Slack signing secret configured".into())
+    })?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    signatures::slack_valid(
+        secret.expose(),
+        body,
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        chrono::Utc::now().timestamp(),
+    )
+    .map_err(|refusal| AppError::BadSignature(refusal.to_string()))
+}
+
+/// Slack's slash-command form (the fields depot reads; Slack sends more).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SlashCommand {
+    team_id: String,
+    user_id: String,
+    command: String,
+    /// What followed `/depot`.
+    text: String,
+}
+
+/// Slack's interactivity form: the JSON payload of a `block_actions` event.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct InteractionForm {
+    payload: String,
+}
+
+fn form(body: &[u8]) -> AppResult<HashMap<String, String>> {
+    serde_urlencoded::from_bytes(body).map_err(|e| AppError::Malformed(format!("not a Slack form post: {e}")))
+}
+
+/// `/depot …`: Slack's slash-command form post (`team_id`, `user_id`, `text`, …).
+#[utoipa::path(post, path = "/api/v1/integrations/slack/commands", tag = "integrations",
+    request_body(content = SlashCommand, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object), (status = 400), (status = 401)))]
+pub async fn commands(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<serde_json::Value>> {
+    verified(&state, &headers, &body)?;
+    let fields = form(&body)?;
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+    let who = SlackUser {
+        team_id: field("team_id"),
+        user_id: field("user_id"),
+    };
+    if who.user_id.is_empty() {
+        return Err(AppError::Malformed("a slash command names its user_id".into()));
+    }
+    Ok(Json(
+        slack::command(&state.db, &who, field("text"), &state.settings.base_url).await?,
+    ))
+}
+
+/// Buttons and inputs on depot's messages: Slack's form post with a JSON `payload`.
+#[utoipa::path(post, path = "/api/v1/integrations/slack/interactions", tag = "integrations",
+    request_body(content = InteractionForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object), (status = 400), (status = 401)))]
+pub async fn interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<serde_json::Value>> {
+    verified(&state, &headers, &body)?;
+    let fields = form(&body)?;
+    let payload: serde_json::Value = fields
+        .get("payload")
+        .map(|p| serde_json::from_str(p))
+        .transpose()
+        .map_err(|e| AppError::Malformed(format!("payload is not JSON: {e}")))?
+        .ok_or_else(|| AppError::Malformed("an interaction carries a payload".into()))?;
+    let team = payload["user"]["team_id"]
+        .as_str()
+        .or(payload["team"]["id"].as_str())
+        .unwrap_or_default();
+    let user = payload["user"]["id"].as_str().unwrap_or_default();
+    if user.is_empty() {
+        return Err(AppError::Malformed("the payload names no user".into()));
+    }
+    let who = SlackUser {
+        team_id: team,
+        user_id: user,
+    };
+    let answer = slack::interaction(&state.db, &who, &payload, &state.settings.base_url).await?;
+    // Slack shows an interaction's answer only when posted to its response_url.
+    if let Some(url) = payload["response_url"]
+        .as_str()
+        .filter(|_| answer.get("text").is_some())
+    {
+        let reply = {
+            let mut reply = answer.clone();
+            reply["replace_original"] = serde_json::json!(false);
+            reply
+        };
+        match crate::outbound::check_url(url, &state.settings.webhook_allow) {
+            Ok(url) => {
+                let http = state.http.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = http.post(url).json(&reply).send().await {
+                        tracing::warn!(error = %e, "posting to Slack's response_url failed");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "Slack's response_url refused"),
+        }
+    }
+    Ok(Json(answer))
+}
+
+#[derive(Serialize)]
+struct LinkPage {
+    chrome: Chrome,
+    secret: String,
+    slack_user: String,
+    error: Option<String>,
+}
+
+/// The page a `/depot link` link opens: who the Slack user will act as, and a button to confirm.
+async fn link_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(secret): Path<String>,
+) -> Result<Html<String>, PageError> {
+    let link = slack::pending_link(&state.db, &secret).await?;
+    render(
+        "slack/link.html",
+        &LinkPage {
+            chrome: Chrome::new(viewer, "dashboard"),
+            secret,
+            slack_user: link.slack_user_id,
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct Confirm {}
+
+async fn confirm_link(
+    State(state): State<AppState>,
+    Path(secret): Path<String>,
+    SignedForm { viewer, .. }: SignedForm<Confirm>,
+) -> Response {
+    match slack::confirm_link(&state.db, &viewer.actor, &secret).await {
+        Ok(()) => Redirect::to("/?linked=slack").into_response(),
+        Err(e) => PageError(e).into_response(),
+    }
+}
