@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::units::routes())
         .merge(web::carriers::routes())
         .merge(web::slack::routes())
+        .merge(web::redfish::routes())
         .merge(web::depot::routes())
         .merge(web::labels::routes())
         .merge(web::field::routes())

@@ -62,6 +62,9 @@ pub struct Settings {
     pub easypost_webhook_secret: Option<Secret>,
     /// `SLACK_SIGNING_SECRET`: the Slack app's signing secret; unset refuses Slack's requests.
     pub slack_signing_secret: Option<Secret>,
+    /// `DEPOT_SECRET_KEY`: 64 hex digits (32 bytes) that seal stored credentials (BMC passwords);
+    /// unset means depot stores none.
+    pub secret_key: Option<crate::secrets::SecretKey>,
 }
 
 /// A positive whole number from the environment, or its default.
@@ -121,6 +124,10 @@ impl Settings {
             metrics_token: lookup("DEPOT_METRICS_TOKEN").map(Secret::new),
             easypost_webhook_secret: lookup("EASYPOST_WEBHOOK_SECRET").map(Secret::new),
             slack_signing_secret: lookup("SLACK_SIGNING_SECRET").map(Secret::new),
+            secret_key: lookup("DEPOT_SECRET_KEY")
+                .map(|k| crate::secrets::SecretKey::parse(&k))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("DEPOT_SECRET_KEY: {e}"))?,
         })
     }
 }

@@ -20,6 +20,8 @@ pub mod jobs;
 pub mod mail;
 /// Calls to other systems, kept to where an operator meant them to go.
 pub mod outbound;
+/// Credentials sealed at rest.
+pub mod secrets;
 /// Use cases, each in one transaction with the acting user.
 pub mod services;
 /// HTTP routes and extractors.

@@ -53,6 +53,29 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Nodes' BMCs (DMTF Redfish).
+    Bmc {
+        #[command(subcommand)]
+        command: BmcCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BmcCommand {
+    /// Subscribe depot to the events of SERIAL's BMC at URL (e.g. https://10.1.2.3). The BMC's
+    /// password comes from BMC_PASSWORD; it is kept sealed under DEPOT_SECRET_KEY.
+    Subscribe {
+        serial: String,
+        url: String,
+        /// The BMC user that may create subscriptions.
+        #[arg(long, default_value = "root")]
+        user: String,
+        #[arg(long, env = "BMC_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// The admin the change is recorded for (default: the first admin).
+        #[arg(long = "as")]
+        admin: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +147,35 @@ async fn main() -> anyhow::Result<()> {
             let _ = std::io::Write::write_all(&mut stdout, banner.as_bytes())
                 .and_then(|()| std::io::Write::flush(&mut stdout));
             app.run_until(depot::app::shutdown_signal()).await?;
+        }
+        Command::Bmc {
+            command:
+                BmcCommand::Subscribe {
+                    serial,
+                    url,
+                    user,
+                    password,
+                    admin,
+                },
+        } => {
+            let db = depot::db::connect(&settings).await?;
+            depot::app::migrate(&db).await?;
+            let actor = tokens::admin_actor(&db, admin.as_deref()).await?;
+            let http = depot::outbound::client(&settings.webhook_allow)?;
+            let login = depot::services::redfish::BmcLogin {
+                url: &url,
+                user: &user,
+                password: &password,
+            };
+            let done = depot::services::redfish::subscribe(&db, &settings, &http, &actor, &serial, &login)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "subscribed: {} sends its events to {} ({})",
+                done.bmc_url,
+                done.destination,
+                done.subscription_uri.as_deref().unwrap_or("the BMC gave no Location")
+            );
         }
         Command::Copy { to } => {
             copy_database(&settings, &settings.with_database(to)).await?;

@@ -12,6 +12,7 @@ mod m20261125_000008_depot_records;
 mod m20261203_000009_sign_in_throttle;
 mod m20261203_000010_carrier_tracking;
 mod m20261203_000011_slack;
+mod m20261203_000012_redfish;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_sign_in_throttle::Migration),
             Box::new(m20261203_000010_carrier_tracking::Migration),
             Box::new(m20261203_000011_slack::Migration),
+            Box::new(m20261203_000012_redfish::Migration),
         ]
     }
 }

@@ -20,6 +20,7 @@ mod lifecycle;
 mod matrix;
 mod ops;
 mod properties;
+mod redfish;
 mod security;
 mod sla;
 mod slack;

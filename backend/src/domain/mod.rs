@@ -3,6 +3,7 @@ pub mod carrier;
 pub mod diagnosis;
 pub mod lifecycle;
 pub mod policy;
+pub mod redfish;
 pub mod signatures;
 pub mod sla;
 pub mod swap;

@@ -1,6 +1,7 @@
 //! sea-orm entities, one per table of the initial migration.
 pub mod api_token;
 pub mod attachment;
+pub mod bmc_subscription;
 pub mod cluster;
 pub mod depot;
 pub mod diagnosis_check;
@@ -14,6 +15,8 @@ pub mod organization;
 pub mod part;
 pub mod receiving_scan;
 pub mod receiving_session;
+pub mod redfish_event;
+pub mod redfish_rule;
 pub mod repair_record;
 pub mod rma;
 pub mod rma_counter;

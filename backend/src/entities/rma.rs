@@ -43,6 +43,8 @@ pub struct Model {
     pub labor_minutes: i32,
     /// The external references' values, upper-cased, for search.
     pub refs_text: String,
+    /// What a BMC event advised (`domain::redfish::Recommendation`), when one opened or joined it.
+    pub recommendation: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ pub mod history;
 pub mod labels;
 pub mod oncall;
 pub mod receiving;
+pub mod redfish;
 pub mod repairs;
 pub mod rmas;
 pub mod sessions;

@@ -245,7 +245,11 @@ pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> App
 
 /// Opens an RMA inside the caller's write transaction.
 pub async fn open_in(txn: &DatabaseTransaction, actor: &Actor, input: OpenRma) -> AppResult<RmaView> {
-    actor.require(&[Role::FieldEngineer, Role::DcTech, Role::Admin], "open an RMA")?;
+    // An integration opens one from a signal it reports (a BMC event); the API refuses it otherwise.
+    actor.require(
+        &[Role::FieldEngineer, Role::DcTech, Role::Admin, Role::Integration],
+        "open an RMA",
+    )?;
     let severity: Severity = parse(&input.severity)?;
     let symptom = input.symptom.trim();
     if symptom.is_empty() {
@@ -300,6 +304,7 @@ pub async fn open_in(txn: &DatabaseTransaction, actor: &Actor, input: OpenRma) -
         status: Set(Status::Reported.as_str().into()),
         version: Set(1),
         refs_text: Set(refs_text(&external_refs)),
+        recommendation: Set(None),
         external_refs: Set(external_refs),
         fault_code: Set(None),
         resolution: Set(None),

@@ -87,3 +87,18 @@ pub async fn actor_for(db: &DatabaseConnection, user: user::Model) -> AppResult<
         depot_code,
     })
 }
+
+/// The admin an operator's command acts as: the one with `email`, or the first admin there is.
+pub async fn admin_actor(db: &DatabaseConnection, email: Option<&str>) -> anyhow::Result<Actor> {
+    use sea_orm::QueryOrder;
+    let mut query = user::Entity::find().filter(user::Column::Role.eq(Role::Admin.as_str()));
+    if let Some(email) = email {
+        query = query.filter(user::Column::Email.eq(email.trim().to_lowercase()));
+    }
+    let admin = query
+        .order_by_asc(user::Column::CreatedAt)
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no admin user{}", email.map(|e| format!(" {e}")).unwrap_or_default()))?;
+    actor_for(db, admin).await.map_err(|e| anyhow::anyhow!("{e}"))
+}

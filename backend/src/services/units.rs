@@ -280,6 +280,8 @@ async fn stays(db: &DatabaseConnection, rows: Vec<slot_history::Model>) -> AppRe
 /// A unit with every RMA it took part in and every slot it sat in.
 #[derive(Debug, serde::Serialize)]
 pub struct UnitHistory {
+    #[serde(skip)]
+    pub unit_id: Uuid,
     pub unit: UnitView,
     pub rmas: Vec<views::RmaView>,
     pub slots: Vec<SlotStay>,
@@ -324,6 +326,7 @@ pub async fn history(db: &DatabaseConnection, actor: &Actor, serial: &str) -> Ap
         .all(db)
         .await?;
     Ok(UnitHistory {
+        unit_id: unit.id,
         unit: view,
         rmas,
         slots: stays(db, rows).await?,

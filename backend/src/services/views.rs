@@ -180,6 +180,9 @@ pub struct RmaView {
     /// The depot's record (findings, parts, tests, sanitization, vendor), on the single-RMA answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repair: Option<crate::services::repairs::RepairRecord>,
+    /// What a BMC event advised (action, part, fault code, why), when one opened or joined the RMA.
+    #[schema(value_type = Option<Object>)]
+    pub recommendation: Option<serde_json::Value>,
     /// Warnings from the unit's and the slot's history, on the single-RMA answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flags: Option<Vec<crate::services::genealogy::Flag>>,
@@ -299,6 +302,7 @@ pub async fn rma_views_with(
             keep_your_drive: r.keep_your_drive,
             destruction_certificate: r.destruction_certificate,
             labor_minutes: r.labor_minutes,
+            recommendation: r.recommendation,
             clocks: clocks.remove(&r.id).unwrap_or_default(),
             shipments: None,
             on_call: None,

@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
+pub mod redfish;
 pub mod reports;
 pub mod rmas;
 pub mod slack;

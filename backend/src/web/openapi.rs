@@ -4,7 +4,7 @@ use crate::domain::policy::TestResult;
 use crate::services::rmas::{OpenRma, RemovedPart, TransitionRequest};
 use crate::services::tracking::{Scan, ScanView, Taken, Unmatched};
 use crate::services::views::{EventView, NextTransition, ReservedSpare, RmaView, ShipmentView, UnitView};
-use crate::web::{carriers, depot, field, labels, lifecycle, ops, reports, rmas, slack, units};
+use crate::web::{carriers, depot, field, labels, lifecycle, ops, redfish, reports, rmas, slack, units};
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -22,9 +22,10 @@ use utoipa::{Modify, OpenApi};
         reports::sla_report,
         reports::fleet,
         carriers::easypost, carriers::scan, carriers::unmatched, slack::commands, slack::interactions,
+        redfish::events, redfish::rules, redfish::save_rule, redfish::delete_rule,
         field::alarm, field::update, field::checks, field::record_check, field::upload, field::list_attachments, field::download,
     ),
-    components(schemas(RmaView, ShipmentView, NextTransition, UnitView, EventView, OpenRma, TransitionRequest, RemovedPart, TestResult, ReservedSpare, Scan, ScanView, Taken, Unmatched, slack::SlashCommand, slack::InteractionForm, ErrorBody, ErrorDetail)),
+    components(schemas(RmaView, ShipmentView, NextTransition, UnitView, EventView, OpenRma, TransitionRequest, RemovedPart, TestResult, ReservedSpare, Scan, ScanView, Taken, Unmatched, slack::SlashCommand, slack::InteractionForm, crate::domain::redfish::Rule, crate::domain::redfish::Action, crate::domain::redfish::Recommendation, crate::services::redfish::RuleRow, crate::services::redfish::Intake, ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/catalog", get(catalog).post(save_catalog))
         .route("/admin/outbox", get(outbox))
         .route("/admin/signals", get(signals))
+        .route("/admin/signals/rules", post(save_rule))
         .route("/admin/outbox/{id}/retry", post(retry))
 }
 
@@ -246,16 +247,62 @@ async fn retry(
 struct SignalsPage {
     chrome: Chrome,
     unmatched_scans: Vec<crate::services::tracking::Unmatched>,
+    rules: Vec<crate::services::redfish::RuleRow>,
+    actions: Vec<&'static str>,
+    error: Option<String>,
 }
 
-/// What integrations sent that depot could not place: carrier scans of unknown tracking numbers.
-async fn signals(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
+async fn signals_page(state: &AppState, viewer: Viewer, error: Option<String>) -> Result<Html<String>, PageError> {
     let unmatched_scans = crate::services::tracking::unmatched(&state.db, &viewer.actor, 200).await?;
     render(
         "admin/signals.html",
         &SignalsPage {
             chrome: Chrome::new(viewer, "admin"),
             unmatched_scans,
+            rules: crate::services::redfish::rules(&state.db).await?,
+            actions: crate::domain::redfish::Action::ALL.iter().map(|a| a.as_str()).collect(),
+            error,
         },
     )
+}
+
+/// What integrations sent that depot could not place (carrier scans of unknown tracking numbers),
+/// and the rules that read BMC events.
+async fn signals(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
+    signals_page(&state, viewer, None).await
+}
+
+/// Sets a BMC event rule, or removes it (`remove` ticked).
+async fn save_rule(State(state): State<AppState>, SignedForm { viewer, form }: SignedForm<Fields>) -> Response {
+    use crate::domain::redfish::{Action, Rule};
+    let f = |k: &str| field(&form, k);
+    let result = async {
+        let position: i32 = f("position")
+            .trim()
+            .parse()
+            .map_err(|_| AppError::invalid(format!("position `{}` is not a whole number", f("position"))))?;
+        if f("remove") == "on" {
+            return crate::services::redfish::delete_rule(&state.db, &viewer.actor, position).await;
+        }
+        let rule = Rule {
+            message_id_contains: f("message_id_contains").into(),
+            origin_contains: f("origin_contains").into(),
+            fault_code: f("fault_code").into(),
+            severity: f("severity").into(),
+            action: Action::parse(f("action")).map_err(AppError::invalid)?,
+            part: Some(f("part").to_string()).filter(|p| !p.trim().is_empty()),
+            description: f("description").into(),
+        };
+        crate::services::redfish::save_rule(
+            &state.db,
+            &viewer.actor,
+            crate::services::redfish::RuleRow { position, rule },
+        )
+        .await
+    }
+    .await;
+    after(result, "/admin/signals#rules", |e| {
+        signals_page(&state, viewer, Some(e))
+    })
+    .await
 }

@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
         .route("/stock", get(stock))
         .route("/stock/thresholds", post(set_threshold))
         .route("/units/{serial}", get(unit))
+        .route("/units/{serial}/bmc", post(subscribe_bmc))
         .route("/slots/{id}", get(slot))
 }
 
@@ -91,10 +92,49 @@ async fn set_threshold(
     after(result, "/stock#thresholds", |e| stock_page(&state, viewer, Some(e))).await
 }
 
+/// A node's BMC subscription, as admins see it.
+#[derive(Serialize)]
+struct BmcView {
+    url: String,
+    subscription_uri: Option<String>,
+    since: chrono::DateTime<chrono::Utc>,
+}
+
 #[derive(Serialize)]
 struct UnitPage {
     chrome: Chrome,
     history: UnitHistory,
+    /// Admins only: the BMC subscription, and the form to make one.
+    bmc: Option<BmcView>,
+    error: Option<String>,
+}
+
+async fn unit_page(
+    state: &AppState,
+    viewer: Viewer,
+    serial: &str,
+    error: Option<String>,
+) -> Result<Html<String>, PageError> {
+    let history = units::history(&state.db, &viewer.actor, serial).await?;
+    let bmc = match viewer.role {
+        Role::Admin => crate::services::redfish::subscription_of(&state.db, history.unit_id)
+            .await?
+            .map(|(url, subscription_uri, since)| BmcView {
+                url,
+                subscription_uri,
+                since,
+            }),
+        _ => None,
+    };
+    render(
+        "units/detail.html",
+        &UnitPage {
+            chrome: Chrome::new(viewer, "stock"),
+            history,
+            bmc,
+            error,
+        },
+    )
 }
 
 async fn unit(
@@ -102,14 +142,38 @@ async fn unit(
     viewer: Viewer,
     Path(serial): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let history = units::history(&state.db, &viewer.actor, &serial).await?;
-    render(
-        "units/detail.html",
-        &UnitPage {
-            chrome: Chrome::new(viewer, "stock"),
-            history,
+    unit_page(&state, viewer, &serial, None).await
+}
+
+#[derive(Deserialize)]
+struct BmcForm {
+    url: String,
+    user: String,
+    password: String,
+}
+
+/// Subscribes depot to the node's BMC events (admins).
+async fn subscribe_bmc(
+    State(state): State<AppState>,
+    Path(serial): Path<String>,
+    SignedForm { viewer, form }: SignedForm<BmcForm>,
+) -> Response {
+    let result = crate::services::redfish::subscribe(
+        &state.db,
+        &state.settings,
+        &state.http,
+        &viewer.actor,
+        &serial,
+        &crate::services::redfish::BmcLogin {
+            url: &form.url,
+            user: form.user.trim(),
+            password: &form.password,
         },
     )
+    .await
+    .map(|_| ());
+    let back = format!("/units/{}#bmc", serial.trim());
+    after(result, &back, |e| unit_page(&state, viewer, &serial, Some(e))).await
 }
 
 #[derive(Serialize)]
