@@ -294,6 +294,22 @@ async fn the_scan_endpoint_takes_an_integration_token_only() {
         .await
         .expect(202);
     assert_eq!(unknown["matched"], false);
+
+    // The SLA report counts the clock time the scan saved: from the scan to the next time a
+    // person acted on the RMA (here the swap).
+    let spare = rma["replacement_serial"].as_str().unwrap().to_string();
+    let swap = json!({"installed_serial": spare, "pulled_serial": "CN-ORD1-0104"});
+    let swapped = app.step(CW_TECH, &number, "swapped", swap).await;
+    let swapped_at = chrono::DateTime::parse_from_rfc3339(swapped["status_changed_at"].as_str().unwrap()).unwrap();
+    let scanned = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:05:00Z").unwrap();
+    let report = app
+        .get(FE, "/api/v1/reports/sla?organization=coreweave&month=2026-12")
+        .await
+        .expect(200);
+    assert_eq!(report["signals"]["carrier_confirmed_deliveries"], 1);
+    assert_eq!(report["signals"]["rmas"], json!([number]));
+    let saved = report["signals"]["clock_seconds_saved"].as_i64().unwrap();
+    assert!((saved - (swapped_at - scanned).num_seconds()).abs() <= 1, "{saved}");
 }
 
 #[tokio::test]
