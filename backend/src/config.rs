@@ -62,6 +62,11 @@ pub struct Settings {
     pub easypost_webhook_secret: Option<Secret>,
     /// `SLACK_SIGNING_SECRET`: the Slack app's signing secret; unset refuses Slack's requests.
     pub slack_signing_secret: Option<Secret>,
+    /// `SLACK_BOT_TOKEN`: the Slack app's bot token, for chat destinations written `slack:CHANNEL`
+    /// (messages threaded per RMA through `chat.postMessage`).
+    pub slack_bot_token: Option<Secret>,
+    /// `SLACK_API_URL`: Slack's Web API (default `https://slack.com/api`).
+    pub slack_api_url: String,
     /// `DEPOT_SECRET_KEY`: 64 hex digits (32 bytes) that seal stored credentials (BMC passwords);
     /// unset means depot stores none.
     pub secret_key: Option<crate::secrets::SecretKey>,
@@ -124,6 +129,11 @@ impl Settings {
             metrics_token: lookup("DEPOT_METRICS_TOKEN").map(Secret::new),
             easypost_webhook_secret: lookup("EASYPOST_WEBHOOK_SECRET").map(Secret::new),
             slack_signing_secret: lookup("SLACK_SIGNING_SECRET").map(Secret::new),
+            slack_bot_token: lookup("SLACK_BOT_TOKEN").map(Secret::new),
+            slack_api_url: lookup("SLACK_API_URL")
+                .unwrap_or_else(|| "https://slack.com/api".into())
+                .trim_end_matches('/')
+                .to_string(),
             secret_key: lookup("DEPOT_SECRET_KEY")
                 .map(|k| crate::secrets::SecretKey::parse(&k))
                 .transpose()

@@ -13,6 +13,7 @@ mod m20261203_000009_sign_in_throttle;
 mod m20261203_000010_carrier_tracking;
 mod m20261203_000011_slack;
 mod m20261203_000012_redfish;
+mod m20261203_000013_slack_threads;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_carrier_tracking::Migration),
             Box::new(m20261203_000011_slack::Migration),
             Box::new(m20261203_000012_redfish::Migration),
+            Box::new(m20261203_000013_slack_threads::Migration),
         ]
     }
 }

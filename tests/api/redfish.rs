@@ -302,6 +302,13 @@ async fn recommendations_follow_the_replacement_policy_and_bad_events_are_refuse
         .post_raw(INTEGRATION, "/api/v1/integrations/redfish", "{\"Context\":")
         .await;
     raw.expect(400);
+    let huge = format!(
+        r#"{{"Context": "CN-T01-0041", "Padding": "{}"}}"#,
+        "x".repeat(300 * 1024)
+    );
+    app.post_raw(INTEGRATION, "/api/v1/integrations/redfish", huge)
+        .await
+        .expect(413);
 
     // Admins edit the rules; others read them.
     let rules = app.get(FE, "/api/v1/integrations/redfish/rules").await.expect(200);

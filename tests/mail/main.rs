@@ -649,6 +649,64 @@ async fn webhooks_reach_no_private_address_at_sending_and_follow_no_redirect() {
     assert_eq!(second_hits.load(Ordering::SeqCst), 0, "the redirect was not followed");
 }
 
+#[tokio::test]
+async fn a_slack_channel_gets_one_thread_per_rma() {
+    use axum::{Json, Router, http::HeaderMap, routing::post};
+    let (tx, mut posted) = tokio::sync::mpsc::unbounded_channel::<(String, serde_json::Value)>();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Slack's chat.postMessage as documented: 200 with `ok` and the message's `ts`.
+    let api = Router::new().route(
+        "/chat.postMessage",
+        post(move |headers: HeaderMap, Json(body): Json<serde_json::Value>| {
+            let tx = tx.clone();
+            let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                let auth = headers["authorization"].to_str().unwrap().to_string();
+                let _ = tx.send((auth, body.clone()));
+                Json(json!({"ok": true, "channel": body["channel"], "ts": format!("1764800000.00010{n}")}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, api).await });
+    let app = spawn_app_with(&[
+        ("DEPOT_MAIL_POLL_MS", "50".into()),
+        ("DEPOT_WEBHOOK_ALLOW", "127.0.0.1".into()),
+        ("SLACK_BOT_TOKEN", "xoxb-depot-test".into()),
+        ("SLACK_API_URL", api_url),
+    ])
+    .await;
+    store_webhook(&app, "xai", "slack:C0ONCALL01".into()).await;
+    let number = app.open(XAI_TECH, "xai-colossus", "CN-COL1-0103").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &number, "diagnosing", json!({})).await;
+    app.step(
+        FE,
+        &number,
+        "approved",
+        json!({"fault_code": "BOOT_FAIL", "replacement_kind": "whole_unit"}),
+    )
+    .await;
+    let wait = Duration::from_secs(10);
+    let (auth, first) = tokio::time::timeout(wait, posted.recv()).await.unwrap().unwrap();
+    assert_eq!(auth, "Bearer xoxb-depot-test");
+    assert_eq!(first["channel"], "C0ONCALL01");
+    assert!(
+        first.get("thread_ts").is_none(),
+        "the RMA's first message starts its thread"
+    );
+    app.step(FE, &number, "cancelled", json!({"reason": "duplicate"})).await;
+    let (_, second) = tokio::time::timeout(wait, posted.recv()).await.unwrap().unwrap();
+    assert_eq!(
+        second["thread_ts"], "1764800000.000100",
+        "later steps reply in the thread"
+    );
+    assert!(second["text"].as_str().unwrap().contains(&number));
+}
+
 /// A `depot serve` process; killed when dropped.
 struct Server {
     child: Child,

@@ -26,6 +26,7 @@ pub mod shipment;
 pub mod sign_in_throttle;
 pub mod site;
 pub mod slack_link;
+pub mod slack_thread;
 pub mod slot;
 pub mod slot_history;
 pub mod stock_threshold;

@@ -23,6 +23,8 @@ pub struct Dispatcher {
     from: Mailbox,
     http: reqwest::Client,
     webhook_allow: crate::outbound::Allowed,
+    /// Slack's Web API and the bot token, for `slack:CHANNEL` destinations.
+    slack_api: Option<(String, crate::config::Secret)>,
     base_url: String,
     max_attempts: i32,
     backoff: Duration,
@@ -52,6 +54,10 @@ impl Dispatcher {
             from,
             http: crate::outbound::client(&settings.webhook_allow)?,
             webhook_allow: settings.webhook_allow.clone(),
+            slack_api: settings
+                .slack_bot_token
+                .clone()
+                .map(|t| (settings.slack_api_url.clone(), t)),
             base_url: settings.base_url.clone(),
             max_attempts: settings.mail_max_attempts,
             backoff: settings.mail_backoff,
@@ -246,7 +252,8 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// A JSON POST that chat incoming-webhooks accept (`text`).
+    /// A JSON POST that chat incoming-webhooks accept (`text`, and Slack's `blocks`), or a message
+    /// in the RMA's Slack thread for a `slack:CHANNEL` destination.
     async fn post_webhook(&self, row: &notification::Model) -> anyhow::Result<()> {
         let urls: Vec<String> = serde_json::from_value(row.recipients.clone())?;
         let number = crate::entities::rma::Entity::find_by_id(row.rma_id)
@@ -262,6 +269,20 @@ impl Dispatcher {
         let mut message = crate::services::slack::chat_message(&subject, number.as_deref(), &link);
         message["template"] = serde_json::json!(row.template);
         for url in urls {
+            if let Some(channel) = url.strip_prefix(crate::services::slack::CHANNEL_PREFIX) {
+                let (api, token) = self
+                    .slack_api
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("{url} needs SLACK_BOT_TOKEN"))?;
+                let slack = crate::services::slack::Api {
+                    http: &self.http,
+                    url: api,
+                    token: token.expose(),
+                    allowed: &self.webhook_allow,
+                };
+                slack.post_in_thread(&self.db, channel, row.rma_id, &message).await?;
+                continue;
+            }
             // Checked again at sending: the rules or the setting may have changed since it was saved.
             let url = crate::outbound::check_url(&url, &self.webhook_allow).map_err(anyhow::Error::msg)?;
             let res = self.http.post(url).json(&message).send().await?;

@@ -578,6 +578,15 @@ pub async fn set_organization_channels(
     let org = organization_by_code(db, code).await?;
     let webhook = match webhook_url.trim() {
         "" => None,
+        channel if channel.starts_with(crate::services::slack::CHANNEL_PREFIX) => {
+            let id = &channel[crate::services::slack::CHANNEL_PREFIX.len()..];
+            if !crate::services::slack::is_channel_id(id) {
+                return Err(AppError::invalid(format!(
+                    "`{channel}`: write slack: and the channel's id (like C0123ABCD)"
+                )));
+            }
+            Some(channel.to_string())
+        }
         url => Some(
             crate::outbound::check_url(url, allowed)
                 .map_err(|e| AppError::invalid(format!("webhook URL: {e}")))?

@@ -109,6 +109,83 @@ pub fn rma_actions(number: &str, link: &str) -> Vec<Value> {
     ]
 }
 
+/// A chat destination written `slack:CHANNEL_ID` is posted by the app's bot, one thread per RMA.
+pub const CHANNEL_PREFIX: &str = "slack:";
+
+/// Whether `id` looks like a Slack channel id (`C0123ABCD`, `G…` for private ones).
+pub fn is_channel_id(id: &str) -> bool {
+    (9..=14).contains(&id.len())
+        && id.starts_with(['C', 'G'])
+        && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// Slack's Web API with the app's bot token.
+pub struct Api<'a> {
+    pub http: &'a reqwest::Client,
+    /// `https://slack.com/api` (`SLACK_API_URL`).
+    pub url: &'a str,
+    pub token: &'a str,
+    pub allowed: &'a crate::outbound::Allowed,
+}
+
+impl Api<'_> {
+    /// Posts `message` to `channel` with `chat.postMessage`: the RMA's first message starts its
+    /// thread, later ones reply in it.
+    pub async fn post_in_thread(
+        &self,
+        db: &DatabaseConnection,
+        channel: &str,
+        rma_id: Uuid,
+        message: &Value,
+    ) -> anyhow::Result<()> {
+        use crate::entities::slack_thread;
+        let thread = slack_thread::Entity::find()
+            .filter(slack_thread::Column::RmaId.eq(rma_id))
+            .filter(slack_thread::Column::Channel.eq(channel))
+            .one(db)
+            .await?;
+        let mut body = message.clone();
+        body["channel"] = json!(channel);
+        if let Some(t) = &thread {
+            body["thread_ts"] = json!(t.ts);
+        }
+        let url = crate::outbound::check_url(&format!("{}/chat.postMessage", self.url), self.allowed)
+            .map_err(anyhow::Error::msg)?;
+        let answer: Value = self
+            .http
+            .post(url)
+            .bearer_auth(self.token)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        // Slack answers 200 with `ok: false` and an `error` when it refuses.
+        if answer["ok"] != json!(true) {
+            anyhow::bail!("Slack refused chat.postMessage: {}", answer["error"]);
+        }
+        if thread.is_none()
+            && let Some(ts) = answer["ts"].as_str()
+        {
+            slack_thread::Entity::insert(slack_thread::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                rma_id: Set(rma_id),
+                channel: Set(channel.into()),
+                ts: Set(ts.into()),
+            })
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::columns([slack_thread::Column::RmaId, slack_thread::Column::Channel])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 /// A chat notification as a Block Kit message with the RMA's buttons.
 pub fn chat_message(subject: &str, number: Option<&str>, link: &str) -> Value {
     let mut blocks = vec![
