@@ -37,13 +37,7 @@ async fn post_easypost(app: &TestApp, body: &str, signature: Option<&str>) -> An
     if let Some(sig) = signature {
         req = req.header("X-Hmac-Signature", sig);
     }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    Answer {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-    }
+    TestApp::answer(req.send().await.unwrap()).await
 }
 
 /// A CoreWeave RMA whose replacement has shipped from CAM with UPS `tracking`.
@@ -156,14 +150,7 @@ async fn an_easypost_delivered_scan_stops_the_clock_at_the_carriers_time() {
 
     // The page shows the timeline.
     let fe = crate::support::signed_in(&app.base, FE).await;
-    let page = fe
-        .get(format!("{}/rmas/{number}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::support::page(&fe, &format!("{}/rmas/{number}", app.base)).await;
     assert!(
         page.contains("Tracking of outbound UPS") && page.contains("Delivered, dock"),
         "timeline on the page"
@@ -208,14 +195,7 @@ async fn easypost_trouble_alerts_once_and_unknown_numbers_wait_for_an_admin() {
     assert_eq!(listed["items"][0]["tracking_number"], "9400111899223344556677");
     app.get(FE, "/api/v1/integrations/carriers/unmatched").await.expect(403);
     let admin = crate::support::signed_in(&app.base, ADMIN).await;
-    let page = admin
-        .get(format!("{}/admin/signals", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::support::page(&admin, &format!("{}/admin/signals", app.base)).await;
     assert!(page.contains("9400111899223344556677"));
 
     // Malformed and oversized bodies are refused in the contract's shape, signed or not.

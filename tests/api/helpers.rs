@@ -148,7 +148,8 @@ impl TestApp {
         &self.tokens[who]
     }
 
-    async fn answer(res: reqwest::Response) -> Answer {
+    /// The status and JSON body of a response.
+    pub async fn answer(res: reqwest::Response) -> Answer {
         let status = res.status();
         let text = res.text().await.unwrap();
         Answer {

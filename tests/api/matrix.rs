@@ -390,14 +390,7 @@ async fn unit_and_slot_history_after_a_unit_changes_hands() {
 
     // What an internal user sees: both lives (so the checks below have something to withhold).
     let fe = crate::support::signed_in(&app.base, FE).await;
-    let history = fe
-        .get(format!("{}/units/{unit}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let history = crate::support::page(&fe, &format!("{}/units/{unit}", app.base)).await;
     let slots: Vec<&str> = history.split("/slots/").skip(1).map(|s| &s[..36]).collect();
     assert_eq!(slots.len(), 2, "a stay at CoreWeave, then one at xAI");
     assert!(history.contains(&cw) && history.contains(&xai) && history.contains("cw-ord1"));

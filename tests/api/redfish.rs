@@ -90,11 +90,7 @@ async fn send(app: &TestApp, token: &str, body: &Value) -> Answer {
         .send()
         .await
         .unwrap();
-    let status = res.status();
-    Answer {
-        status,
-        body: serde_json::from_str(&res.text().await.unwrap()).unwrap_or(Value::Null),
-    }
+    TestApp::answer(res).await
 }
 
 #[tokio::test]
@@ -148,14 +144,7 @@ async fn a_bmc_event_opens_an_rma_with_a_recommendation_and_the_sel() {
         "the SEL is attached as evidence"
     );
     let fe = crate::support::signed_in(&app.base, FE).await;
-    let page = fe
-        .get(format!("{}/rmas/{number}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::support::page(&fe, &format!("{}/rmas/{number}", app.base)).await;
     assert!(
         page.contains("Recommended: replace fru FAN-80MM") && page.contains("Fan failed"),
         "the page says what and why"

@@ -114,14 +114,7 @@ async fn concurrent_guesses_on_several_instances_check_five_passwords_at_most() 
 
     // An admin unlocks the user (Admin → Users → Unlock), who can then sign in at once.
     let admin = signed_in(&app.base, ADMIN).await;
-    let users_page = admin
-        .get(format!("{}/admin/users", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let users_page = crate::support::page(&admin, &format!("{}/admin/users", app.base)).await;
     assert!(users_page.contains("locked out"), "the users page shows the lock");
     let id = user::Entity::find()
         .filter(user::Column::Email.eq(target))

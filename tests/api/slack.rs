@@ -38,11 +38,7 @@ async fn slack_post(app: &TestApp, path: &str, body: &str, secret: &str, age: i6
         .send()
         .await
         .unwrap();
-    let status = res.status();
-    Answer {
-        status,
-        body: serde_json::from_str(&res.text().await.unwrap()).unwrap_or(Value::Null),
-    }
+    TestApp::answer(res).await
 }
 
 fn command_body(user: &str, text: &str) -> String {
@@ -83,7 +79,7 @@ async fn link(app: &TestApp, slack_user: &str, email: &str) {
         .to_string();
     let browser = crate::support::signed_in(&app.base, email).await;
     let page_url = format!("{}/slack/link/{secret}", app.base);
-    let page = browser.get(&page_url).send().await.unwrap().text().await.unwrap();
+    let page = crate::support::page(&browser, &page_url).await;
     assert!(
         page.contains(slack_user) && page.contains(email),
         "the page says who links to whom"

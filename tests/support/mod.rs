@@ -66,8 +66,9 @@ pub async fn sign_in_csrf(client: &reqwest::Client, base: &str) -> String {
 
 /// The CSRF token of the first form on the page at `url`, fetched with `client`.
 pub async fn form_csrf(client: &reqwest::Client, url: &str) -> String {
-    let page = client.get(url).send().await.unwrap().text().await.unwrap();
-    page.split("name=\"csrf\" value=\"")
+    page(client, url)
+        .await
+        .split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|s| s.split('"').next())
         .unwrap_or_else(|| panic!("{url} has a form with a CSRF token"))
@@ -233,4 +234,9 @@ impl Drop for ScratchDb {
             .join();
         }
     }
+}
+
+/// The text of the page at `url`, fetched with `client` (a signed-in browser).
+pub async fn page(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
 }

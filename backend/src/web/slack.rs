@@ -8,8 +8,8 @@ use crate::error::{AppError, AppResult};
 use crate::services::slack::{self, SlackUser};
 use crate::web::pages::{Chrome, PageError, SignedForm, Viewer, render};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,21 +23,36 @@ pub fn routes() -> Router<AppState> {
         .route("/slack/link/{secret}", get(link_page).post(confirm_link))
 }
 
-/// Checks Slack's signature of the raw body.
-fn verified(state: &AppState, headers: &HeaderMap, body: &[u8]) -> AppResult<()> {
-    let secret = state.settings.slack_signing_secret.as_ref().ok_or_else(|| {
-        tracing::warn!("a Slack request arrived but SLACK_SIGNING_SECRET is not set");
-        AppError::BadSignature("depot has no Slack signing secret configured".into())
-    })?;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    signatures::slack_valid(
-        secret.expose(),
-        body,
-        header("x-slack-request-timestamp"),
-        header("x-slack-signature"),
-        chrono::Utc::now().timestamp(),
-    )
-    .map_err(|refusal| AppError::BadSignature(refusal.to_string()))
+/// The form fields of a request Slack signed: refused (401) unless the signature and the timestamp
+/// hold, before anything in it is read.
+pub struct SlackForm(HashMap<String, String>);
+
+impl FromRequest<AppState> for SlackForm {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state).await.map_err(|r| match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(crate::web::extract::JSON_LIMIT),
+            _ => AppError::Malformed(r.body_text()),
+        })?;
+        let secret = state.settings.slack_signing_secret.as_ref().ok_or_else(|| {
+            tracing::warn!("a Slack request arrived but SLACK_SIGNING_SECRET is not set");
+            AppError::BadSignature("depot has no Slack signing secret configured".into())
+        })?;
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        signatures::slack_valid(
+            secret.expose(),
+            &body,
+            header("x-slack-request-timestamp"),
+            header("x-slack-signature"),
+            chrono::Utc::now().timestamp(),
+        )
+        .map_err(|refusal| AppError::BadSignature(refusal.to_string()))?;
+        serde_urlencoded::from_bytes(&body)
+            .map(SlackForm)
+            .map_err(|e| AppError::Malformed(format!("not a Slack form post: {e}")))
+    }
 }
 
 /// Slack's slash-command form (the fields depot reads; Slack sends more).
@@ -58,21 +73,14 @@ pub struct InteractionForm {
     payload: String,
 }
 
-fn form(body: &[u8]) -> AppResult<HashMap<String, String>> {
-    serde_urlencoded::from_bytes(body).map_err(|e| AppError::Malformed(format!("not a Slack form post: {e}")))
-}
-
 /// `/depot …`: Slack's slash-command form post (`team_id`, `user_id`, `text`, …).
 #[utoipa::path(post, path = "/api/v1/integrations/slack/commands", tag = "integrations",
     request_body(content = SlashCommand, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Object), (status = 400), (status = 401)))]
 pub async fn commands(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    SlackForm(fields): SlackForm,
 ) -> AppResult<Json<serde_json::Value>> {
-    verified(&state, &headers, &body)?;
-    let fields = form(&body)?;
     let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
     let who = SlackUser {
         team_id: field("team_id"),
@@ -92,11 +100,8 @@ pub async fn commands(
     responses((status = 200, body = Object), (status = 400), (status = 401)))]
 pub async fn interactions(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    SlackForm(fields): SlackForm,
 ) -> AppResult<Json<serde_json::Value>> {
-    verified(&state, &headers, &body)?;
-    let fields = form(&body)?;
     let payload: serde_json::Value = fields
         .get("payload")
         .map(|p| serde_json::from_str(p))
