@@ -14,6 +14,7 @@ mod m20261203_000010_carrier_tracking;
 mod m20261203_000011_slack;
 mod m20261203_000012_redfish;
 mod m20261203_000013_slack_threads;
+mod m20261203_000014_unit_lots;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_slack::Migration),
             Box::new(m20261203_000012_redfish::Migration),
             Box::new(m20261203_000013_slack_threads::Migration),
+            Box::new(m20261203_000014_unit_lots::Migration),
         ]
     }
 }

@@ -21,6 +21,7 @@ mod matrix;
 mod ops;
 mod properties;
 mod redfish;
+mod reliability;
 mod security;
 mod sla;
 mod slack;

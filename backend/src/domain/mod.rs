@@ -4,6 +4,7 @@ pub mod diagnosis;
 pub mod lifecycle;
 pub mod policy;
 pub mod redfish;
+pub mod reliability;
 pub mod signatures;
 pub mod sla;
 pub mod swap;

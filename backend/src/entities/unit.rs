@@ -18,6 +18,9 @@ pub struct Model {
     pub replaced_by_unit_id: Option<Uuid>,
     /// The RMA this spare is reserved for, from approval until it ships.
     pub reserved_rma_id: Option<Uuid>,
+    /// The manufacturing lot, for failure rates per lot.
+    pub lot: Option<String>,
+    pub firmware: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -593,6 +593,8 @@ impl UnitBatch {
             parent_unit_id: Set(parent),
             replaced_by_unit_id: Set(None),
             reserved_rma_id: Set(None),
+            lot: Set(None),
+            firmware: Set(None),
             created_at: Set(self.now),
             updated_at: Set(self.now),
         });

@@ -15,6 +15,7 @@ pub mod labels;
 pub mod oncall;
 pub mod receiving;
 pub mod redfish;
+pub mod reliability;
 pub mod repairs;
 pub mod rmas;
 pub mod sessions;

@@ -1367,6 +1367,8 @@ async fn remove_parts(
                     parent_unit_id: Set(Some(repaired_id)),
                     replaced_by_unit_id: Set(None),
                     reserved_rma_id: Set(None),
+                    lot: Set(None),
+                    firmware: Set(None),
                     created_at: Set(work.now),
                     updated_at: Set(work.now),
                 }

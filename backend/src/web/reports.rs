@@ -15,6 +15,30 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/reports/sla", get(sla_report))
         .route("/api/v1/reports/fleet", get(fleet))
+        .route("/api/v1/reliability/afr", get(afr))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AfrQuery {
+    /// `part` (default), `site`, `organization` or `lot`.
+    pub by: Option<String>,
+}
+
+/// Annualised failure rates with their exact Poisson 95 % intervals, per group of the fleet
+/// (SPEC §10); a customer's technician sees only its own organization's groups.
+#[utoipa::path(get, path = "/api/v1/reliability/afr", params(AfrQuery), tag = "reports",
+    responses((status = 200, body = crate::services::Page<crate::services::reliability::AfrRow>), (status = 401), (status = 403), (status = 422)))]
+pub async fn afr(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<AfrQuery>,
+) -> AppResult<Json<crate::services::Page<crate::services::reliability::AfrRow>>> {
+    use crate::services::reliability;
+    let by = reliability::By::parse(q.by.as_deref().unwrap_or_default())?;
+    Ok(Json(crate::services::Page {
+        items: reliability::afr(&state.db, &actor, by).await?,
+        next_cursor: None,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
