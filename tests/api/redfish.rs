@@ -135,14 +135,20 @@ async fn a_bmc_event_opens_an_rma_with_a_recommendation_and_the_sel() {
         (Some("reported"), Some("sev2"))
     );
     assert_eq!(rma["recommendation"]["fault_code"], "FAN_FAIL");
-    let attachments = app
-        .get(FE, &format!("/api/v1/rmas/{number}/attachments"))
-        .await
-        .expect(200);
-    assert_eq!(
-        attachments["items"][0]["file_name"], "bmc-sel.json",
-        "the SEL is attached as evidence"
-    );
+    // The SEL is read back from the BMC after the answer, and attached as evidence.
+    let mut attached = Value::Null;
+    for _ in 0..100 {
+        let attachments = app
+            .get(FE, &format!("/api/v1/rmas/{number}/attachments"))
+            .await
+            .expect(200);
+        attached = attachments["items"][0]["file_name"].clone();
+        if !attached.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(attached, "bmc-sel.json", "the SEL is attached as evidence");
     let fe = crate::support::signed_in(&app.base, FE).await;
     let page = crate::support::page(&fe, &format!("{}/rmas/{number}", app.base)).await;
     assert!(

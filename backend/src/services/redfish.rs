@@ -342,7 +342,15 @@ pub async fn intake(
         .await?;
     }
     if intake.status == 201 {
-        attach_sel(db, settings, http, actor, &rma.number, node.id).await;
+        // After the answer: the BMC waits for nobody while its own log is read back.
+        let (db, settings, http, actor, number) = (
+            db.clone(),
+            settings.clone(),
+            http.clone(),
+            actor.clone(),
+            rma.number.clone(),
+        );
+        tokio::spawn(async move { attach_sel(&db, &settings, &http, &actor, &number, node.id).await });
     }
     intake.rma = Some(rma.number);
     intake.recommendation = recommendation;
