@@ -111,6 +111,7 @@ impl IntoResponse for PageError {
         let title = match status.as_u16() {
             403 => "Not allowed",
             404 => "Not found",
+            405 => "Not a page to send to",
             400 | 413 | 422 => "That did not work",
             409 => "Something changed",
             429 => "Too many attempts",
