@@ -84,7 +84,7 @@ impl Command {
 }
 
 /// A message for Slack: plain text (notifications, fallbacks) and blocks.
-fn message(text: impl Into<String>, blocks: Vec<Value>) -> Value {
+pub fn message(text: impl Into<String>, blocks: Vec<Value>) -> Value {
     let text = text.into();
     let mut blocks = blocks;
     if blocks.is_empty() {
@@ -297,6 +297,12 @@ pub async fn command(db: &DatabaseConnection, who: &SlackUser<'_>, text: &str, b
         Ok(c) => c,
         Err(usage) => return Ok(message(usage, vec![])),
     };
+    if who.user_id.is_empty() && command != Command::Help {
+        return Ok(message(
+            "Slack named no user in this request: depot cannot tell who is asking",
+            vec![],
+        ));
+    }
     match command {
         Command::Help => return Ok(message(format!("depot in Slack: {USAGE}"), vec![])),
         Command::Link => return start_link(db, who, base_url).await,
@@ -447,6 +453,12 @@ pub async fn interaction(
     let Some(action) = payload["actions"].as_array().and_then(|a| a.first()) else {
         return Ok(message("Nothing to do.", vec![]));
     };
+    if who.user_id.is_empty() {
+        return Ok(message(
+            "Slack named no user in this interaction: depot cannot tell who is asking",
+            vec![],
+        ));
+    }
     let action_id = action["action_id"].as_str().unwrap_or_default();
     if action_id == "open" {
         // A link button: Slack opens the page itself.
