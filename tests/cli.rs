@@ -289,6 +289,14 @@ fn csv_import_checks_every_row_and_export_is_formula_safe() {
         .unwrap();
     assert!(!again.status.success(), "importing the same slots twice is refused");
     assert!(String::from_utf8_lossy(&again.stderr).contains("line 2: slot R01-U01 of cw-sea1/sea1-a exists already"));
+    // Optional lot and firmware columns: failure rates per lot read them.
+    let with_lots = write(
+        "slots-lots.csv",
+        "site,cluster,cluster_kind,rack,u,hostname,part,serial,lot,firmware\n\
+         cw-sea1,sea1-a,compute,R03,1,sea1-c03,CN-5000,CN-SEA1-0003,LOT-2026-A,bmc-7.10\n\
+         cw-sea1,sea1-a,compute,R03,3,sea1-c04,CN-5000,CN-SEA1-0004,,\n",
+    );
+    assert!(run(depot(dir.path()).arg("import").arg("slots").arg(&with_lots)).contains("imported 2 rows"));
     let units = write(
         "units.csv",
         "serial,part,condition,depot,site\nCSV-0001,CN-5000,new,CAM,\nCSV-0002,FAN-80MM,refurbished,SAC,\nCSV-0003,PSU-2000W,new,,cw-sea1\n",
@@ -317,6 +325,22 @@ fn csv_import_checks_every_row_and_export_is_formula_safe() {
         )
         .await;
         assert_eq!(status, 201);
+        let (status, lots) = call(
+            &reqwest::Client::new(),
+            &token,
+            "GET",
+            format!("{url}/api/v1/reliability/afr?by=lot"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let keys: Vec<&str> = lots["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap())
+            .collect();
+        assert!(keys.contains(&"LOT-2026-A") && keys.contains(&"(no lot)"), "{lots}");
     });
     let _ = server.kill();
     let _ = server.wait();

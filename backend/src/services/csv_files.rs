@@ -48,6 +48,10 @@ impl Kind {
     }
 }
 
+/// Optional last columns of a slots file: the installed unit's manufacturing lot and firmware,
+/// for failure rates per lot.
+pub const ORIGIN_COLUMNS: [&str; 2] = ["lot", "firmware"];
+
 /// Why an import changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -148,10 +152,16 @@ pub async fn import(
         .iter()
         .map(str::to_string)
         .collect();
-    if header != kind.columns() {
+    let with_origin: Vec<&str> = kind.columns().iter().chain(ORIGIN_COLUMNS.iter()).copied().collect();
+    let origin_allowed = kind == Kind::Slots;
+    if header != kind.columns() && !(origin_allowed && header == with_origin) {
+        let optional = match origin_allowed {
+            true => format!(" (optionally followed by `{}`)", ORIGIN_COLUMNS.join(",")),
+            false => String::new(),
+        };
         return Err(ImportError::Rows(vec![(
             1,
-            format!("the header must be `{}`", kind.columns().join(",")),
+            format!("the header must be `{}`{optional}", kind.columns().join(",")),
         )]));
     }
     let mut errors = vec![];
@@ -169,7 +179,7 @@ pub async fn import(
         };
         let line = record.position().map_or(index + 2, |p| p.line() as usize);
         let cell = |name: &str| {
-            let at = kind.columns().iter().position(|c| *c == name).unwrap_or(usize::MAX);
+            let at = header.iter().position(|c| c == name).unwrap_or(usize::MAX);
             record.get(at).unwrap_or_default().to_string()
         };
         if let Err(message) = check_row(kind, &cell, &mut known, &mut fixtures) {
@@ -286,7 +296,16 @@ fn check_row(kind: Kind, cell: &dyn Fn(&str) -> String, known: &mut Known, fixtu
                 return Err(format!("slot {name} of {site}/{cluster} exists already"));
             }
             let serial = new_serial(&required(cell, "serial")?, known)?;
-            let node = json!({"u": u, "hostname": hostname, "part": part, "serial": serial});
+            let mut node = json!({"u": u, "hostname": hostname, "part": part, "serial": serial});
+            for column in ORIGIN_COLUMNS {
+                let value = cell(column);
+                if value.chars().count() > 64 {
+                    return Err(format!("{column} is longer than 64 characters"));
+                }
+                if !value.is_empty() {
+                    node[column] = json!(value);
+                }
+            }
             let clusters = fixtures["clusters"].as_array_mut().unwrap();
             let at = match clusters
                 .iter()

@@ -125,6 +125,10 @@ struct NodeRow {
     hostname: String,
     part: String,
     serial: String,
+    #[serde(default)]
+    lot: Option<String>,
+    #[serde(default)]
+    firmware: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -424,6 +428,7 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
                     Some(slot_id),
                     None,
                 )?;
+                units.set_origin(&node.serial, node.lot.clone(), node.firmware.clone());
                 node_slots.insert(node.serial.clone(), (cluster_id, slot_id, name, site_id));
             }
         }
@@ -556,6 +561,14 @@ struct UnitBatch {
 type Whereabouts = (Location, Option<Uuid>, Option<Uuid>);
 
 impl UnitBatch {
+    /// Sets the lot and firmware of a unit added to this batch (not of one that already existed).
+    fn set_origin(&mut self, serial: &str, lot: Option<String>, firmware: Option<String>) {
+        if let Some(row) = self.rows.iter_mut().find(|r| r.serial.as_ref() == serial) {
+            row.lot = Set(lot);
+            row.firmware = Set(firmware);
+        }
+    }
+
     fn add(
         &mut self,
         serial: &str,
