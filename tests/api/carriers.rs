@@ -42,18 +42,7 @@ async fn post_easypost(app: &TestApp, body: &str, signature: Option<&str>) -> An
 
 /// A CoreWeave RMA whose replacement has shipped from CAM with UPS `tracking`.
 async fn shipped(app: &TestApp, serial: &str, tracking: &str) -> (String, String) {
-    let number = app.open(CW_TECH, "cw-ord1", serial).await["number"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.step(FE, &number, "diagnosing", json!({})).await;
-    app.step(
-        FE,
-        &number,
-        "approved",
-        json!({"fault_code": "BOOT_FAIL", "replacement_kind": "whole_unit"}),
-    )
-    .await;
+    let number = app.approved(CW_TECH, "cw-ord1", serial, None).await;
     let spare = app.stock_unit("CAM", "CN-5000").await;
     let ship = json!({"replacement_serial": spare, "carrier": "UPS", "tracking_number": tracking});
     app.step(CAM, &number, "replacement_shipped", ship).await;
@@ -197,6 +186,17 @@ async fn easypost_trouble_alerts_once_and_unknown_numbers_wait_for_an_admin() {
     let admin = crate::support::signed_in(&app.base, ADMIN).await;
     let page = crate::support::page(&admin, &format!("{}/admin/signals", app.base)).await;
     assert!(page.contains("9400111899223344556677"));
+
+    // A status EasyPost adds later is kept as `unknown`, not refused (EasyPost would retry forever).
+    let (body, sig) = easypost_event(
+        SECRET,
+        json!({"id": "evt_new_status", "tracking_code": UPS, "carrier": "UPS", "status": "held_at_customs",
+            "details": [{"status": "held_at_customs", "datetime": "2026-12-02T08:00:00Z"}]}),
+    );
+    assert_eq!(post_easypost(&app, &body, Some(&sig)).await.expect(200)["recorded"], 1);
+    let rma = app.rma(&number).await;
+    let last = rma["shipments"][0]["scans"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["status"], "unknown");
 
     // Malformed and oversized bodies are refused in the contract's shape, signed or not.
     let junk = "{not json";

@@ -225,6 +225,19 @@ impl TestApp {
         self.get(FE, &format!("/api/v1/units/{serial}")).await.expect(200)
     }
 
+    /// Opens an RMA as `who` and carries it through diagnosis to `approved` (a whole-unit
+    /// replacement unless `approval` says otherwise); returns its number.
+    pub async fn approved(&self, who: &str, site: &str, serial: &str, approval: Option<Value>) -> String {
+        let number = self.open(who, site, serial).await["number"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.step(FE, &number, "diagnosing", json!({})).await;
+        let approval = approval.unwrap_or_else(|| json!({"fault_code": "BOOT_FAIL", "replacement_kind": "whole_unit"}));
+        self.step(FE, &number, "approved", approval).await;
+        number
+    }
+
     /// Attempts a transition with the RMA's current version.
     pub async fn try_move(&self, who: &str, number: &str, to: &str, fields: Value) -> Answer {
         let version = self.rma(number).await["version"].clone();

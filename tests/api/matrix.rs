@@ -343,13 +343,7 @@ fn no_redirects() -> reqwest::Client {
 /// replacement and is swapped in at xAI. Returns the two RMA numbers and the unit that replaced the
 /// node at CoreWeave.
 async fn hand_over_a_unit(app: &TestApp, unit: &str) -> (String, String, String) {
-    let cw = app.open(CW_TECH, "cw-ord1", unit).await["number"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.step(FE, &cw, "diagnosing", json!({})).await;
-    let approve = json!({"fault_code": "BOOT_FAIL", "replacement_kind": "whole_unit"});
-    app.step(FE, &cw, "approved", approve.clone()).await;
+    let cw = app.approved(CW_TECH, "cw-ord1", unit, None).await;
     let cw_replacement = app.stock_unit("CAM", "CN-5000").await;
     let ship =
         |serial: &str| json!({"replacement_serial": serial, "carrier": "UPS", "tracking_number": "1Z999AA10123456784"});
@@ -366,12 +360,7 @@ async fn hand_over_a_unit(app: &TestApp, unit: &str) -> (String, String, String)
     let passed = json!({"test_results": [{"name": "burn-in 24h", "passed": true}]});
     app.step(CAM, &cw, "returned_to_stock", passed).await;
 
-    let xai = app.open(XAI_TECH, "xai-colossus", "CN-COL1-0101").await["number"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.step(FE, &xai, "diagnosing", json!({})).await;
-    app.step(FE, &xai, "approved", approve).await;
+    let xai = app.approved(XAI_TECH, "xai-colossus", "CN-COL1-0101", None).await;
     app.step(CAM, &xai, "replacement_shipped", ship(unit)).await;
     app.step(XAI_TECH, &xai, "replacement_delivered", json!({})).await;
     app.step(XAI_TECH, &xai, "swapped", swap(unit, "CN-COL1-0101")).await;

@@ -56,15 +56,6 @@ async fn exposure(app: &TestApp, part_number: &str) -> f64 {
         .sum()
 }
 
-async fn approve(app: &TestApp, who: &str, site: &str, serial: &str, approval: Value) {
-    let number = app.open(who, site, serial).await["number"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.step(FE, &number, "diagnosing", json!({})).await;
-    app.step(FE, &number, "approved", approval).await;
-}
-
 fn row<'a>(page: &'a Value, key: &str) -> &'a Value {
     page["items"]
         .as_array()
@@ -80,12 +71,12 @@ async fn afr_counts_failures_over_the_years_units_spent_installed() {
     age_the_fleet(&app, 730).await;
     let whole = json!({"fault_code": "BOOT_FAIL", "replacement_kind": "whole_unit"});
     for serial in ["CN-T01-0001", "CN-T01-0002", "CN-T01-0003"] {
-        approve(&app, CW_TECH, "cw-ord1", serial, whole.clone()).await;
+        app.approved(CW_TECH, "cw-ord1", serial, Some(whole.clone())).await;
     }
     // Opened but not approved, and cancelled: not failures.
     app.open(CW_TECH, "cw-ord1", "CN-T01-0004").await;
     let fan = json!({"fault_code": "FAN_FAIL", "replacement_kind": "fru", "replacement_part": "FAN-80MM"});
-    approve(&app, XAI_TECH, "xai-colossus", "DN-COL1-0101", fan).await;
+    app.approved(XAI_TECH, "xai-colossus", "DN-COL1-0101", Some(fan)).await;
 
     let by_part = app.get(FE, "/api/v1/reliability/afr?by=part").await.expect(200);
     assert_eq!(by_part["next_cursor"], Value::Null);

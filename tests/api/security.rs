@@ -257,13 +257,7 @@ async fn whether_a_serial_exists_elsewhere_is_not_told() {
     assert_eq!(alike(&elsewhere, "CN-ORD1-0102"), alike(&unknown, "NO-SUCH-UNIT"));
 
     // The swap names serials too.
-    let number = app.open(XAI_TECH, "xai-colossus", "CN-COL1-0102").await["number"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.step(FE, &number, "diagnosing", json!({})).await;
-    let approve = json!({"fault_code": "BOOT_FAIL", "replacement_kind": "whole_unit"});
-    app.step(FE, &number, "approved", approve).await;
+    let number = app.approved(XAI_TECH, "xai-colossus", "CN-COL1-0102", None).await;
     let spare = app.stock_unit("SAC", "CN-5000").await;
     let ship = json!({"replacement_serial": spare, "carrier": "UPS", "tracking_number": "1Z999AA10123456784"});
     app.step(SAC, &number, "replacement_shipped", ship).await;

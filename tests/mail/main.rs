@@ -678,18 +678,7 @@ async fn a_slack_channel_gets_one_thread_per_rma() {
     ])
     .await;
     store_webhook(&app, "xai", "slack:C0ONCALL01".into()).await;
-    let number = app.open(XAI_TECH, "xai-colossus", "CN-COL1-0103").await["number"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.step(FE, &number, "diagnosing", json!({})).await;
-    app.step(
-        FE,
-        &number,
-        "approved",
-        json!({"fault_code": "BOOT_FAIL", "replacement_kind": "whole_unit"}),
-    )
-    .await;
+    let number = app.approved(XAI_TECH, "xai-colossus", "CN-COL1-0103", None).await;
     let wait = Duration::from_secs(10);
     let (auth, first) = tokio::time::timeout(wait, posted.recv()).await.unwrap().unwrap();
     assert_eq!(auth, "Bearer xoxb-depot-test");

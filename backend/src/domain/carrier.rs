@@ -30,11 +30,7 @@ impl Carrier {
     /// Checks a tracking number against the carrier's format; returns it normalised (no spaces,
     /// upper case).
     pub fn tracking_number(self, raw: &str) -> Result<String, String> {
-        let n: String = raw
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_uppercase();
+        let n = normalise_tracking(raw);
         let digits = n.bytes().all(|b| b.is_ascii_digit());
         let ok = match self {
             Carrier::Ups => n.len() == 18 && n.starts_with("1Z") && n.bytes().all(|b| b.is_ascii_alphanumeric()),
@@ -66,6 +62,14 @@ impl Carrier {
 }
 
 /// The tracking page for a stored carrier name and number, when the carrier has one.
+/// A tracking number as shipments store it and carriers' feeds are matched on: no spaces, upper case.
+pub fn normalise_tracking(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
 pub fn tracking_url(carrier: &str, number: &str) -> Option<String> {
     Carrier::parse(carrier).ok().and_then(|c| c.tracking_url(number))
 }

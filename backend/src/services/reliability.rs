@@ -7,16 +7,14 @@ use crate::domain::reliability::{self, DAYS_PER_YEAR};
 use crate::entities::{cluster, organization, part, rma, site, slot, slot_history, unit};
 use crate::error::{AppError, AppResult};
 use crate::services::Actor;
-use crate::services::views::load_map;
 use chrono::Utc;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use serde::{Deserialize, Serialize};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// How the fleet is grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum By {
     Part,
     Site,
@@ -65,11 +63,16 @@ pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Ve
     )?;
     let scope = actor.organization_scope();
     let now = Utc::now();
-    let sites = site::Entity::find().all(db).await?;
+    let sites: BTreeMap<Uuid, site::Model> = site::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
     let clusters = cluster::Entity::find().all(db).await?;
     let cluster_site: BTreeMap<Uuid, &site::Model> = clusters
         .iter()
-        .filter_map(|c| sites.iter().find(|s| s.id == c.site_id).map(|s| (c.id, s)))
+        .filter_map(|c| sites.get(&c.site_id).map(|s| (c.id, s)))
         .collect();
     let slots = slot::Entity::find().all(db).await?;
     let slot_place: BTreeMap<Uuid, Place> = slots
@@ -87,13 +90,22 @@ pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Ve
         })
         .collect();
     let stays = slot_history::Entity::find().all(db).await?;
-    let units = load_map::<unit::Entity>(db, stays.iter().map(|s| s.unit_id)).await?;
+    // Every unit's part and lot in one pass: an IN list of every installed unit would outgrow
+    // SQLite's parameter limit long before a million units.
+    let units: BTreeMap<Uuid, (Uuid, Option<String>)> = unit::Entity::find()
+        .select_only()
+        .columns([unit::Column::Id, unit::Column::PartId, unit::Column::Lot])
+        .into_tuple::<(Uuid, Uuid, Option<String>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(id, part, lot)| (id, (part, lot)))
+        .collect();
     let failures = rma::Entity::find()
         .filter(rma::Column::ReplacementKind.is_not_null())
         .filter(rma::Column::Status.ne(Status::Cancelled.as_str()))
         .all(db)
         .await?;
-    let returned = load_map::<unit::Entity>(db, failures.iter().map(|r| r.returned_unit_id)).await?;
     let parts: BTreeMap<Uuid, part::Model> = part::Entity::find()
         .all(db)
         .await?
@@ -106,7 +118,7 @@ pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Ve
         .into_iter()
         .map(|o| (o.id, o.code))
         .collect();
-    let site_code = |id: Uuid| sites.iter().find(|s| s.id == id).map(|s| s.code.clone());
+    let site_code = |id: Uuid| sites.get(&id).map(|s| s.code.clone());
     let key = |part_id: Uuid, place: &Place, lot: Option<&String>| -> Option<String> {
         match by {
             By::Part => parts.get(&part_id).map(|p| p.number.clone()),
@@ -119,7 +131,7 @@ pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Ve
 
     let mut groups: BTreeMap<String, (u64, f64)> = BTreeMap::new();
     for stay in &stays {
-        let (Some(place), Some(unit)) = (slot_place.get(&stay.slot_id), units.get(&stay.unit_id)) else {
+        let (Some(place), Some((part_id, lot))) = (slot_place.get(&stay.slot_id), units.get(&stay.unit_id)) else {
             continue;
         };
         if !visible(place.organization) {
@@ -127,7 +139,7 @@ pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Ve
         }
         let end = stay.removed_at.unwrap_or(now).min(now);
         let days = (end - stay.installed_at).num_milliseconds().max(0) as f64 / 86_400_000.0;
-        if let Some(k) = key(unit.part_id, place, unit.lot.as_ref()) {
+        if let Some(k) = key(*part_id, place, lot.as_ref()) {
             groups.entry(k).or_default().1 += days / DAYS_PER_YEAR;
         }
     }
@@ -143,7 +155,7 @@ pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Ve
             site: r.site_id,
             organization: r.organization_id,
         };
-        let lot = returned.get(&r.returned_unit_id).and_then(|u| u.lot.as_ref());
+        let lot = units.get(&r.returned_unit_id).and_then(|(_, lot)| lot.as_ref());
         if let Some(k) = key(failed_part, &place, lot) {
             groups.entry(k).or_default().0 += 1;
         }

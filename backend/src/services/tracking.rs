@@ -84,15 +84,6 @@ impl From<tracking_scan::Model> for ScanView {
     }
 }
 
-/// A tracking number as shipments store it: upper case, no spaces.
-fn normalised(tracking_number: &str) -> String {
-    tracking_number
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_uppercase()
-}
-
 /// The named user an integration without a token of its own acts as (EasyPost signs its webhooks
 /// instead), made on first use: every change it causes is audited under this name.
 pub async fn integration_actor(db: &DatabaseConnection, name: &str) -> AppResult<Actor> {
@@ -184,7 +175,7 @@ pub async fn report(
     mut scans: Vec<Scan>,
 ) -> AppResult<Taken> {
     actor.require(&[Role::Integration], "report carrier scans")?;
-    let tracking = normalised(tracking_number);
+    let tracking = crate::domain::carrier::normalise_tracking(tracking_number);
     if tracking.is_empty() || tracking.len() > 64 {
         return Err(AppError::invalid("a tracking number of 1 to 64 characters is required"));
     }

@@ -66,6 +66,15 @@ impl TrackingLocation {
     }
 }
 
+/// A status EasyPost adds after this was written is kept as `unknown`, not refused: a refusal would
+/// make EasyPost retry the event forever.
+fn known_status(status: String) -> String {
+    match tracking::STATUSES.contains(&status.as_str()) {
+        true => status,
+        false => "unknown".into(),
+    }
+}
+
 impl Tracker {
     /// Every scan of the tracker's history, and its current status when no scan carries it (an
     /// update may say `delivered` before the detail arrives).
@@ -74,13 +83,13 @@ impl Tracker {
             .tracking_details
             .into_iter()
             .map(|d| Scan {
-                status: d.status,
+                status: known_status(d.status),
                 at: d.datetime,
                 location: d.tracking_location.and_then(|l| l.words()),
                 message: d.message,
             })
             .collect();
-        if let (Some(status), Some(at)) = (self.status, self.updated_at)
+        if let (Some(status), Some(at)) = (self.status.map(known_status), self.updated_at)
             && !scans.iter().any(|s| s.status == status)
         {
             scans.push(Scan {
