@@ -19,7 +19,7 @@ test: nextest test-sqlite test-postgres test-browser
 
 nextest:
 	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install cargo-nextest --locked
-	@python3 -c "import aiosmtpd, schemathesis, easypost, slack_sdk, scipy" 2>/dev/null || python3 -m pip install -q -r tests/requirements.txt
+	@python3 -c "import aiosmtpd, schemathesis, easypost, slack_sdk, scipy, lifelines" 2>/dev/null || python3 -m pip install -q -r tests/requirements.txt
 
 test-sqlite:
 	DEPOT_TEST_DB=sqlite $(CARGO) nextest run --workspace --no-fail-fast

@@ -161,3 +161,155 @@ async fn afr_counts_failures_over_the_years_units_spent_installed() {
     app.get(FE, "/api/v1/reliability/afr?by=colour").await.expect(422);
     app.get(INTEGRATION, "/api/v1/reliability/afr").await.expect(403);
 }
+
+/// lifelines' fits of the same lives.
+fn lifelines_fit(lives: &[(f64, bool)]) -> Value {
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integrations/weibull_fit.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let input: Vec<Value> = lives.iter().map(|(d, f)| json!({"days": d, "failed": f})).collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "weibull_fit.py (pip install -r tests/requirements.txt): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A fleet whose lives are drawn from a known Weibull (β = 1.8, η = 400 days) and censored at a
+/// uniform age: depot's fit and Kaplan–Meier curve agree with lifelines on the same lives, and the
+/// fit finds the parameters the fleet was drawn from.
+#[tokio::test]
+async fn weibull_and_kaplan_meier_match_lifelines_on_a_fleet_drawn_from_a_known_weibull() {
+    use rand::{Rng, SeedableRng};
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app().await;
+    let (beta, eta) = (1.8f64, 400.0f64);
+    // Every installed CN-5000 with its site's code.
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT u.serial, st.code, h.id FROM units u \
+             JOIN parts p ON p.id = u.part_id JOIN slot_history h ON h.unit_id = u.id AND h.removed_at IS NULL \
+             JOIN slots s ON s.id = h.slot_id JOIN clusters c ON c.id = s.cluster_id JOIN sites st ON st.id = c.site_id \
+             WHERE p.number = 'CN-5000' ORDER BY u.serial",
+        ))
+        .await
+        .unwrap();
+    assert!(rows.len() >= 60, "{} CN-5000 in service", rows.len());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let now = chrono::Utc::now();
+    let mut lives = vec![];
+    let mut failing = vec![];
+    for row in &rows {
+        let serial: String = row.try_get_by_index(0).unwrap();
+        let site: String = row.try_get_by_index(1).unwrap();
+        let stay: uuid::Uuid = row.try_get_by_index(2).unwrap();
+        let life = eta * (-(1.0 - rng.random::<f64>()).ln()).powf(1.0 / beta);
+        let censored_at = rng.random_range(30.0..700.0);
+        let (days, failed) = if life < censored_at {
+            (life, true)
+        } else {
+            (censored_at, false)
+        };
+        let mut am: slot_history::ActiveModel = slot_history::Entity::find_by_id(stay)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .into();
+        am.installed_at = Set(now - chrono::Duration::milliseconds((days * 86_400_000.0) as i64));
+        am.update(&app.db).await.unwrap();
+        lives.push((days, failed));
+        if failed {
+            failing.push((serial, site));
+        }
+    }
+    for (serial, site) in &failing {
+        app.approved(FE, site, serial, None).await;
+    }
+    let theirs = lifelines_fit(&lives);
+
+    let fits = app.get(FE, "/api/v1/reliability/weibull").await.expect(200);
+    let ours = fits["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["part"] == "CN-5000")
+        .unwrap()
+        .clone();
+    assert_eq!(ours["failures"].as_u64(), Some(failing.len() as u64));
+    assert_eq!(ours["lives"].as_u64(), Some(rows.len() as u64));
+    let close = |a: f64, b: f64, tolerance: f64| (a - b).abs() <= tolerance * b.abs();
+    let (our_beta, our_eta) = (ours["beta"].as_f64().unwrap(), ours["eta_days"].as_f64().unwrap());
+    let (their_beta, their_eta) = (theirs["beta"].as_f64().unwrap(), theirs["eta"].as_f64().unwrap());
+    // The requests take seconds; lives are hundreds of days, so 1e-3 covers the clock and
+    // lifelines' optimiser tolerance.
+    assert!(
+        close(our_beta, their_beta, 1e-3),
+        "β: depot {our_beta}, lifelines {their_beta}"
+    );
+    assert!(
+        close(our_eta, their_eta, 1e-3),
+        "η: depot {our_eta}, lifelines {their_eta}"
+    );
+    // The interval is β·exp(±1.96·se/β) with lifelines' standard error.
+    let se = theirs["beta_se"].as_f64().unwrap();
+    let low = their_beta * (-1.959_964 * se / their_beta).exp();
+    assert!(
+        close(ours["beta_ci_low"].as_f64().unwrap(), low, 1e-2),
+        "β low: depot {}, from lifelines' se {low}",
+        ours["beta_ci_low"]
+    );
+    // The fleet was drawn with β = 1.8 and η = 400 days: the interval holds β and the pattern says wear-out.
+    assert!(
+        ours["beta_ci_low"].as_f64().unwrap() < beta && beta < ours["beta_ci_high"].as_f64().unwrap(),
+        "{ours}"
+    );
+    assert!((our_eta - eta).abs() < 0.25 * eta, "{ours}");
+
+    let curve = app
+        .get(FE, "/api/v1/reliability/survival?part=cn-5000")
+        .await
+        .expect(200);
+    let steps = curve["kaplan_meier"].as_array().unwrap();
+    let their_steps = theirs["km"].as_array().unwrap();
+    assert_eq!(steps.len(), their_steps.len());
+    for (a, b) in steps.iter().zip(their_steps) {
+        assert_eq!(a["at_risk"], b["at_risk"], "{a} vs {b}");
+        assert!(
+            (a["survival"].as_f64().unwrap() - b["survival"].as_f64().unwrap()).abs() < 1e-9,
+            "{a} vs {b}"
+        );
+        assert!(close(a["days"].as_f64().unwrap(), b["days"].as_f64().unwrap(), 1e-4));
+    }
+    // Censored lives grow between the two requests, so the fits agree to the clock.
+    assert!(close(curve["weibull"]["beta"].as_f64().unwrap(), our_beta, 1e-6));
+    app.get(FE, "/api/v1/reliability/survival?part=NOPE-1")
+        .await
+        .expect(404);
+    app.get(INTEGRATION, "/api/v1/reliability/weibull").await.expect(403);
+    // A customer's fit is of its own fleet only.
+    let xai = app.get(XAI_TECH, "/api/v1/reliability/weibull").await.expect(200);
+    let xai_cn = xai["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["part"] == "CN-5000")
+        .unwrap();
+    assert!(xai_cn["lives"].as_u64().unwrap() < rows.len() as u64, "{xai_cn}");
+}

@@ -3,11 +3,11 @@
 //! RMA approved for a replacement (the failed part: the FRU for an FRU swap, else the node).
 use crate::domain::Role;
 use crate::domain::lifecycle::Status;
-use crate::domain::reliability::{self, DAYS_PER_YEAR};
+use crate::domain::reliability::{self, DAYS_PER_YEAR, Life};
 use crate::entities::{cluster, organization, part, rma, site, slot, slot_history, unit};
 use crate::error::{AppError, AppResult};
 use crate::services::Actor;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -49,114 +49,194 @@ pub struct AfrRow {
     pub ci_high: f64,
 }
 
-/// Where a unit sat, as the grouping needs it.
-struct Place {
+/// One stay of a unit in a slot, with what the groupings need.
+struct Stay {
+    unit: Uuid,
+    part: Uuid,
+    lot: Option<String>,
     site: Uuid,
     organization: Uuid,
+    installed_at: DateTime<Utc>,
+    /// Removal, or now for a unit still installed.
+    ended_at: DateTime<Utc>,
+}
+
+/// A failure: an RMA approved for a replacement (not cancelled).
+struct Failure {
+    returned_unit: Uuid,
+    /// The FRU for an FRU swap, else the node.
+    part: Uuid,
+    lot: Option<String>,
+    site: Uuid,
+    organization: Uuid,
+    /// When the fault was reported: the RMA's opening.
+    at: DateTime<Utc>,
+}
+
+/// The fleet as far as `actor` may see it: every stay at its organization's sites and every
+/// failure of its RMAs, read in a handful of whole-table passes (an IN list of every installed
+/// unit would outgrow SQLite's parameter limit long before a million units).
+struct Fleet {
+    stays: Vec<Stay>,
+    failures: Vec<Failure>,
+    parts: BTreeMap<Uuid, part::Model>,
+    sites: BTreeMap<Uuid, String>,
+    organizations: BTreeMap<Uuid, String>,
+}
+
+impl Fleet {
+    async fn load(db: &DatabaseConnection, actor: &Actor) -> AppResult<Fleet> {
+        actor.require(
+            &[Role::Admin, Role::FieldEngineer, Role::DepotTech, Role::DcTech],
+            "read failure rates",
+        )?;
+        let scope = actor.organization_scope();
+        let visible = |org: Uuid| scope.is_none_or(|mine| mine == org);
+        let now = Utc::now();
+        let site_rows = site::Entity::find().all(db).await?;
+        let site_org: BTreeMap<Uuid, Uuid> = site_rows.iter().map(|s| (s.id, s.organization_id)).collect();
+        let cluster_site: BTreeMap<Uuid, Uuid> = cluster::Entity::find()
+            .select_only()
+            .columns([cluster::Column::Id, cluster::Column::SiteId])
+            .into_tuple::<(Uuid, Uuid)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        let slot_site: BTreeMap<Uuid, Uuid> = slot::Entity::find()
+            .select_only()
+            .columns([slot::Column::Id, slot::Column::ClusterId])
+            .into_tuple::<(Uuid, Uuid)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|(slot, cluster)| cluster_site.get(&cluster).map(|site| (slot, *site)))
+            .collect();
+        let units: BTreeMap<Uuid, (Uuid, Option<String>)> = unit::Entity::find()
+            .select_only()
+            .columns([unit::Column::Id, unit::Column::PartId, unit::Column::Lot])
+            .into_tuple::<(Uuid, Uuid, Option<String>)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|(id, part, lot)| (id, (part, lot)))
+            .collect();
+        let stays = slot_history::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|stay| {
+                let site = *slot_site.get(&stay.slot_id)?;
+                let organization = *site_org.get(&site)?;
+                let (part, lot) = units.get(&stay.unit_id)?;
+                visible(organization).then(|| Stay {
+                    unit: stay.unit_id,
+                    part: *part,
+                    lot: lot.clone(),
+                    site,
+                    organization,
+                    installed_at: stay.installed_at,
+                    ended_at: stay.removed_at.unwrap_or(now).min(now),
+                })
+            })
+            .collect();
+        let mut failing = rma::Entity::find()
+            .filter(rma::Column::ReplacementKind.is_not_null())
+            .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
+        if let Some(org) = scope {
+            failing = failing.filter(rma::Column::OrganizationId.eq(org));
+        }
+        let failures = failing
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| Failure {
+                returned_unit: r.returned_unit_id,
+                part: match r.replacement_kind.as_deref() {
+                    Some("fru") => r.replacement_part_id.unwrap_or(r.part_id),
+                    _ => r.part_id,
+                },
+                lot: units.get(&r.returned_unit_id).and_then(|(_, lot)| lot.clone()),
+                site: r.site_id,
+                organization: r.organization_id,
+                at: r.created_at,
+            })
+            .collect();
+        Ok(Fleet {
+            stays,
+            failures,
+            parts: part::Entity::find()
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p))
+                .collect(),
+            sites: site_rows.into_iter().map(|s| (s.id, s.code)).collect(),
+            organizations: organization::Entity::find()
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|o| (o.id, o.code))
+                .collect(),
+        })
+    }
+
+    fn key(&self, by: By, part: Uuid, site: Uuid, organization: Uuid, lot: Option<&String>) -> Option<String> {
+        match by {
+            By::Part => self.parts.get(&part).map(|p| p.number.clone()),
+            By::Site => self.sites.get(&site).cloned(),
+            By::Organization => self.organizations.get(&organization).cloned(),
+            By::Lot => Some(lot.cloned().unwrap_or_else(|| "(no lot)".into())),
+        }
+    }
+
+    /// Every life of the units of `part`: a stay ends in a failure when an RMA for that unit was
+    /// opened during it; otherwise it is censored at its removal or now.
+    fn lives(&self, part: Uuid) -> Vec<Life> {
+        let mut failed_at: BTreeMap<Uuid, Vec<DateTime<Utc>>> = BTreeMap::new();
+        for f in &self.failures {
+            failed_at.entry(f.returned_unit).or_default().push(f.at);
+        }
+        let days = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_milliseconds().max(0) as f64 / 86_400_000.0;
+        self.stays
+            .iter()
+            .filter(|s| s.part == part)
+            .map(|s| {
+                let failure = failed_at
+                    .get(&s.unit)
+                    .into_iter()
+                    .flatten()
+                    .filter(|at| **at >= s.installed_at && **at <= s.ended_at)
+                    .min();
+                Life {
+                    days: days(s.installed_at, failure.copied().unwrap_or(s.ended_at)),
+                    failed: failure.is_some(),
+                }
+            })
+            .collect()
+    }
+
+    /// Parts with units in service, by number.
+    fn installed_parts(&self) -> Vec<&part::Model> {
+        let ids: std::collections::BTreeSet<Uuid> = self.stays.iter().map(|s| s.part).collect();
+        let mut parts: Vec<&part::Model> = ids.iter().filter_map(|id| self.parts.get(id)).collect();
+        parts.sort_by(|a, b| a.number.cmp(&b.number));
+        parts
+    }
 }
 
 /// The annualised failure rate per group. A customer's technician sees only its own fleet.
 pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Vec<AfrRow>> {
-    actor.require(
-        &[Role::Admin, Role::FieldEngineer, Role::DepotTech, Role::DcTech],
-        "read failure rates",
-    )?;
-    let scope = actor.organization_scope();
-    let now = Utc::now();
-    let sites: BTreeMap<Uuid, site::Model> = site::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
-    let clusters = cluster::Entity::find().all(db).await?;
-    let cluster_site: BTreeMap<Uuid, &site::Model> = clusters
-        .iter()
-        .filter_map(|c| sites.get(&c.site_id).map(|s| (c.id, s)))
-        .collect();
-    let slots = slot::Entity::find().all(db).await?;
-    let slot_place: BTreeMap<Uuid, Place> = slots
-        .iter()
-        .filter_map(|s| {
-            cluster_site.get(&s.cluster_id).map(|site| {
-                (
-                    s.id,
-                    Place {
-                        site: site.id,
-                        organization: site.organization_id,
-                    },
-                )
-            })
-        })
-        .collect();
-    let stays = slot_history::Entity::find().all(db).await?;
-    // Every unit's part and lot in one pass: an IN list of every installed unit would outgrow
-    // SQLite's parameter limit long before a million units.
-    let units: BTreeMap<Uuid, (Uuid, Option<String>)> = unit::Entity::find()
-        .select_only()
-        .columns([unit::Column::Id, unit::Column::PartId, unit::Column::Lot])
-        .into_tuple::<(Uuid, Uuid, Option<String>)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|(id, part, lot)| (id, (part, lot)))
-        .collect();
-    let failures = rma::Entity::find()
-        .filter(rma::Column::ReplacementKind.is_not_null())
-        .filter(rma::Column::Status.ne(Status::Cancelled.as_str()))
-        .all(db)
-        .await?;
-    let parts: BTreeMap<Uuid, part::Model> = part::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    let orgs: BTreeMap<Uuid, String> = organization::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o.code))
-        .collect();
-    let site_code = |id: Uuid| sites.get(&id).map(|s| s.code.clone());
-    let key = |part_id: Uuid, place: &Place, lot: Option<&String>| -> Option<String> {
-        match by {
-            By::Part => parts.get(&part_id).map(|p| p.number.clone()),
-            By::Site => site_code(place.site),
-            By::Organization => orgs.get(&place.organization).cloned(),
-            By::Lot => Some(lot.cloned().unwrap_or_else(|| "(no lot)".into())),
-        }
-    };
-    let visible = |org: Uuid| scope.is_none_or(|mine| mine == org);
-
+    let fleet = Fleet::load(db, actor).await?;
     let mut groups: BTreeMap<String, (u64, f64)> = BTreeMap::new();
-    for stay in &stays {
-        let (Some(place), Some((part_id, lot))) = (slot_place.get(&stay.slot_id), units.get(&stay.unit_id)) else {
-            continue;
-        };
-        if !visible(place.organization) {
-            continue;
-        }
-        let end = stay.removed_at.unwrap_or(now).min(now);
-        let days = (end - stay.installed_at).num_milliseconds().max(0) as f64 / 86_400_000.0;
-        if let Some(k) = key(*part_id, place, lot.as_ref()) {
+    for s in &fleet.stays {
+        let days = (s.ended_at - s.installed_at).num_milliseconds().max(0) as f64 / 86_400_000.0;
+        if let Some(k) = fleet.key(by, s.part, s.site, s.organization, s.lot.as_ref()) {
             groups.entry(k).or_default().1 += days / DAYS_PER_YEAR;
         }
     }
-    for r in &failures {
-        if !visible(r.organization_id) {
-            continue;
-        }
-        let failed_part = match r.replacement_kind.as_deref() {
-            Some("fru") => r.replacement_part_id.unwrap_or(r.part_id),
-            _ => r.part_id,
-        };
-        let place = Place {
-            site: r.site_id,
-            organization: r.organization_id,
-        };
-        let lot = units.get(&r.returned_unit_id).and_then(|(_, lot)| lot.as_ref());
-        if let Some(k) = key(failed_part, &place, lot) {
+    for f in &fleet.failures {
+        if let Some(k) = fleet.key(by, f.part, f.site, f.organization, f.lot.as_ref()) {
             groups.entry(k).or_default().0 += 1;
         }
     }
@@ -173,4 +253,87 @@ pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Ve
             })
         })
         .collect())
+}
+
+/// A part's life distribution: the Weibull fit when there are enough failures to make one.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WeibullRow {
+    pub part: String,
+    /// Lives observed (stays in slots), failed or still running.
+    pub lives: u64,
+    pub failures: u64,
+    pub beta: Option<f64>,
+    pub beta_ci_low: Option<f64>,
+    pub beta_ci_high: Option<f64>,
+    pub eta_days: Option<f64>,
+    /// `η Γ(1 + 1/β)`.
+    pub mean_life_days: Option<f64>,
+    /// `infant mortality` (β's interval below 1), `wear-out` (above 1) or `random`.
+    pub pattern: Option<&'static str>,
+}
+
+impl WeibullRow {
+    fn new(part: &str, lives: &[Life]) -> WeibullRow {
+        let fit = reliability::weibull(lives);
+        WeibullRow {
+            part: part.to_string(),
+            lives: lives.len() as u64,
+            failures: lives.iter().filter(|l| l.failed).count() as u64,
+            beta: fit.map(|f| f.beta),
+            beta_ci_low: fit.map(|f| f.beta_low),
+            beta_ci_high: fit.map(|f| f.beta_high),
+            eta_days: fit.map(|f| f.eta_days),
+            mean_life_days: fit.map(|f| f.mean_days()),
+            pattern: fit.map(|f| f.pattern()),
+        }
+    }
+}
+
+/// One step of the Kaplan–Meier curve.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SurvivalPoint {
+    pub days: f64,
+    pub at_risk: u64,
+    pub failures: u64,
+    pub survival: f64,
+}
+
+/// A part's survival: the Kaplan–Meier estimate and the Weibull fit.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Survival {
+    pub weibull: WeibullRow,
+    pub kaplan_meier: Vec<SurvivalPoint>,
+}
+
+/// The Weibull fit of every part with units in service.
+pub async fn weibull(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<WeibullRow>> {
+    let fleet = Fleet::load(db, actor).await?;
+    Ok(fleet
+        .installed_parts()
+        .into_iter()
+        .map(|p| WeibullRow::new(&p.number, &fleet.lives(p.id)))
+        .collect())
+}
+
+/// The survival of the units of part `number`.
+pub async fn survival(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppResult<Survival> {
+    let fleet = Fleet::load(db, actor).await?;
+    let part = fleet
+        .parts
+        .values()
+        .find(|p| p.number.eq_ignore_ascii_case(number.trim()))
+        .ok_or_else(|| AppError::not_found(format!("part {number}")))?;
+    let lives = fleet.lives(part.id);
+    Ok(Survival {
+        weibull: WeibullRow::new(&part.number, &lives),
+        kaplan_meier: reliability::kaplan_meier(&lives)
+            .into_iter()
+            .map(|s| SurvivalPoint {
+                days: s.days,
+                at_risk: s.at_risk,
+                failures: s.failures,
+                survival: s.survival,
+            })
+            .collect(),
+    })
 }

@@ -1,8 +1,8 @@
 //! `GET /api/v1/reports/sla`: SLA attainment per organization and month, as JSON or CSV.
 use crate::app::AppState;
 use crate::error::AppResult;
-use crate::services::Actor;
 use crate::services::sla::{self, Report};
+use crate::services::{Actor, Page, reliability};
 use crate::web::extract::Query;
 use axum::extract::State;
 use axum::http::header;
@@ -16,6 +16,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reports/sla", get(sla_report))
         .route("/api/v1/reports/fleet", get(fleet))
         .route("/api/v1/reliability/afr", get(afr))
+        .route("/api/v1/reliability/weibull", get(weibull))
+        .route("/api/v1/reliability/survival", get(survival))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -27,18 +29,44 @@ pub struct AfrQuery {
 /// Annualised failure rates with their exact Poisson 95 % intervals, per group of the fleet
 /// (SPEC §10); a customer's technician sees only its own organization's groups.
 #[utoipa::path(get, path = "/api/v1/reliability/afr", params(AfrQuery), tag = "reports",
-    responses((status = 200, body = crate::services::Page<crate::services::reliability::AfrRow>), (status = 401), (status = 403), (status = 422)))]
+    responses((status = 200, body = Page<reliability::AfrRow>), (status = 401), (status = 403), (status = 422)))]
 pub async fn afr(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<AfrQuery>,
-) -> AppResult<Json<crate::services::Page<crate::services::reliability::AfrRow>>> {
-    use crate::services::reliability;
+) -> AppResult<Json<Page<reliability::AfrRow>>> {
     let by = reliability::By::parse(q.by.as_deref().unwrap_or_default())?;
-    Ok(Json(crate::services::Page {
+    Ok(Json(Page {
         items: reliability::afr(&state.db, &actor, by).await?,
         next_cursor: None,
     }))
+}
+
+/// The Weibull fit (maximum likelihood with right-censoring) of every part with units in service.
+#[utoipa::path(get, path = "/api/v1/reliability/weibull", tag = "reports",
+    responses((status = 200, body = Page<reliability::WeibullRow>), (status = 401), (status = 403)))]
+pub async fn weibull(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Page<reliability::WeibullRow>>> {
+    Ok(Json(Page {
+        items: reliability::weibull(&state.db, &actor).await?,
+        next_cursor: None,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SurvivalQuery {
+    /// Part number.
+    pub part: String,
+}
+
+/// A part's Kaplan–Meier survival curve beside its Weibull fit.
+#[utoipa::path(get, path = "/api/v1/reliability/survival", params(SurvivalQuery), tag = "reports",
+    responses((status = 200, body = reliability::Survival), (status = 401), (status = 403), (status = 404)))]
+pub async fn survival(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<SurvivalQuery>,
+) -> AppResult<Json<reliability::Survival>> {
+    Ok(Json(reliability::survival(&state.db, &actor, &q.part).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
