@@ -238,6 +238,19 @@ impl TestApp {
         number
     }
 
+    /// Carries an approved RMA through shipping (a CN-5000 spare from CAM) and delivery to the
+    /// swap at the site; returns the replacement's serial.
+    pub async fn swapped(&self, number: &str, who: &str, pulled: &str) -> String {
+        let replacement = self.stock_unit("CAM", "CN-5000").await;
+        let ship =
+            json!({"replacement_serial": replacement, "carrier": "UPS", "tracking_number": tracking_for(number)});
+        self.step(CAM, number, "replacement_shipped", ship).await;
+        self.step(who, number, "replacement_delivered", json!({})).await;
+        let swap = json!({"installed_serial": replacement, "pulled_serial": pulled});
+        self.step(who, number, "swapped", swap).await;
+        replacement
+    }
+
     /// Attempts a transition with the RMA's current version.
     pub async fn try_move(&self, who: &str, number: &str, to: &str, fields: Value) -> Answer {
         let version = self.rma(number).await["version"].clone();
@@ -316,4 +329,10 @@ where
     if let Err(failure) = outcome {
         panic!("{failure}");
     }
+}
+
+/// A UPS-shaped tracking number unique to an RMA (`1Z`, then 16 letters or digits).
+pub fn tracking_for(number: &str) -> String {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    format!("1Z999AA1{:0>10}", &digits[digits.len().saturating_sub(10)..])
 }

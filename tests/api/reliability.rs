@@ -313,3 +313,133 @@ async fn weibull_and_kaplan_meier_match_lifelines_on_a_fleet_drawn_from_a_known_
         .unwrap();
     assert!(xai_cn["lives"].as_u64().unwrap() < rows.len() as u64, "{xai_cn}");
 }
+
+/// Moves an RMA's opening and its restore (or its swap) back in time.
+async fn backdate(app: &TestApp, number: &str, opened_days_ago: f64, fixed_days_ago: Option<f64>) {
+    use depot::entities::{event, rma};
+    let ago = |days: f64| chrono::Utc::now() - chrono::Duration::seconds((days * 86_400.0) as i64);
+    let r = rma::Entity::find()
+        .filter(rma::Column::Number.eq(number))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let id = r.id;
+    let mut am: rma::ActiveModel = r.into();
+    am.created_at = Set(ago(opened_days_ago));
+    am.update(&app.db).await.unwrap();
+    let Some(fixed) = fixed_days_ago else { return };
+    for e in event::Entity::find()
+        .filter(event::Column::RmaId.eq(id))
+        .filter(event::Column::ToStatus.eq("restored"))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
+        let mut am: event::ActiveModel = e.into();
+        am.at = Set(ago(fixed));
+        am.update(&app.db).await.unwrap();
+    }
+    for h in slot_history::Entity::find()
+        .filter(slot_history::Column::RmaId.eq(id))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
+        let mut am: slot_history::ActiveModel = h.into();
+        am.installed_at = Set(ago(fixed));
+        am.update(&app.db).await.unwrap();
+    }
+}
+
+async fn restored(app: &TestApp, serial: &str, resolution: &str) -> String {
+    let number = app.open(CW_TECH, "cw-ord1", serial).await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &number, "diagnosing", json!({})).await;
+    app.step(FE, &number, "restored", json!({"resolution": resolution}))
+        .await;
+    number
+}
+
+fn held(row: &Value) -> Vec<(u64, u64)> {
+    row["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["eligible"].as_u64().unwrap(), h["failed_again"].as_u64().unwrap()))
+        .collect()
+}
+
+/// Did the fix hold: a reseat that failed again five days later, a firmware fix that held, a power
+/// cycle too recent to judge, and a node swap whose slot failed again after twenty days.
+#[tokio::test]
+async fn fixes_count_repeats_of_the_same_serial_or_slot_within_closed_windows() {
+    let app = spawn_app().await;
+    let reseat = restored(&app, "CN-T01-0001", "Reseated the node; link up").await;
+    backdate(&app, &reseat, 100.0 + 2.0 / 24.0, Some(100.0)).await;
+    let firmware = restored(&app, "CN-T01-0001", "BIOS and BMC firmware updated").await;
+    backdate(&app, &firmware, 95.0, Some(94.0)).await;
+    restored(&app, "CN-T01-0002", "AC power cycle").await;
+    let whole = json!({"fault_code": "DIMM_UE", "replacement_kind": "whole_unit"});
+    let swap = app.approved(CW_TECH, "cw-ord1", "CN-T01-0003", Some(whole)).await;
+    let replacement = app.swapped(&swap, CW_TECH, "CN-T01-0003").await;
+    backdate(&app, &swap, 41.0, Some(40.0)).await;
+    // The replacement in the same slot is reported twenty days after the swap.
+    let again = app.open(CW_TECH, "cw-ord1", &replacement).await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    backdate(&app, &again, 20.0, None).await;
+
+    let page = app.get(FE, "/api/v1/reliability/fixes?by=action").await.expect(200);
+    assert_eq!(held(row(&page, "reseat")), [(1, 1), (1, 1), (1, 1)]);
+    let hours = row(&page, "reseat")["median_hours_to_restore"].as_f64().unwrap();
+    assert!((hours - 2.0).abs() < 0.01, "{hours}");
+    assert_eq!(held(row(&page, "firmware")), [(1, 0), (1, 0), (1, 0)]);
+    assert_eq!(held(row(&page, "power cycle")), [(0, 0), (0, 0), (0, 0)]);
+    assert_eq!(
+        row(&page, "power cycle")["held"][0]["percent_failed_again"],
+        Value::Null
+    );
+    assert_eq!(held(row(&page, "replace node")), [(1, 0), (1, 1), (0, 0)]);
+    assert_eq!(row(&page, "replace node")["held"][1]["percent_failed_again"], 100.0);
+
+    let by_code = app.get(FE, "/api/v1/reliability/fixes?by=fault_code").await.expect(200);
+    assert_eq!(row(&by_code, "DIMM_UE")["fixes"], 1);
+    assert_eq!(row(&by_code, "(no fault code)")["fixes"], 3);
+    let of_part = app.get(FE, "/api/v1/reliability/fixes?part=DN-3000").await.expect(200);
+    assert_eq!(of_part["items"], json!([]));
+    app.get(FE, "/api/v1/reliability/fixes?part=NOPE").await.expect(404);
+    app.get(FE, "/api/v1/reliability/fixes?by=mood").await.expect(422);
+    let xai = app.get(XAI_TECH, "/api/v1/reliability/fixes").await.expect(200);
+    assert_eq!(xai["items"], json!([]), "CoreWeave's fixes are not xAI's");
+
+    // The field engineer sees the record while choosing what to do on a new CN-5000 case.
+    let next = app.open(CW_TECH, "cw-ord1", "CN-T01-0004").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.step(FE, &next, "diagnosing", json!({})).await;
+    let browser = crate::support::signed_in(&app.base, FE).await;
+    let html = crate::support::page(&browser, &format!("{}/rmas/{next}", app.base)).await;
+    assert!(html.contains("What held before on CN-5000"), "{html}");
+    let row_of = |key: &str| {
+        let at = html
+            .find(&format!("<td>{key}</td>"))
+            .unwrap_or_else(|| panic!("no {key} row"));
+        html[at..at + html[at..].find("</tr>").unwrap()].to_string()
+    };
+    assert!(
+        row_of("reseat").contains("100 % <small>(1 of 1)</small>"),
+        "{}",
+        row_of("reseat")
+    );
+    assert!(row_of("power cycle").contains("no fix is 7 days old yet"));
+    assert!(
+        row_of("firmware").contains("0 % <small>(0 of 1)</small>"),
+        "{}",
+        row_of("firmware")
+    );
+}

@@ -1,5 +1,6 @@
 //! Failure rates with exposure: the annualised failure rate (AFR, as Backblaze publishes it) and
 //! its exact (Garwood) Poisson confidence interval. Pure arithmetic on counts and unit-years.
+use chrono::{DateTime, Utc};
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 /// Days in a year of exposure.
@@ -183,6 +184,94 @@ pub fn kaplan_meier(lives: &[Life]) -> Vec<SurvivalStep> {
     steps
 }
 
+/// The field action a `restored` RMA's resolution describes, by the checklist's words; free text
+/// that names none is `other`.
+pub fn field_action(resolution: &str) -> &'static str {
+    let text = resolution.to_lowercase();
+    let names = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    if names(&["firmware", "bios", "bmc update", "flash"]) {
+        "firmware"
+    } else if names(&["reseat", "re-seat"]) {
+        "reseat"
+    } else if names(&[
+        "power cycle",
+        "power-cycle",
+        "power cycled",
+        "powercycle",
+        "reboot",
+        "ac cycle",
+    ]) {
+        "power cycle"
+    } else if names(&["optic", "transceiver", "qsfp", "sfp"]) {
+        "optics"
+    } else if names(&["cable", "cabling"]) {
+        "cabling"
+    } else {
+        "other"
+    }
+}
+
+/// One fix at a site: when it was made, how long the node was down before, and when the same
+/// serial or slot next failed, if it did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fix {
+    pub opened_at: DateTime<Utc>,
+    pub fixed_at: DateTime<Utc>,
+    pub next_failure_at: Option<DateTime<Utc>>,
+}
+
+/// How often fixes held over one window.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Held {
+    pub days: i64,
+    /// Fixes made at least `days` ago: the only ones whose window has closed.
+    pub eligible: u64,
+    /// Of those, how many failed again (same serial or slot) within `days`.
+    pub failed_again: u64,
+    pub percent_failed_again: Option<f64>,
+}
+
+/// The windows "did the fix hold?" reads.
+pub const HOLD_WINDOWS: [i64; 3] = [7, 30, 90];
+
+/// Repeat rates over [`HOLD_WINDOWS`], counted only over fixes whose window has closed by `now`
+/// (a fix made yesterday has not yet had the chance to fail within 30 days).
+pub fn held(fixes: &[Fix], now: DateTime<Utc>) -> Vec<Held> {
+    HOLD_WINDOWS
+        .iter()
+        .map(|&days| {
+            let window = chrono::Duration::days(days);
+            let closed: Vec<&Fix> = fixes.iter().filter(|f| f.fixed_at + window <= now).collect();
+            let failed_again = closed
+                .iter()
+                .filter(|f| f.next_failure_at.is_some_and(|at| at <= f.fixed_at + window))
+                .count() as u64;
+            let eligible = closed.len() as u64;
+            Held {
+                days,
+                eligible,
+                failed_again,
+                percent_failed_again: (eligible > 0).then(|| 100.0 * failed_again as f64 / eligible as f64),
+            }
+        })
+        .collect()
+}
+
+/// The median time from report to fix, in hours.
+pub fn median_hours_to_restore(fixes: &[Fix]) -> Option<f64> {
+    let mut hours: Vec<f64> = fixes
+        .iter()
+        .map(|f| (f.fixed_at - f.opened_at).num_seconds() as f64 / 3600.0)
+        .collect();
+    hours.sort_by(f64::total_cmp);
+    let n = hours.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(hours[n / 2]),
+        _ => Some((hours[n / 2 - 1] + hours[n / 2]) / 2.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +339,48 @@ mod tests {
         assert!((steps[0].survival - 0.8).abs() < 1e-12);
         assert_eq!((steps[1].at_risk, steps[1].failures), (3, 2));
         assert!((steps[1].survival - 0.8 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_fix_counts_only_once_its_window_has_closed() {
+        let now = Utc::now();
+        let ago = |d: i64| now - chrono::Duration::days(d);
+        let fixes = [
+            // Failed again 5 days after: within 7, 30 and 90.
+            Fix {
+                opened_at: ago(101),
+                fixed_at: ago(100),
+                next_failure_at: Some(ago(95)),
+            },
+            // Failed again 40 days after: only within 90.
+            Fix {
+                opened_at: ago(100),
+                fixed_at: ago(99),
+                next_failure_at: Some(ago(59)),
+            },
+            // Held; 10 days old: eligible for 7 only.
+            Fix {
+                opened_at: ago(11),
+                fixed_at: ago(10),
+                next_failure_at: None,
+            },
+        ];
+        let h = held(&fixes, now);
+        assert_eq!((h[0].eligible, h[0].failed_again), (3, 1));
+        assert_eq!((h[1].eligible, h[1].failed_again), (2, 1));
+        assert_eq!((h[2].eligible, h[2].failed_again), (2, 2));
+        assert_eq!(h[2].percent_failed_again, Some(100.0));
+        assert_eq!(median_hours_to_restore(&fixes), Some(24.0));
+        assert_eq!(held(&[], now)[0].percent_failed_again, None);
+    }
+
+    #[test]
+    fn field_actions_are_read_from_the_resolution() {
+        assert_eq!(field_action("Reseated the node, all green"), "reseat");
+        assert_eq!(field_action("AC power-cycle cleared it"), "power cycle");
+        assert_eq!(field_action("Updated BIOS and BMC firmware"), "firmware");
+        assert_eq!(field_action("replaced QSFP optic"), "optics");
+        assert_eq!(field_action("Re-ran the cable to the leaf"), "cabling");
+        assert_eq!(field_action("customer error"), "other");
     }
 }

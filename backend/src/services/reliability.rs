@@ -337,3 +337,127 @@ pub async fn survival(db: &DatabaseConnection, actor: &Actor, number: &str) -> A
             .collect(),
     })
 }
+
+/// How fixes are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixBy {
+    Action,
+    FaultCode,
+}
+
+impl FixBy {
+    pub fn parse(s: &str) -> AppResult<FixBy> {
+        match s.trim() {
+            "action" | "" => Ok(FixBy::Action),
+            "fault_code" => Ok(FixBy::FaultCode),
+            other => Err(AppError::invalid(format!(
+                "by `{other}`: expected action or fault_code"
+            ))),
+        }
+    }
+}
+
+/// Did the fix hold: one field action's (or fault code's) record.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FixRow {
+    /// The field action (`reseat`, `power cycle`, `firmware`, `cabling`, `optics`, `other`,
+    /// `replace node`, `replace FRU`) or the fault code.
+    pub key: String,
+    pub fixes: u64,
+    /// Over 7, 30 and 90 days: how many fixes old enough failed again at the same serial or slot.
+    pub held: Vec<reliability::Held>,
+    pub median_hours_to_restore: Option<f64>,
+}
+
+/// Every fix made at a site, restored in the field or by a swap, with the next failure of the same
+/// serial or slot. `part` narrows to RMAs of that part number.
+pub async fn fixes(db: &DatabaseConnection, actor: &Actor, by: FixBy, part: Option<&str>) -> AppResult<Vec<FixRow>> {
+    use crate::entities::event;
+    actor.require(
+        &[Role::Admin, Role::FieldEngineer, Role::DepotTech, Role::DcTech],
+        "read failure rates",
+    )?;
+    let mut q = rma::Entity::find().filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
+    if let Some(org) = actor.organization_scope() {
+        q = q.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let rmas = q.all(db).await?;
+    let part_id = match part.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(number) => Some(
+            part::Entity::find()
+                .filter(part::Column::Number.eq(number))
+                .one(db)
+                .await?
+                .ok_or_else(|| AppError::not_found(format!("part {number}")))?
+                .id,
+        ),
+        None => None,
+    };
+    let restored_at: BTreeMap<Uuid, DateTime<Utc>> = event::Entity::find()
+        .select_only()
+        .columns([event::Column::RmaId, event::Column::At])
+        .filter(event::Column::ToStatus.eq(Status::Restored.as_str()))
+        .into_tuple::<(Uuid, DateTime<Utc>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let swaps: BTreeMap<Uuid, slot_history::Model> = slot_history::Entity::find()
+        .filter(slot_history::Column::RmaId.is_not_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|h| h.rma_id.map(|r| (r, h)))
+        .collect();
+    // Each serial's and slot's reports, oldest first, to find the next one after a fix.
+    let mut reported: BTreeMap<Uuid, Vec<DateTime<Utc>>> = BTreeMap::new();
+    for r in &rmas {
+        reported.entry(r.unit_id).or_default().push(r.created_at);
+        if let Some(slot) = r.slot_id {
+            reported.entry(slot).or_default().push(r.created_at);
+        }
+    }
+    reported.values_mut().for_each(|v| v.sort());
+    let next_after = |id: Option<Uuid>, at: DateTime<Utc>| {
+        id.and_then(|id| reported.get(&id))
+            .and_then(|times| times.iter().find(|t| **t > at).copied())
+    };
+    let mut groups: BTreeMap<String, Vec<reliability::Fix>> = BTreeMap::new();
+    for r in rmas.iter().filter(|r| part_id.is_none_or(|p| p == r.part_id)) {
+        let (action, unit, slot, fixed_at) = if let Some(at) = restored_at.get(&r.id) {
+            let action = reliability::field_action(r.resolution.as_deref().unwrap_or_default());
+            (action, r.unit_id, r.slot_id, *at)
+        } else if let Some(swap) = swaps.get(&r.id) {
+            let action = match r.replacement_kind.as_deref() {
+                Some("fru") => "replace FRU",
+                _ => "replace node",
+            };
+            (action, swap.unit_id, Some(swap.slot_id), swap.installed_at)
+        } else {
+            continue;
+        };
+        let next = [next_after(Some(unit), fixed_at), next_after(slot, fixed_at)]
+            .into_iter()
+            .flatten()
+            .min();
+        let key = match by {
+            FixBy::Action => action.to_string(),
+            FixBy::FaultCode => r.fault_code.clone().unwrap_or_else(|| "(no fault code)".into()),
+        };
+        groups.entry(key).or_default().push(reliability::Fix {
+            opened_at: r.created_at,
+            fixed_at,
+            next_failure_at: next,
+        });
+    }
+    let now = Utc::now();
+    Ok(groups
+        .into_iter()
+        .map(|(key, fixes)| FixRow {
+            key,
+            fixes: fixes.len() as u64,
+            held: reliability::held(&fixes, now),
+            median_hours_to_restore: reliability::median_hours_to_restore(&fixes),
+        })
+        .collect())
+}

@@ -18,6 +18,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reliability/afr", get(afr))
         .route("/api/v1/reliability/weibull", get(weibull))
         .route("/api/v1/reliability/survival", get(survival))
+        .route("/api/v1/reliability/fixes", get(fixes))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -67,6 +68,30 @@ pub async fn survival(
     Query(q): Query<SurvivalQuery>,
 ) -> AppResult<Json<reliability::Survival>> {
     Ok(Json(reliability::survival(&state.db, &actor, &q.part).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct FixesQuery {
+    /// `action` (default) or `fault_code`.
+    pub by: Option<String>,
+    /// Only RMAs of this part number.
+    pub part: Option<String>,
+}
+
+/// Did the fix hold: per field action or fault code, how often the same serial or slot failed
+/// again within 7, 30 and 90 days, and the median time to restore.
+#[utoipa::path(get, path = "/api/v1/reliability/fixes", params(FixesQuery), tag = "reports",
+    responses((status = 200, body = Page<reliability::FixRow>), (status = 401), (status = 403), (status = 404), (status = 422)))]
+pub async fn fixes(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<FixesQuery>,
+) -> AppResult<Json<Page<reliability::FixRow>>> {
+    let by = reliability::FixBy::parse(q.by.as_deref().unwrap_or_default())?;
+    Ok(Json(Page {
+        items: reliability::fixes(&state.db, &actor, by, q.part.as_deref()).await?,
+        next_cursor: None,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

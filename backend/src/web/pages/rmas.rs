@@ -286,6 +286,7 @@ struct ExternalRef {
 struct DetailPage {
     watching: bool,
     checks: Vec<crate::services::diagnosis::CheckView>,
+    fix_record: Vec<crate::services::reliability::FixRow>,
     attachments: Vec<crate::services::attachments::AttachmentView>,
     can_check: bool,
     can_edit_refs: bool,
@@ -327,6 +328,13 @@ async fn detail_page(
     let attachments = crate::services::attachments::list(&state.db, &viewer.actor, number).await?;
     let can_check = viewer.role == Role::FieldEngineer && matches!(rma.status.as_str(), "reported" | "diagnosing");
     let can_edit_refs = viewer.is(&[Role::FieldEngineer, Role::DcTech, Role::Admin]);
+    // While the engineer chooses a field action, what held before on this part.
+    let fix_record = if can_check {
+        use crate::services::reliability::{FixBy, fixes};
+        fixes(&state.db, &viewer.actor, FixBy::Action, Some(&rma.part)).await?
+    } else {
+        vec![]
+    };
     let refs_form = form_values(
         rma.external_refs
             .as_object()
@@ -361,6 +369,7 @@ async fn detail_page(
         &DetailPage {
             watching,
             checks,
+            fix_record,
             attachments,
             can_check,
             can_edit_refs,
