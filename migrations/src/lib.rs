@@ -15,6 +15,7 @@ mod m20261203_000011_slack;
 mod m20261203_000012_redfish;
 mod m20261203_000013_slack_threads;
 mod m20261203_000014_unit_lots;
+mod m20261204_000015_quality;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000012_redfish::Migration),
             Box::new(m20261203_000013_slack_threads::Migration),
             Box::new(m20261203_000014_unit_lots::Migration),
+            Box::new(m20261204_000015_quality::Migration),
         ]
     }
 }

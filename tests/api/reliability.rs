@@ -443,3 +443,184 @@ async fn fixes_count_repeats_of_the_same_serial_or_slot_within_closed_windows() 
         row_of("firmware")
     );
 }
+
+/// A replacement reported dead on arrival, one that failed the day it was swapped in, one that
+/// held, and a refurbished one dead on arrival that points back at the test run that passed it.
+#[tokio::test]
+async fn dead_on_arrival_and_early_failures_count_against_the_depot_and_its_test_run() {
+    use depot::entities::notification;
+    let app = spawn_app().await;
+    let first = app.approved(CW_TECH, "cw-ord1", "CN-T01-0001", None).await;
+    app.post(
+        CW_TECH,
+        &format!("/api/v1/rmas/{first}/dead-on-arrival"),
+        &json!({"note": "too early"}),
+    )
+    .await
+    .expect(409);
+    let dead = app.swapped(&first, CW_TECH, "CN-T01-0001").await;
+    let before = app.rma(&first).await;
+    let reported = app
+        .post(
+            CW_TECH,
+            &format!("/api/v1/rmas/{first}/dead-on-arrival"),
+            &json!({"note": "no POST, BMC unreachable"}),
+        )
+        .await
+        .expect(200);
+    assert!(reported["dead_on_arrival_at"].is_string());
+    assert_eq!(reported["version"], before["version"].as_i64().unwrap() + 1);
+    let event = app.events(&first).await.pop().unwrap();
+    assert_eq!(
+        (event["kind"].as_str(), event["note"].as_str()),
+        (Some("dead_on_arrival"), Some("no POST, BMC unreachable"))
+    );
+    let mail = notification::Entity::find()
+        .filter(notification::Column::Template.eq("dead_on_arrival"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(mail.len(), 1, "one email, to the depot only (no customer webhook)");
+    let to: Vec<String> = serde_json::from_value(mail[0].recipients.clone()).unwrap();
+    assert!(
+        to.contains(&CAM.to_string()) && !to.contains(&SAC.to_string()) && !to.contains(&CW_TECH.to_string()),
+        "{to:?}"
+    );
+    assert!(
+        mail[0].subject.as_deref().unwrap().contains(&dead),
+        "{:?}",
+        mail[0].subject
+    );
+    // Once only; nobody else's; not the depot's to say; a body that is not JSON changes nothing.
+    let path = format!("/api/v1/rmas/{first}/dead-on-arrival");
+    app.post(CW_TECH, &path, &json!({})).await.expect(409);
+    app.post(XAI_TECH, &path, &json!({})).await.expect(404);
+    app.post(CAM, &path, &json!({})).await.expect(403);
+    app.post(CW_TECH, &path, &json!({"note": 5})).await.expect(422);
+    app.post_raw(CW_TECH, &path, "{not json").await.expect(400);
+
+    // Failed again the day it went in.
+    let second = app.approved(CW_TECH, "cw-ord1", "CN-T01-0002", None).await;
+    let failed_early = app.swapped(&second, CW_TECH, "CN-T01-0002").await;
+    let failure = app.open(CW_TECH, "cw-ord1", &failed_early).await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Held.
+    let third = app.approved(CW_TECH, "cw-ord1", "CN-T01-0003", None).await;
+    app.swapped(&third, CW_TECH, "CN-T01-0003").await;
+
+    // The first RMA's failed node comes back, triage finds nothing, it passes its tests and ships again.
+    app.step(
+        CW_TECH,
+        &first,
+        "return_shipped",
+        json!({"carrier": "FedEx", "tracking_number": "123456789012", "depot": "CAM"}),
+    )
+    .await;
+    app.step(CAM, &first, "received", json!({"scanned_serial": "CN-T01-0001"}))
+        .await;
+    app.step(CAM, &first, "triage", json!({})).await;
+    app.step(CAM, &first, "testing", json!({"finding": "no fault found"}))
+        .await;
+    app.step(
+        CAM,
+        &first,
+        "returned_to_stock",
+        json!({"test_results": [{"name": "burn-in 24h", "passed": true}]}),
+    )
+    .await;
+    let fourth = app.approved(CW_TECH, "cw-ord1", "CN-T01-0004", None).await;
+    let ship = json!({"replacement_serial": "CN-T01-0001", "carrier": "UPS", "tracking_number": tracking_for(&fourth)});
+    app.step(CAM, &fourth, "replacement_shipped", ship).await;
+    app.step(CW_TECH, &fourth, "replacement_delivered", json!({})).await;
+    app.post(CW_TECH, &format!("/api/v1/rmas/{fourth}/dead-on-arrival"), &json!({}))
+        .await
+        .expect(200);
+
+    let q = app.get(FE, "/api/v1/reliability/quality").await.expect(200);
+    let cam = q["by_depot"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "CAM")
+        .unwrap();
+    assert_eq!(
+        (
+            cam["shipped"].as_u64(),
+            cam["early_failures"].as_u64(),
+            cam["shipped_refurbished"].as_u64(),
+            cam["early_failures_refurbished"].as_u64()
+        ),
+        (Some(4), Some(3), Some(1), Some(1)),
+        "{cam}"
+    );
+    assert_eq!(cam["early_failure_percent"], 75.0);
+    let early = q["early_failures"].as_array().unwrap();
+    let of = |rma: &str| {
+        early
+            .iter()
+            .find(|e| e["rma"] == rma)
+            .unwrap_or_else(|| panic!("{rma} not in {early:?}"))
+    };
+    assert_eq!(of(&first)["how"], "dead on arrival");
+    assert_eq!(
+        (of(&second)["how"].as_str(), of(&second)["failure_rma"].as_str()),
+        (Some("failed after 0 days"), Some(failure.as_str()))
+    );
+    assert!(early.iter().all(|e| e["rma"] != third.as_str()));
+    let refurbished = of(&fourth);
+    assert_eq!(
+        (
+            refurbished["refurbished"].as_bool(),
+            refurbished["replacement_serial"].as_str()
+        ),
+        (Some(true), Some("CN-T01-0001"))
+    );
+    assert_eq!(
+        (
+            refurbished["passed_by"]["rma"].as_str(),
+            refurbished["passed_by"]["operator"].as_str()
+        ),
+        (Some(first.as_str()), Some(CAM))
+    );
+    let nff = q["no_fault_found_by_part"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "CN-5000")
+        .unwrap();
+    assert_eq!(
+        (
+            nff["triaged"].as_u64(),
+            nff["no_fault_found"].as_u64(),
+            nff["percent"].as_f64()
+        ),
+        (Some(1), Some(1), Some(100.0))
+    );
+    assert_eq!(q["no_fault_found_by_site"][0]["key"], "cw-ord1");
+
+    let xai = app.get(XAI_TECH, "/api/v1/reliability/quality").await.expect(200);
+    assert_eq!(
+        (xai["by_depot"].clone(), xai["early_failures"].clone()),
+        (json!([]), json!([])),
+        "CoreWeave's replacements are not xAI's"
+    );
+
+    // The RMA page shows the report, and offers it only where it can be made.
+    let browser = crate::support::signed_in(&app.base, CW_TECH).await;
+    let html = crate::support::page(&browser, &format!("{}/rmas/{first}", app.base)).await;
+    assert!(html.contains("<dt>Dead on arrival</dt>") && !html.contains("form-dead-on-arrival"));
+    let html = crate::support::page(&browser, &format!("{}/rmas/{third}", app.base)).await;
+    assert!(html.contains("form-dead-on-arrival"));
+    let csrf = crate::support::form_csrf(&browser, &format!("{}/rmas/{third}", app.base)).await;
+    let res = browser
+        .post(format!("{}/rmas/{third}/dead-on-arrival", app.base))
+        .form(&[("csrf", csrf.as_str()), ("note", "dead fans")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "post/redirect/get");
+    assert_eq!(res.headers()["location"], format!("/rmas/{third}").as_str());
+    assert!(app.rma(&third).await["dead_on_arrival_at"].is_string());
+}

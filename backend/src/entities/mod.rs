@@ -29,6 +29,7 @@ pub mod slack_link;
 pub mod slack_thread;
 pub mod slot;
 pub mod slot_history;
+pub mod spares_policy;
 pub mod stock_threshold;
 pub mod tracking_scan;
 pub mod unit;

@@ -45,6 +45,8 @@ pub struct Model {
     pub refs_text: String,
     /// What a BMC event advised (`domain::redfish::Recommendation`), when one opened or joined it.
     pub recommendation: Option<Json>,
+    /// When the replacement this RMA shipped was reported dead on arrival.
+    pub dead_on_arrival_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

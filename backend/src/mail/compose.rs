@@ -23,6 +23,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "sla_breach",
         "low_stock",
         "shipment_trouble",
+        "dead_on_arrival",
     ])
     .expect("email templates parse");
     tera.autoescape_on(vec![".html"]);

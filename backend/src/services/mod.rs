@@ -13,6 +13,7 @@ pub mod genealogy;
 pub mod history;
 pub mod labels;
 pub mod oncall;
+pub mod quality;
 pub mod receiving;
 pub mod redfish;
 pub mod reliability;

@@ -495,8 +495,8 @@ pub async fn crossings(
     Ok(crossed)
 }
 
-/// Who hears that a depot ran low: its technicians and the admins.
-pub async fn low_stock_recipients(db: &impl ConnectionTrait, depot_codes: &[String]) -> Result<Vec<String>, DbErr> {
+/// Who hears about a depot (low stock, a replacement dead on arrival): its technicians and the admins.
+pub async fn depot_staff(db: &impl ConnectionTrait, depot_codes: &[String]) -> Result<Vec<String>, DbErr> {
     let depot_ids: Vec<Uuid> = depot::Entity::find()
         .filter(depot::Column::Code.is_in(depot_codes.iter().cloned()))
         .all(db)

@@ -157,6 +157,8 @@ pub struct RmaView {
     pub updated_at: DateTime<Utc>,
     pub status_changed_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// When the replacement this RMA shipped was reported dead on arrival.
+    pub dead_on_arrival_at: Option<DateTime<Utc>>,
     /// The customer keeps the failed drive: nothing ships back (SPEC §2, media custody).
     pub keep_your_drive: bool,
     /// The customer's certificate that the kept drive was destroyed.
@@ -299,6 +301,7 @@ pub async fn rma_views_with(
             updated_at: r.updated_at,
             status_changed_at: r.status_changed_at,
             closed_at: r.closed_at,
+            dead_on_arrival_at: r.dead_on_arrival_at,
             keep_your_drive: r.keep_your_drive,
             destruction_certificate: r.destruction_certificate,
             labor_minutes: r.labor_minutes,

@@ -2,7 +2,7 @@
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::services::sla::{self, Report};
-use crate::services::{Actor, Page, reliability};
+use crate::services::{Actor, Page, quality, reliability};
 use crate::web::extract::Query;
 use axum::extract::State;
 use axum::http::header;
@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reliability/weibull", get(weibull))
         .route("/api/v1/reliability/survival", get(survival))
         .route("/api/v1/reliability/fixes", get(fixes))
+        .route("/api/v1/reliability/quality", get(quality))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -92,6 +93,15 @@ pub async fn fixes(
         items: reliability::fixes(&state.db, &actor, by, q.part.as_deref()).await?,
         next_cursor: None,
     }))
+}
+
+/// Replacements that failed early (dead on arrival, or within 30 days of their swap) per depot
+/// and part, new vs refurbished, with the test run that passed each; no-fault-found rates per part
+/// and site.
+#[utoipa::path(get, path = "/api/v1/reliability/quality", tag = "reports",
+    responses((status = 200, body = quality::Quality), (status = 401), (status = 403)))]
+pub async fn quality(State(state): State<AppState>, actor: Actor) -> AppResult<Json<quality::Quality>> {
+    Ok(Json(quality::quality(&state.db, &actor).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

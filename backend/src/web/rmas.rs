@@ -17,6 +17,30 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/rmas/{number}/transitions", post(transition))
         .route("/api/v1/rmas/{number}/events", get(events))
         .route("/api/v1/rmas/{number}/watch", axum::routing::put(watch).delete(unwatch))
+        .route("/api/v1/rmas/{number}/dead-on-arrival", post(dead_on_arrival))
+}
+
+/// What the DC technician saw of the replacement.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeadOnArrival {
+    pub note: Option<String>,
+}
+
+/// Report that the replacement this RMA shipped arrived dead: an event on the RMA and an email to
+/// the depot that shipped it; once per RMA (409 after).
+#[utoipa::path(post, path = "/api/v1/rmas/{number}/dead-on-arrival", params(("number" = String, Path)),
+    request_body = DeadOnArrival, tag = "rmas",
+    responses((status = 200, body = RmaView), (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)))]
+pub async fn dead_on_arrival(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(number): Path<String>,
+    Json(input): Json<DeadOnArrival>,
+) -> AppResult<axum::Json<RmaView>> {
+    crate::services::quality::report_dead_on_arrival(&state.db, &state.settings.base_url, &actor, &number, input.note)
+        .await?;
+    Ok(axum::Json(rmas::get(&state.db, &actor, &number).await?))
 }
 
 /// Open an RMA in `reported`.

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/rmas/{number}", get(detail))
         .route("/rmas/{number}/transition", post(transition))
         .route("/rmas/{number}/watch", post(toggle_watch))
+        .route("/rmas/{number}/dead-on-arrival", post(report_dead_on_arrival))
         .route("/rmas/{number}/checks", post(record_check))
         .route("/rmas/{number}/refs", post(save_refs))
         .route(
@@ -287,6 +288,7 @@ struct DetailPage {
     watching: bool,
     checks: Vec<crate::services::diagnosis::CheckView>,
     fix_record: Vec<crate::services::reliability::FixRow>,
+    can_report_dead_on_arrival: bool,
     attachments: Vec<crate::services::attachments::AttachmentView>,
     can_check: bool,
     can_edit_refs: bool,
@@ -335,6 +337,9 @@ async fn detail_page(
     } else {
         vec![]
     };
+    let can_report_dead_on_arrival = viewer.is(&[Role::DcTech, Role::FieldEngineer, Role::Admin])
+        && rma.dead_on_arrival_at.is_none()
+        && rma.shipments.iter().flatten().any(|s| s.direction == "outbound");
     let refs_form = form_values(
         rma.external_refs
             .as_object()
@@ -370,6 +375,7 @@ async fn detail_page(
             watching,
             checks,
             fix_record,
+            can_report_dead_on_arrival,
             attachments,
             can_check,
             can_edit_refs,
@@ -640,6 +646,23 @@ async fn toggle_watch(
     SignedForm { viewer, form }: SignedForm<WatchForm>,
 ) -> Result<Redirect, PageError> {
     rmas::set_watching(&state.db, &viewer.actor, &number, form.watch == "on").await?;
+    Ok(Redirect::to(&format!("/rmas/{}", number.trim())))
+}
+
+#[derive(Deserialize)]
+struct DeadOnArrivalForm {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn report_dead_on_arrival(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    SignedForm { viewer, form }: SignedForm<DeadOnArrivalForm>,
+) -> Result<Redirect, PageError> {
+    let base_url = &state.settings.base_url;
+    crate::services::quality::report_dead_on_arrival(&state.db, base_url, &viewer.actor, number.trim(), form.note)
+        .await?;
     Ok(Redirect::to(&format!("/rmas/{}", number.trim())))
 }
 

@@ -1,0 +1,356 @@
+//! The quality of what the depots ship: a replacement reported dead on arrival, or failing within
+//! 30 days of its swap, counts against the depot that shipped it and the test run that passed
+//! it; and how often triage finds no fault, per part and site.
+use crate::db::begin_write;
+use crate::domain::Role;
+use crate::domain::lifecycle::Status;
+use crate::entities::{depot, part, repair_record, rma, shipment, site, slot_history, unit, user};
+use crate::error::{AppError, AppResult};
+use crate::mail::{compose::compose, outbox};
+use crate::services::{Actor, history, rmas, stock};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// A replacement failing this soon after its swap was not fit to ship.
+pub const EARLY_FAILURE_DAYS: i64 = 30;
+
+/// Records that the replacement `number` shipped arrived dead: an event on the RMA and an email to
+/// the depot that shipped it. Once per RMA.
+pub async fn report_dead_on_arrival(
+    db: &DatabaseConnection,
+    base_url: &str,
+    actor: &Actor,
+    number: &str,
+    note: Option<String>,
+) -> AppResult<()> {
+    actor.require(
+        &[Role::DcTech, Role::FieldEngineer, Role::Admin],
+        "report a replacement dead on arrival",
+    )?;
+    let txn = begin_write(db).await?;
+    let r = rmas::find_visible(&txn, actor, number).await?;
+    let shipped = shipment::Entity::find()
+        .filter(shipment::Column::RmaId.eq(r.id))
+        .filter(shipment::Column::Direction.eq("outbound"))
+        .one(&txn)
+        .await?;
+    let (Some(replacement), Some(shipped)) = (r.replacement_unit_id, shipped) else {
+        return Err(AppError::Conflict(format!(
+            "{} has not shipped a replacement: nothing can have arrived dead",
+            r.number
+        )));
+    };
+    if let Some(at) = r.dead_on_arrival_at {
+        return Err(AppError::Conflict(format!(
+            "{}'s replacement was already reported dead on arrival at {}",
+            r.number,
+            at.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
+    let now = Utc::now();
+    let updated = rma::Entity::update_many()
+        .col_expr(rma::Column::DeadOnArrivalAt, Expr::value(now))
+        .col_expr(rma::Column::UpdatedAt, Expr::value(now))
+        .col_expr(rma::Column::Version, Expr::col(rma::Column::Version).add(1))
+        .filter(rma::Column::Id.eq(r.id))
+        .filter(rma::Column::DeadOnArrivalAt.is_null())
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(AppError::Conflict(format!(
+            "{}'s replacement was already reported dead on arrival",
+            r.number
+        )));
+    }
+    let serial = unit::Entity::find_by_id(replacement)
+        .one(&txn)
+        .await?
+        .map(|u| u.serial)
+        .unwrap_or_default();
+    let depot = match shipped.depot_id {
+        Some(id) => depot::Entity::find_by_id(id).one(&txn).await?,
+        None => None,
+    };
+    let depot_code = depot.map(|d| d.code).unwrap_or_default();
+    let site = site::Entity::find_by_id(r.site_id)
+        .one(&txn)
+        .await?
+        .map(|s| s.code)
+        .unwrap_or_default();
+    let note = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let fields = json!({"replacement_serial": serial, "depot": depot_code});
+    let entry = history::Entry::change(r.id, "dead_on_arrival", Some(actor), fields, now).with_note(note.clone());
+    let event_id = history::append(&txn, entry).await?;
+    let ctx = json!({
+        "number": r.number, "serial": serial, "depot": depot_code, "site": site,
+        "reported_by": actor.email, "note": note, "tracking_number": shipped.tracking_number,
+        "link": format!("{base_url}/rmas/{}", r.number),
+    });
+    let queued = outbox::Queued {
+        rma_id: r.id,
+        event_id,
+        template: "dead_on_arrival",
+        recipients: stock::depot_staff(&txn, std::slice::from_ref(&depot_code)).await?,
+        composed: Some(compose("dead_on_arrival", &ctx)?),
+        attach_label: false,
+        dedupe_key: None,
+        webhook_url: None,
+    };
+    outbox::queue(&txn, queued, now).await?;
+    txn.commit().await?;
+    metrics::counter!("depot_dead_on_arrival_total").increment(1);
+    Ok(())
+}
+
+/// Early failures of the replacements one depot or part shipped, new and refurbished apart.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct QualityRow {
+    pub key: String,
+    pub shipped: u64,
+    pub early_failures: u64,
+    pub early_failure_percent: Option<f64>,
+    pub shipped_new: u64,
+    pub early_failures_new: u64,
+    pub shipped_refurbished: u64,
+    pub early_failures_refurbished: u64,
+}
+
+impl QualityRow {
+    fn count(&mut self, refurbished: bool, failed: bool) {
+        let failed = u64::from(failed);
+        self.shipped += 1;
+        self.early_failures += failed;
+        if refurbished {
+            self.shipped_refurbished += 1;
+            self.early_failures_refurbished += failed;
+        } else {
+            self.shipped_new += 1;
+            self.early_failures_new += failed;
+        }
+        self.early_failure_percent = Some(100.0 * self.early_failures as f64 / self.shipped as f64);
+    }
+}
+
+/// The test run that passed a refurbished unit before it shipped.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PassedBy {
+    /// The RMA the unit was refurbished under.
+    pub rma: String,
+    pub operator: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One replacement that failed early.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EarlyFailure {
+    /// The RMA that shipped it.
+    pub rma: String,
+    pub replacement_serial: String,
+    pub part: String,
+    pub depot: String,
+    pub refurbished: bool,
+    /// `dead on arrival`, or `failed after N days`.
+    pub how: String,
+    /// The RMA opened on the replacement, when it failed after its swap.
+    pub failure_rma: Option<String>,
+    pub passed_by: Option<PassedBy>,
+}
+
+/// How often triage found no fault.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NoFaultFound {
+    pub key: String,
+    pub triaged: u64,
+    pub no_fault_found: u64,
+    pub percent: f64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Quality {
+    pub by_depot: Vec<QualityRow>,
+    pub by_part: Vec<QualityRow>,
+    pub early_failures: Vec<EarlyFailure>,
+    pub no_fault_found_by_part: Vec<NoFaultFound>,
+    pub no_fault_found_by_site: Vec<NoFaultFound>,
+}
+
+/// The quality figures for what `actor` may see (a customer: the replacements shipped to it).
+pub async fn quality(db: &DatabaseConnection, actor: &Actor) -> AppResult<Quality> {
+    use crate::entities::event;
+    actor.require(
+        &[Role::Admin, Role::FieldEngineer, Role::DepotTech, Role::DcTech],
+        "read failure rates",
+    )?;
+    let mut q = rma::Entity::find().filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
+    if let Some(org) = actor.organization_scope() {
+        q = q.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let all = q.all(db).await?;
+    let numbers: BTreeMap<Uuid, &str> = all.iter().map(|r| (r.id, r.number.as_str())).collect();
+    let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
+    let depots = crate::services::views::names_by_id::<depot::Entity>(db, |d| d.code).await?;
+    let sites = crate::services::views::names_by_id::<site::Entity>(db, |s| s.code).await?;
+    let replacements: Vec<unit::Model> = unit::Entity::find()
+        .filter(unit::Column::Id.is_in(all.iter().filter_map(|r| r.replacement_unit_id)))
+        .all(db)
+        .await?;
+    let serials: BTreeMap<Uuid, String> = replacements.iter().map(|u| (u.id, u.serial.clone())).collect();
+    let conditions: BTreeMap<Uuid, String> = replacements.into_iter().map(|u| (u.id, u.condition)).collect();
+    let outbound: BTreeMap<Uuid, shipment::Model> = shipment::Entity::find()
+        .filter(shipment::Column::Direction.eq("outbound"))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.rma_id, s))
+        .collect();
+    let swaps: BTreeMap<Uuid, DateTime<Utc>> = slot_history::Entity::find()
+        .filter(slot_history::Column::RmaId.is_not_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|h| h.rma_id.map(|r| (r, h.installed_at)))
+        .collect();
+    // Each unit's RMAs: as the failed unit (reported) and as the unit sent back (refurbished).
+    let mut reported: BTreeMap<Uuid, Vec<&rma::Model>> = BTreeMap::new();
+    let mut returned: BTreeMap<Uuid, Vec<&rma::Model>> = BTreeMap::new();
+    for r in &all {
+        reported.entry(r.unit_id).or_default().push(r);
+        returned.entry(r.returned_unit_id).or_default().push(r);
+    }
+    let tests: Vec<repair_record::Model> = repair_record::Entity::find()
+        .filter(repair_record::Column::Kind.eq("test_run"))
+        .all(db)
+        .await?;
+    let operators = crate::services::views::names_by_id::<user::Entity>(db, |u| u.email).await?;
+
+    let (mut by_depot, mut by_part) = (
+        BTreeMap::<String, QualityRow>::new(),
+        BTreeMap::<String, QualityRow>::new(),
+    );
+    let mut early_failures = vec![];
+    for r in &all {
+        let (Some(unit_id), Some(shipped)) = (r.replacement_unit_id, outbound.get(&r.id)) else {
+            continue;
+        };
+        let earlier_lives: Vec<&&rma::Model> = returned
+            .get(&unit_id)
+            .into_iter()
+            .flatten()
+            .filter(|x| x.created_at < shipped.shipped_at)
+            .collect();
+        // A unit that came back through a depot before is refurbished; so is stock loaded as such.
+        let refurbished = !earlier_lives.is_empty() || conditions.get(&unit_id).is_some_and(|c| c == "refurbished");
+        let failure_after_swap = swaps.get(&r.id).and_then(|swapped_at| {
+            reported
+                .get(&unit_id)
+                .into_iter()
+                .flatten()
+                .filter(|x| {
+                    x.created_at >= *swapped_at && x.created_at <= *swapped_at + Duration::days(EARLY_FAILURE_DAYS)
+                })
+                .min_by_key(|x| x.created_at)
+                .map(|x| (x, (x.created_at - *swapped_at).num_days()))
+        });
+        let how = match (r.dead_on_arrival_at, failure_after_swap) {
+            (Some(_), _) => Some("dead on arrival".to_string()),
+            (None, Some((_, days))) => Some(format!("failed after {days} days")),
+            (None, None) => None,
+        };
+        let part = parts
+            .get(&r.replacement_part_id.unwrap_or(r.part_id))
+            .cloned()
+            .unwrap_or_default();
+        let depot = shipped
+            .depot_id
+            .and_then(|d| depots.get(&d))
+            .cloned()
+            .unwrap_or_default();
+        by_depot
+            .entry(depot.clone())
+            .or_default()
+            .count(refurbished, how.is_some());
+        by_part
+            .entry(part.clone())
+            .or_default()
+            .count(refurbished, how.is_some());
+        let Some(how) = how else { continue };
+        let earlier: Vec<Uuid> = earlier_lives.iter().map(|x| x.id).collect();
+        let passed_by = tests
+            .iter()
+            .filter(|t| earlier.contains(&t.rma_id) && t.created_at < shipped.shipped_at)
+            .max_by_key(|t| t.created_at)
+            .map(|t| PassedBy {
+                rma: numbers.get(&t.rma_id).map(|n| n.to_string()).unwrap_or_default(),
+                operator: operators.get(&t.actor_id).cloned().unwrap_or_default(),
+                at: t.created_at,
+            });
+        early_failures.push(EarlyFailure {
+            rma: r.number.clone(),
+            replacement_serial: serials.get(&unit_id).cloned().unwrap_or_default(),
+            part,
+            depot,
+            refurbished,
+            how,
+            failure_rma: failure_after_swap.map(|(x, _)| x.number.clone()),
+            passed_by,
+        });
+    }
+    let keyed = |rows: BTreeMap<String, QualityRow>| {
+        rows.into_iter()
+            .map(|(key, row)| QualityRow { key, ..row })
+            .collect::<Vec<_>>()
+    };
+
+    // No fault found: triage straight to testing, over every RMA that reached triage.
+    let visible: BTreeMap<Uuid, &rma::Model> = all.iter().map(|r| (r.id, r)).collect();
+    let moves: Vec<(Uuid, Option<String>, Option<String>)> = event::Entity::find()
+        .select_only()
+        .columns([event::Column::RmaId, event::Column::FromStatus, event::Column::ToStatus])
+        .filter(event::Column::ToStatus.is_in([Status::Triage.as_str(), Status::Testing.as_str()]))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let (mut nff_part, mut nff_site) = (
+        BTreeMap::<String, (u64, u64)>::new(),
+        BTreeMap::<String, (u64, u64)>::new(),
+    );
+    for (id, from, to) in moves {
+        let Some(r) = visible.get(&id) else { continue };
+        let (triaged, nff) = match (from.as_deref(), to.as_deref()) {
+            (_, Some("triage")) => (1, 0),
+            (Some("triage"), Some("testing")) => (0, 1),
+            _ => continue,
+        };
+        for (map, key) in [
+            (&mut nff_part, parts.get(&r.part_id)),
+            (&mut nff_site, sites.get(&r.site_id)),
+        ] {
+            let entry = map.entry(key.cloned().unwrap_or_default()).or_default();
+            entry.0 += triaged;
+            entry.1 += nff;
+        }
+    }
+    let nff_rows = |rows: BTreeMap<String, (u64, u64)>| {
+        rows.into_iter()
+            .filter(|(_, (triaged, _))| *triaged > 0)
+            .map(|(key, (triaged, nff))| NoFaultFound {
+                key,
+                triaged,
+                no_fault_found: nff,
+                percent: 100.0 * nff as f64 / triaged as f64,
+            })
+            .collect()
+    };
+    Ok(Quality {
+        by_depot: keyed(by_depot),
+        by_part: keyed(by_part),
+        early_failures,
+        no_fault_found_by_part: nff_rows(nff_part),
+        no_fault_found_by_site: nff_rows(nff_site),
+    })
+}
