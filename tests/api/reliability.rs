@@ -624,3 +624,169 @@ async fn dead_on_arrival_and_early_failures_count_against_the_depot_and_its_test
     assert_eq!(res.headers()["location"], format!("/rmas/{third}").as_str());
     assert!(app.rma(&third).await["dead_on_arrival_at"].is_string());
 }
+
+/// SciPy's Poisson quantile and CDF for the recommended spares.
+fn scipy_base_stock(mean: f64, fill: f64) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integrations/base_stock.py");
+    let out = std::process::Command::new("python3")
+        .args([script, &mean.to_string(), &fill.to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Units of `part` installed at the sites whose default depot is `depot`, counted in SQL.
+async fn installed_base(app: &TestApp, depot: &str, part: &str) -> u64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let sql = format!(
+        "SELECT COUNT(*) FROM slot_history h JOIN units u ON u.id = h.unit_id JOIN parts p ON p.id = u.part_id \
+         JOIN slots s ON s.id = h.slot_id JOIN clusters c ON c.id = s.cluster_id JOIN sites st ON st.id = c.site_id \
+         JOIN depots d ON d.id = st.default_depot_id WHERE h.removed_at IS NULL AND p.number = '{part}' AND d.code = '{depot}'"
+    );
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(app.db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap() as u64
+}
+
+/// Spares from the numbers: failure rate × installed base × (lead time + turnaround) gives the
+/// Poisson pipeline; the minimum is the smallest stock whose fill rate reaches the target (SciPy).
+#[tokio::test]
+async fn recommended_spares_follow_the_failure_rate_and_the_fill_rate_target() {
+    let app = spawn_app().await;
+    age_the_fleet(&app, 365).await;
+    for serial in ["CN-T01-0001", "CN-T01-0002", "CN-T01-0003", "CN-T01-0004"] {
+        app.approved(CW_TECH, "cw-ord1", serial, None).await;
+    }
+    let afr = row(
+        &app.get(FE, "/api/v1/reliability/afr?by=part").await.expect(200),
+        "CN-5000",
+    )["afr_percent"]
+        .as_f64()
+        .unwrap();
+    let check = |plan: &Value, fill: f64, lead: f64, base: u64| {
+        let line = plan["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["depot"] == "CAM" && l["part"] == "CN-5000")
+            .unwrap()
+            .clone();
+        assert_eq!(line["installed_base"].as_u64(), Some(base));
+        assert!(
+            (line["afr_percent"].as_f64().unwrap() - afr).abs() < 1e-3 * afr,
+            "{line}"
+        );
+        assert_eq!(
+            line["turnaround_source"], "default",
+            "nothing has come back through CAM yet"
+        );
+        let mean = afr / 100.0 * base as f64 * (lead + 7.0) / 365.25;
+        let got = line["pipeline_mean"].as_f64().unwrap();
+        assert!((got - mean).abs() < 1e-3 * mean, "pipeline {got} vs {mean}");
+        let scipy = scipy_base_stock(got, fill / 100.0);
+        let s = line["recommended_minimum"].as_u64().unwrap();
+        assert_eq!(s, scipy["quantile"].as_u64().unwrap() + 1, "{line} vs {scipy}");
+        // The fill rate with s on the shelf reaches the target; with one fewer it does not.
+        let cdf = scipy["cdf"].as_array().unwrap();
+        assert!(cdf[s as usize - 1].as_f64().unwrap() >= fill / 100.0);
+        if s >= 2 {
+            assert!(cdf[s as usize - 2].as_f64().unwrap() < fill / 100.0);
+        }
+        s
+    };
+    let base = installed_base(&app, "CAM", "CN-5000").await;
+    assert!(base > 10, "{base}");
+    let plan = app.get(FE, "/api/v1/reliability/spares").await.expect(200);
+    assert_eq!(
+        plan["policy"],
+        json!({"fill_rate_percent": 95.0, "lead_time_days": 14.0})
+    );
+    let at_95 = check(&plan, 95.0, 14.0, base);
+    assert!(at_95 >= 1);
+
+    let policy = json!({"fill_rate_percent": 99.5, "lead_time_days": 30.0});
+    app.put(FE, "/api/v1/reliability/spares/policy", &policy)
+        .await
+        .expect(403);
+    let err = app
+        .put(
+            ADMIN,
+            "/api/v1/reliability/spares/policy",
+            &json!({"fill_rate_percent": 120, "lead_time_days": -1}),
+        )
+        .await
+        .expect(422);
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("fill_rate_percent") && message.contains("lead_time_days"),
+        "both errors at once: {message}"
+    );
+    app.put(ADMIN, "/api/v1/reliability/spares/policy", &policy)
+        .await
+        .expect(200);
+    let plan = app.get(FE, "/api/v1/reliability/spares").await.expect(200);
+    let at_995 = check(&plan, 99.5, 30.0, base);
+    assert!(at_995 > at_95, "{at_995} vs {at_95}");
+    app.get(CW_TECH, "/api/v1/reliability/spares").await.expect(403);
+
+    // Beside today's thresholds on the Stock page, with one button to adopt it.
+    let browser = crate::support::signed_in(&app.base, ADMIN).await;
+    let html = crate::support::page(&browser, &format!("{}/stock", app.base)).await;
+    assert!(
+        html.contains(&format!("Adopt {at_995}")),
+        "no adopt button: {}",
+        &html[html.find("id=\"spares\"").unwrap()..]
+    );
+    let line = plan["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["depot"] == "CAM" && l["part"] == "CN-5000")
+        .unwrap()
+        .clone();
+    let available = line["available"].as_u64().unwrap();
+    let sentence = format!("holds {available} × CN-5000, below the {at_995} the failure rate calls for");
+    assert_eq!(
+        html.contains(&sentence),
+        available < at_995,
+        "the restock plan: {sentence}"
+    );
+    let csrf = crate::support::form_csrf(&browser, &format!("{}/stock", app.base)).await;
+    let minimum = at_995.to_string();
+    let res = browser
+        .post(format!("{}/stock/thresholds", app.base))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("depot", "CAM"),
+            ("part", "CN-5000"),
+            ("minimum", minimum.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let thresholds = app.get(ADMIN, "/api/v1/stock/thresholds").await.expect(200);
+    let cam = thresholds["items"]
+        .as_array()
+        .or(thresholds.as_array())
+        .unwrap()
+        .iter()
+        .find(|t| t["depot"] == "CAM" && t["part"] == "CN-5000")
+        .cloned()
+        .unwrap();
+    assert_eq!(cam["minimum"].as_u64(), Some(at_995));
+    let plan = app.get(FE, "/api/v1/reliability/spares").await.expect(200);
+    let line = plan["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["depot"] == "CAM" && l["part"] == "CN-5000")
+        .unwrap()
+        .clone();
+    assert_eq!(line["minimum"].as_u64(), Some(at_995));
+}

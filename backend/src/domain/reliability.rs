@@ -272,6 +272,21 @@ pub fn median_hours_to_restore(fixes: &[Fix]) -> Option<f64> {
     }
 }
 
+/// The fewest spares a shelf should hold so that a share `fill_rate` of failures finds one there
+/// at once, when on average `pipeline_mean` units are away being replaced (failure rate × resupply
+/// time). By Palm's theorem the number away is Poisson with that mean whatever the resupply time's
+/// distribution; with s on the shelf a failure is served at once when fewer than s are away, so
+/// the fill rate is `P(X ≤ s − 1)` and s is one more than the Poisson quantile. No demand, no stock.
+pub fn base_stock(pipeline_mean: f64, fill_rate: f64) -> u32 {
+    use statrs::distribution::{DiscreteCDF, Poisson};
+    let Ok(away) = Poisson::new(pipeline_mean) else {
+        return 0;
+    };
+    (0..100_000u64)
+        .find(|&k| away.cdf(k) >= fill_rate)
+        .map_or(100_000, |k| k as u32 + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,5 +397,14 @@ mod tests {
         assert_eq!(field_action("replaced QSFP optic"), "optics");
         assert_eq!(field_action("Re-ran the cable to the leaf"), "cabling");
         assert_eq!(field_action("customer error"), "other");
+    }
+
+    /// Poisson quantiles from tables: mean 2 → P(X ≤ 4) = 0.947, P(X ≤ 5) = 0.983.
+    #[test]
+    fn base_stock_is_one_more_than_the_poisson_quantile() {
+        assert_eq!(base_stock(2.0, 0.95), 6);
+        assert_eq!(base_stock(2.0, 0.94), 5);
+        assert_eq!(base_stock(0.0, 0.95), 0);
+        assert_eq!(base_stock(0.01, 0.95), 1);
     }
 }

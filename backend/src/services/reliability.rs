@@ -59,6 +59,7 @@ struct Stay {
     installed_at: DateTime<Utc>,
     /// Removal, or now for a unit still installed.
     ended_at: DateTime<Utc>,
+    still_installed: bool,
 }
 
 /// A failure: an RMA approved for a replacement (not cancelled).
@@ -137,6 +138,7 @@ impl Fleet {
                     organization,
                     installed_at: stay.installed_at,
                     ended_at: stay.removed_at.unwrap_or(now).min(now),
+                    still_installed: stay.removed_at.is_none(),
                 })
             })
             .collect();
@@ -216,6 +218,23 @@ impl Fleet {
             .collect()
     }
 
+    /// Failures and unit-years in service per group.
+    fn failures_and_years(&self, by: By) -> BTreeMap<String, (u64, f64)> {
+        let mut groups: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+        for s in &self.stays {
+            let days = (s.ended_at - s.installed_at).num_milliseconds().max(0) as f64 / 86_400_000.0;
+            if let Some(k) = self.key(by, s.part, s.site, s.organization, s.lot.as_ref()) {
+                groups.entry(k).or_default().1 += days / DAYS_PER_YEAR;
+            }
+        }
+        for f in &self.failures {
+            if let Some(k) = self.key(by, f.part, f.site, f.organization, f.lot.as_ref()) {
+                groups.entry(k).or_default().0 += 1;
+            }
+        }
+        groups
+    }
+
     /// Parts with units in service, by number.
     fn installed_parts(&self) -> Vec<&part::Model> {
         let ids: std::collections::BTreeSet<Uuid> = self.stays.iter().map(|s| s.part).collect();
@@ -228,19 +247,8 @@ impl Fleet {
 /// The annualised failure rate per group. A customer's technician sees only its own fleet.
 pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Vec<AfrRow>> {
     let fleet = Fleet::load(db, actor).await?;
-    let mut groups: BTreeMap<String, (u64, f64)> = BTreeMap::new();
-    for s in &fleet.stays {
-        let days = (s.ended_at - s.installed_at).num_milliseconds().max(0) as f64 / 86_400_000.0;
-        if let Some(k) = fleet.key(by, s.part, s.site, s.organization, s.lot.as_ref()) {
-            groups.entry(k).or_default().1 += days / DAYS_PER_YEAR;
-        }
-    }
-    for f in &fleet.failures {
-        if let Some(k) = fleet.key(by, f.part, f.site, f.organization, f.lot.as_ref()) {
-            groups.entry(k).or_default().0 += 1;
-        }
-    }
-    Ok(groups
+    Ok(fleet
+        .failures_and_years(by)
         .into_iter()
         .filter_map(|(key, (failures, unit_years))| {
             reliability::afr(failures, unit_years, 0.95).map(|rate| AfrRow {
@@ -460,4 +468,220 @@ pub async fn fixes(db: &DatabaseConnection, actor: &Actor, by: FixBy, part: Opti
             median_hours_to_restore: reliability::median_hours_to_restore(&fixes),
         })
         .collect())
+}
+
+/// Depot turnaround assumed where a depot has not yet returned anything to stock.
+pub const DEFAULT_TURNAROUND_DAYS: f64 = 7.0;
+
+/// The spares policy an admin sets: the share of failures that should find a spare on the shelf,
+/// and how long a new unit takes from the vendor.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SparesPolicy {
+    pub fill_rate_percent: f64,
+    pub lead_time_days: f64,
+}
+
+/// One shelf's recommended minimum and how it was reached.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SparesLine {
+    pub depot: String,
+    pub part: String,
+    /// Units of the part installed at the sites this depot serves (their default depot).
+    pub installed_base: u64,
+    /// The part's fleet-wide failure rate, percent per unit-year.
+    pub afr_percent: f64,
+    /// `afr × installed base`: failures a year this depot replaces.
+    pub failures_per_year: f64,
+    /// Median days from receiving a failed unit to returning it to stock.
+    pub turnaround_days: f64,
+    /// `measured` (this depot and part), `depot` (this depot, any part) or `default`.
+    pub turnaround_source: &'static str,
+    /// Lead time + turnaround.
+    pub pipeline_days: f64,
+    /// Units expected away at any moment: failures a day × pipeline days.
+    pub pipeline_mean: f64,
+    pub recommended_minimum: u32,
+    /// Today's threshold, if any.
+    pub minimum: Option<i32>,
+    /// New and refurbished units on the shelf, not reserved.
+    pub available: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SparesPlan {
+    pub policy: SparesPolicy,
+    pub lines: Vec<SparesLine>,
+}
+
+pub async fn spares_policy(db: &impl sea_orm::ConnectionTrait) -> AppResult<SparesPolicy> {
+    let row = crate::entities::spares_policy::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the spares policy row is missing")))?;
+    Ok(SparesPolicy {
+        fill_rate_percent: row.fill_rate_percent,
+        lead_time_days: row.lead_time_days,
+    })
+}
+
+/// Sets the fill rate (50–99.9 %) and vendor lead time (0–365 days); admins only.
+pub async fn set_spares_policy(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    policy: SparesPolicy,
+) -> AppResult<SparesPolicy> {
+    use crate::entities::spares_policy;
+    use sea_orm::{ActiveModelTrait, Set};
+    actor.require(&[Role::Admin], "set the spares policy")?;
+    let mut problems = vec![];
+    if !(50.0..=99.9).contains(&policy.fill_rate_percent) {
+        problems.push("fill_rate_percent must be between 50 and 99.9");
+    }
+    if !(0.0..=365.0).contains(&policy.lead_time_days) {
+        problems.push("lead_time_days must be between 0 and 365");
+    }
+    if !problems.is_empty() {
+        return Err(AppError::invalid(problems.join("; ")));
+    }
+    spares_policy::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(1),
+        fill_rate_percent: Set(policy.fill_rate_percent),
+        lead_time_days: Set(policy.lead_time_days),
+        updated_at: Set(Utc::now()),
+    }
+    .update(db)
+    .await?;
+    Ok(policy)
+}
+
+/// The median of `days`, if any.
+fn median(mut days: Vec<f64>) -> Option<f64> {
+    days.sort_by(f64::total_cmp);
+    let n = days.len();
+    (n > 0).then(|| {
+        if n % 2 == 1 {
+            days[n / 2]
+        } else {
+            (days[n / 2 - 1] + days[n / 2]) / 2.0
+        }
+    })
+}
+
+/// The recommended minimum of every shelf that serves installed units or has a threshold: the
+/// base stock (`domain::reliability::base_stock`) of failure rate × installed base × (lead time
+/// + depot turnaround), at the policy's fill rate.
+pub async fn spares(db: &DatabaseConnection, actor: &Actor) -> AppResult<SparesPlan> {
+    use crate::entities::{depot, event};
+    actor.require(&[Role::DepotTech, Role::FieldEngineer, Role::Admin], "see depot stock")?;
+    let policy = spares_policy(db).await?;
+    let fleet = Fleet::load(db, actor).await?;
+    let rates = fleet.failures_and_years(By::Part);
+    let depots: BTreeMap<Uuid, String> = depot::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.code))
+        .collect();
+    let serving: BTreeMap<Uuid, Uuid> = site::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.default_depot_id))
+        .collect();
+    let mut installed: BTreeMap<(Uuid, Uuid), u64> = BTreeMap::new();
+    for s in fleet.stays.iter().filter(|s| s.still_installed) {
+        if let Some(depot) = serving.get(&s.site) {
+            *installed.entry((*depot, s.part)).or_default() += 1;
+        }
+    }
+    // Turnaround: received → returned to stock, per depot and part.
+    let repaired: Vec<(Uuid, Option<String>, DateTime<Utc>)> = event::Entity::find()
+        .select_only()
+        .columns([event::Column::RmaId, event::Column::ToStatus, event::Column::At])
+        .filter(event::Column::ToStatus.is_in([Status::Received.as_str(), Status::ReturnedToStock.as_str()]))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let returned_ids: Vec<Uuid> = repaired
+        .iter()
+        .filter(|r| r.1.as_deref() == Some(Status::ReturnedToStock.as_str()))
+        .map(|r| r.0)
+        .collect();
+    let shelf_of: BTreeMap<Uuid, (Uuid, Uuid)> = rma::Entity::find()
+        .select_only()
+        .columns([rma::Column::Id, rma::Column::ReturnDepotId, rma::Column::PartId])
+        .filter(rma::Column::Id.is_in(returned_ids))
+        .into_tuple::<(Uuid, Uuid, Uuid)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(id, depot, part)| (id, (depot, part)))
+        .collect();
+    let mut received: BTreeMap<Uuid, DateTime<Utc>> = BTreeMap::new();
+    let mut turnarounds: BTreeMap<(Uuid, Uuid), Vec<f64>> = BTreeMap::new();
+    for (id, to, at) in &repaired {
+        if to.as_deref() == Some(Status::Received.as_str()) {
+            received.entry(*id).or_insert(*at);
+        }
+    }
+    for (id, to, at) in &repaired {
+        if let (Some("returned_to_stock"), Some(start), Some(shelf)) =
+            (to.as_deref(), received.get(id), shelf_of.get(id))
+        {
+            turnarounds
+                .entry(*shelf)
+                .or_default()
+                .push((*at - *start).num_seconds() as f64 / 86_400.0);
+        }
+    }
+    let counts = crate::services::stock::available_counts(db, None).await?;
+    let minimums: BTreeMap<(Uuid, Uuid), i32> = crate::entities::stock_threshold::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| ((t.depot_id, t.part_id), t.minimum))
+        .collect();
+    let shelves: std::collections::BTreeSet<(Uuid, Uuid)> = installed.keys().chain(minimums.keys()).copied().collect();
+    let mut lines = vec![];
+    for (depot_id, part_id) in shelves {
+        let (Some(depot), Some(part)) = (depots.get(&depot_id), fleet.parts.get(&part_id)) else {
+            continue;
+        };
+        let base = installed.get(&(depot_id, part_id)).copied().unwrap_or(0);
+        let afr_percent = rates
+            .get(&part.number)
+            .filter(|(_, years)| *years > 0.0)
+            .map_or(0.0, |(failures, years)| 100.0 * *failures as f64 / years);
+        let (turnaround_days, turnaround_source) =
+            match median(turnarounds.get(&(depot_id, part_id)).cloned().unwrap_or_default()) {
+                Some(days) => (days, "measured"),
+                None => {
+                    let at_depot: Vec<f64> = turnarounds
+                        .iter()
+                        .filter(|((d, _), _)| *d == depot_id)
+                        .flat_map(|(_, v)| v.iter().copied())
+                        .collect();
+                    median(at_depot).map_or((DEFAULT_TURNAROUND_DAYS, "default"), |days| (days, "depot"))
+                }
+            };
+        let failures_per_year = afr_percent / 100.0 * base as f64;
+        let pipeline_days = policy.lead_time_days + turnaround_days;
+        let pipeline_mean = failures_per_year / DAYS_PER_YEAR * pipeline_days;
+        lines.push(SparesLine {
+            depot: depot.clone(),
+            part: part.number.clone(),
+            installed_base: base,
+            afr_percent,
+            failures_per_year,
+            turnaround_days,
+            turnaround_source,
+            pipeline_days,
+            pipeline_mean,
+            recommended_minimum: reliability::base_stock(pipeline_mean, policy.fill_rate_percent / 100.0),
+            minimum: minimums.get(&(depot_id, part_id)).copied(),
+            available: counts.get(&(depot_id, part_id)).copied().unwrap_or(0),
+        });
+    }
+    Ok(SparesPlan { policy, lines })
 }

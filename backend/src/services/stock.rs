@@ -186,7 +186,10 @@ pub async fn depots_in_order(
 pub type Shelf = (Uuid, Uuid);
 
 /// Available units per shelf, for the shelves given (all when `None`), in one grouped query.
-async fn available_counts(db: &impl ConnectionTrait, shelves: Option<&[Shelf]>) -> Result<HashMap<Shelf, i64>, DbErr> {
+pub async fn available_counts(
+    db: &impl ConnectionTrait,
+    shelves: Option<&[Shelf]>,
+) -> Result<HashMap<Shelf, i64>, DbErr> {
     let mut query = on_shelves().filter(unit::Column::ReservedRmaId.is_null());
     if let Some(shelves) = shelves {
         query = query

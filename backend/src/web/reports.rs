@@ -20,6 +20,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reliability/survival", get(survival))
         .route("/api/v1/reliability/fixes", get(fixes))
         .route("/api/v1/reliability/quality", get(quality))
+        .route("/api/v1/reliability/spares", get(spares))
+        .route(
+            "/api/v1/reliability/spares/policy",
+            axum::routing::put(set_spares_policy),
+        )
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -102,6 +107,25 @@ pub async fn fixes(
     responses((status = 200, body = quality::Quality), (status = 401), (status = 403)))]
 pub async fn quality(State(state): State<AppState>, actor: Actor) -> AppResult<Json<quality::Quality>> {
     Ok(Json(quality::quality(&state.db, &actor).await?))
+}
+
+/// Each depot's recommended minimum per part, from the failure rate, the installed base it serves,
+/// the vendor lead time and its own turnaround, at the policy's fill rate; beside today's thresholds.
+#[utoipa::path(get, path = "/api/v1/reliability/spares", tag = "reports",
+    responses((status = 200, body = reliability::SparesPlan), (status = 401), (status = 403)))]
+pub async fn spares(State(state): State<AppState>, actor: Actor) -> AppResult<Json<reliability::SparesPlan>> {
+    Ok(Json(reliability::spares(&state.db, &actor).await?))
+}
+
+/// Set the fill rate the recommendations aim for and the vendor lead time (admins).
+#[utoipa::path(put, path = "/api/v1/reliability/spares/policy", request_body = reliability::SparesPolicy, tag = "reports",
+    responses((status = 200, body = reliability::SparesPolicy), (status = 401), (status = 403), (status = 422)))]
+pub async fn set_spares_policy(
+    State(state): State<AppState>,
+    actor: Actor,
+    crate::web::extract::Json(policy): crate::web::extract::Json<reliability::SparesPolicy>,
+) -> AppResult<Json<reliability::SparesPolicy>> {
+    Ok(Json(reliability::set_spares_policy(&state.db, &actor, policy).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -15,6 +15,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/stock", get(stock))
         .route("/stock/thresholds", post(set_threshold))
+        .route("/stock/spares-policy", post(set_spares_policy))
         .route("/units/{serial}", get(unit))
         .route("/units/{serial}/bmc", post(subscribe_bmc))
         .route("/slots/{id}", get(slot))
@@ -26,6 +27,7 @@ struct StockPage {
     lines: Vec<StockLine>,
     thresholds: Vec<ThresholdLine>,
     restock: Restock,
+    spares: crate::services::reliability::SparesPlan,
     /// Depots whose thresholds the viewer may set.
     settable_depots: Vec<String>,
     parts: Vec<String>,
@@ -36,6 +38,7 @@ async fn stock_page(state: &AppState, viewer: Viewer, error: Option<String>) -> 
     let lines = units::stock_summary(&state.db, &viewer.actor).await?;
     let thresholds = stock::thresholds(&state.db, &viewer.actor).await?;
     let restock = stock::restock(&state.db, &viewer.actor).await?;
+    let spares = crate::services::reliability::spares(&state.db, &viewer.actor).await?;
     let mut depots: Vec<String> = lines.iter().map(|l| l.depot.clone()).collect();
     depots.dedup();
     let settable_depots = match viewer.role {
@@ -53,6 +56,7 @@ async fn stock_page(state: &AppState, viewer: Viewer, error: Option<String>) -> 
             lines,
             thresholds,
             restock,
+            spares,
             settable_depots,
             parts,
             error,
@@ -90,6 +94,40 @@ async fn set_threshold(
         ))),
     };
     after(result, "/stock#thresholds", |e| stock_page(&state, viewer, Some(e))).await
+}
+
+#[derive(Deserialize)]
+struct SparesPolicyForm {
+    fill_rate_percent: String,
+    lead_time_days: String,
+}
+
+async fn set_spares_policy(
+    State(state): State<AppState>,
+    SignedForm { viewer, form }: SignedForm<SparesPolicyForm>,
+) -> Response {
+    use crate::services::reliability::{SparesPolicy, set_spares_policy};
+    let number = |name: &str, text: &str| {
+        text.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{name} `{}` is not a number", text.trim()))
+    };
+    let result = match (
+        number("fill rate", &form.fill_rate_percent),
+        number("lead time", &form.lead_time_days),
+    ) {
+        (Ok(fill_rate_percent), Ok(lead_time_days)) => {
+            let policy = SparesPolicy {
+                fill_rate_percent,
+                lead_time_days,
+            };
+            set_spares_policy(&state.db, &viewer.actor, policy).await.map(|_| ())
+        }
+        (a, b) => Err(AppError::invalid(
+            [a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>().join("; "),
+        )),
+    };
+    after(result, "/stock#spares", |e| stock_page(&state, viewer, Some(e))).await
 }
 
 /// A node's BMC subscription, as admins see it.
