@@ -158,6 +158,24 @@ async fn afr_counts_failures_over_the_years_units_spent_installed() {
     assert_eq!(row(&by_lot, "LOT-2025-07")["failures"], 1);
     assert_eq!(row(&by_lot, "(no lot)")["failures"], 3);
 
+    // As CSV, with a lot name that a spreadsheet would run as a formula defused.
+    let mut am: unit::ActiveModel = unit::Entity::find()
+        .filter(unit::Column::Serial.eq("CN-T01-0002"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    am.lot = Set(Some("=HYPERLINK(1)".into()));
+    am.update(&app.db).await.unwrap();
+    let (status, body) = app.download(FE, "/api/v1/reliability/afr?by=lot&format=csv").await;
+    assert_eq!(status, 200);
+    let csv = String::from_utf8(body).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("key,failures,unit_years,afr_percent,ci_low,ci_high"));
+    assert!(csv.contains("'=HYPERLINK(1),1,"), "{csv}");
+    assert!(csv.contains("LOT-2025-07,1,"), "{csv}");
+
     app.get(FE, "/api/v1/reliability/afr?by=colour").await.expect(422);
     app.get(INTEGRATION, "/api/v1/reliability/afr").await.expect(403);
 }
@@ -412,6 +430,10 @@ async fn fixes_count_repeats_of_the_same_serial_or_slot_within_closed_windows() 
     let of_part = app.get(FE, "/api/v1/reliability/fixes?part=DN-3000").await.expect(200);
     assert_eq!(of_part["items"], json!([]));
     app.get(FE, "/api/v1/reliability/fixes?part=NOPE").await.expect(404);
+    let (_, csv) = app.download(FE, "/api/v1/reliability/fixes?format=csv").await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.starts_with("key,fixes,eligible_7d,failed_again_7d,eligible_30d,failed_again_30d,eligible_90d,failed_again_90d,median_hours_to_restore\n"), "{csv}");
+    assert!(csv.contains("\nreplace node,1,1,0,1,1,0,0,"), "{csv}");
     app.get(FE, "/api/v1/reliability/fixes?by=mood").await.expect(422);
     let xai = app.get(XAI_TECH, "/api/v1/reliability/fixes").await.expect(200);
     assert_eq!(xai["items"], json!([]), "CoreWeave's fixes are not xAI's");

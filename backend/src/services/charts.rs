@@ -360,3 +360,112 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar]) -> AppResult<String> 
     }
     Ok(svg)
 }
+
+/// Failure rates as points with their 95 % intervals, one per group.
+pub fn rate_chart(title: &str, rows: &[crate::services::reliability::AfrRow]) -> AppResult<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (560, 300)).into_drawing_area();
+        let draw = |e: Box<dyn std::error::Error>| AppError::Internal(anyhow::anyhow!("drawing {title}: {e}"));
+        root.fill(&WHITE).map_err(|e| draw(Box::new(e)))?;
+        let n = rows.len().max(1) as u32;
+        let top = rows.iter().map(|r| r.ci_high).fold(1.0f64, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(46)
+            .y_label_area_size(50)
+            .build_cartesian_2d((0u32..n).into_segmented(), 0f64..top)
+            .map_err(|e| draw(Box::new(e)))?;
+        let labels: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_desc("% per unit-year")
+            .x_labels(rows.len().max(1))
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| draw(Box::new(e)))?;
+        let blue = RGBColor(29, 78, 216);
+        chart
+            .draw_series(rows.iter().enumerate().map(|(i, r)| {
+                ErrorBar::new_vertical(
+                    SegmentValue::CenterOf(i as u32),
+                    r.ci_low,
+                    r.afr_percent,
+                    r.ci_high,
+                    blue.filled(),
+                    10,
+                )
+            }))
+            .map_err(|e| draw(Box::new(e)))?;
+        root.present().map_err(|e| draw(Box::new(e)))?;
+    }
+    Ok(svg)
+}
+
+/// A Kaplan–Meier step curve, with the fitted Weibull survival drawn over it when there is one.
+pub fn survival_chart(title: &str, survival: &crate::services::reliability::Survival) -> AppResult<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (560, 300)).into_drawing_area();
+        let draw = |e: Box<dyn std::error::Error>| AppError::Internal(anyhow::anyhow!("drawing {title}: {e}"));
+        root.fill(&WHITE).map_err(|e| draw(Box::new(e)))?;
+        let km = &survival.kaplan_meier;
+        let last = km.last().map_or(1.0, |s| s.days).max(1.0) * 1.1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..last, 0f64..1.02)
+            .map_err(|e| draw(Box::new(e)))?;
+        chart
+            .configure_mesh()
+            .x_desc("days in service")
+            .y_desc("surviving")
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| draw(Box::new(e)))?;
+        // Steps: flat until each failure age, then down.
+        let mut points = vec![(0.0, 1.0)];
+        let mut level = 1.0;
+        for s in km {
+            points.push((s.days, level));
+            level = s.survival;
+            points.push((s.days, level));
+        }
+        points.push((last, level));
+        let blue = RGBColor(29, 78, 216);
+        chart
+            .draw_series(LineSeries::new(points, blue.stroke_width(2)))
+            .map_err(|e| draw(Box::new(e)))?
+            .label("Kaplan–Meier")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], blue.stroke_width(2)));
+        if let (Some(beta), Some(eta)) = (survival.weibull.beta, survival.weibull.eta_days) {
+            let orange = RGBColor(234, 88, 12);
+            let curve = (0..=100).map(|i| {
+                let t = last * f64::from(i) / 100.0;
+                (t, (-(t / eta).powf(beta)).exp())
+            });
+            chart
+                .draw_series(LineSeries::new(curve, orange.stroke_width(2)))
+                .map_err(|e| draw(Box::new(e)))?
+                .label(format!("Weibull β {beta:.2}, η {eta:.0} d"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], orange.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(|e| draw(Box::new(e)))?;
+        root.present().map_err(|e| draw(Box::new(e)))?;
+    }
+    Ok(svg)
+}

@@ -368,7 +368,7 @@ pub fn formula_safe(value: &str) -> String {
     }
 }
 
-fn writer(out: impl std::io::Write) -> csv::Writer<impl std::io::Write> {
+fn writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .quote_style(csv::QuoteStyle::Necessary)
         .from_writer(out)
@@ -456,4 +456,25 @@ pub async fn export_stock(db: &DatabaseConnection, out: impl std::io::Write) -> 
     }
     w.flush()?;
     Ok(units.len())
+}
+
+/// A CSV of `rows` (JSON objects) with the given columns in order: text made formula-safe,
+/// numbers as they are, nulls empty.
+pub fn table(columns: &[&str], rows: &[serde_json::Value]) -> String {
+    let mut out = writer(vec![]);
+    let mut write = |cells: Vec<String>| out.write_record(cells).expect("writing CSV to memory");
+    write(columns.iter().map(|c| c.to_string()).collect());
+    for row in rows {
+        write(
+            columns
+                .iter()
+                .map(|c| match &row[*c] {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) => formula_safe(s),
+                    other => other.to_string(),
+                })
+                .collect(),
+        );
+    }
+    String::from_utf8(out.into_inner().expect("flushing CSV to memory")).expect("CSV of UTF-8 text")
 }

@@ -77,7 +77,7 @@ struct Failure {
 /// The fleet as far as `actor` may see it: every stay at its organization's sites and every
 /// failure of its RMAs, read in a handful of whole-table passes (an IN list of every installed
 /// unit would outgrow SQLite's parameter limit long before a million units).
-struct Fleet {
+pub struct Fleet {
     stays: Vec<Stay>,
     failures: Vec<Failure>,
     parts: BTreeMap<Uuid, part::Model>,
@@ -86,7 +86,7 @@ struct Fleet {
 }
 
 impl Fleet {
-    async fn load(db: &DatabaseConnection, actor: &Actor) -> AppResult<Fleet> {
+    pub async fn load(db: &DatabaseConnection, actor: &Actor) -> AppResult<Fleet> {
         actor.require(
             &[Role::Admin, Role::FieldEngineer, Role::DepotTech, Role::DcTech],
             "read failure rates",
@@ -246,21 +246,7 @@ impl Fleet {
 
 /// The annualised failure rate per group. A customer's technician sees only its own fleet.
 pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Vec<AfrRow>> {
-    let fleet = Fleet::load(db, actor).await?;
-    Ok(fleet
-        .failures_and_years(by)
-        .into_iter()
-        .filter_map(|(key, (failures, unit_years))| {
-            reliability::afr(failures, unit_years, 0.95).map(|rate| AfrRow {
-                key,
-                failures,
-                unit_years,
-                afr_percent: rate.afr_percent,
-                ci_low: rate.ci_low,
-                ci_high: rate.ci_high,
-            })
-        })
-        .collect())
+    Ok(Fleet::load(db, actor).await?.afr(by))
 }
 
 /// A part's life distribution: the Weibull fit when there are enough failures to make one.
@@ -315,35 +301,59 @@ pub struct Survival {
 
 /// The Weibull fit of every part with units in service.
 pub async fn weibull(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<WeibullRow>> {
-    let fleet = Fleet::load(db, actor).await?;
-    Ok(fleet
-        .installed_parts()
-        .into_iter()
-        .map(|p| WeibullRow::new(&p.number, &fleet.lives(p.id)))
-        .collect())
+    Ok(Fleet::load(db, actor).await?.weibull())
 }
 
 /// The survival of the units of part `number`.
 pub async fn survival(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppResult<Survival> {
-    let fleet = Fleet::load(db, actor).await?;
-    let part = fleet
-        .parts
-        .values()
-        .find(|p| p.number.eq_ignore_ascii_case(number.trim()))
-        .ok_or_else(|| AppError::not_found(format!("part {number}")))?;
-    let lives = fleet.lives(part.id);
-    Ok(Survival {
-        weibull: WeibullRow::new(&part.number, &lives),
-        kaplan_meier: reliability::kaplan_meier(&lives)
+    Fleet::load(db, actor).await?.survival(number)
+}
+
+impl Fleet {
+    /// The annualised failure rate per group, with its exact Poisson 95 % interval.
+    pub fn afr(&self, by: By) -> Vec<AfrRow> {
+        self.failures_and_years(by)
             .into_iter()
-            .map(|s| SurvivalPoint {
-                days: s.days,
-                at_risk: s.at_risk,
-                failures: s.failures,
-                survival: s.survival,
+            .filter_map(|(key, (failures, unit_years))| {
+                reliability::afr(failures, unit_years, 0.95).map(|rate| AfrRow {
+                    key,
+                    failures,
+                    unit_years,
+                    afr_percent: rate.afr_percent,
+                    ci_low: rate.ci_low,
+                    ci_high: rate.ci_high,
+                })
             })
-            .collect(),
-    })
+            .collect()
+    }
+
+    pub fn weibull(&self) -> Vec<WeibullRow> {
+        self.installed_parts()
+            .into_iter()
+            .map(|p| WeibullRow::new(&p.number, &self.lives(p.id)))
+            .collect()
+    }
+
+    pub fn survival(&self, number: &str) -> AppResult<Survival> {
+        let part = self
+            .parts
+            .values()
+            .find(|p| p.number.eq_ignore_ascii_case(number.trim()))
+            .ok_or_else(|| AppError::not_found(format!("part {number}")))?;
+        let lives = self.lives(part.id);
+        Ok(Survival {
+            weibull: WeibullRow::new(&part.number, &lives),
+            kaplan_meier: reliability::kaplan_meier(&lives)
+                .into_iter()
+                .map(|s| SurvivalPoint {
+                    days: s.days,
+                    at_risk: s.at_risk,
+                    failures: s.failures,
+                    survival: s.survival,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// How fixes are grouped.

@@ -31,32 +31,76 @@ pub fn routes() -> Router<AppState> {
 pub struct AfrQuery {
     /// `part` (default), `site`, `organization` or `lot`.
     pub by: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct FormatQuery {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// `rows` as a CSV download named `name`, or as a page of JSON.
+fn json_or_csv<T: serde::Serialize>(
+    format: Option<&str>,
+    name: &str,
+    columns: &[&str],
+    rows: Vec<T>,
+) -> AppResult<Response> {
+    if format != Some("csv") {
+        return Ok(Json(Page {
+            items: rows,
+            next_cursor: None,
+        })
+        .into_response());
+    }
+    let values: Vec<serde_json::Value> = rows
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()
+        .map_err(|e| crate::error::AppError::Internal(e.into()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.csv\""),
+            ),
+        ],
+        crate::services::csv_files::table(columns, &values),
+    )
+        .into_response())
 }
 
 /// Annualised failure rates with their exact Poisson 95 % intervals, per group of the fleet
 /// (SPEC §10); a customer's technician sees only its own organization's groups.
 #[utoipa::path(get, path = "/api/v1/reliability/afr", params(AfrQuery), tag = "reports",
-    responses((status = 200, body = Page<reliability::AfrRow>), (status = 401), (status = 403), (status = 422)))]
-pub async fn afr(
-    State(state): State<AppState>,
-    actor: Actor,
-    Query(q): Query<AfrQuery>,
-) -> AppResult<Json<Page<reliability::AfrRow>>> {
+    responses((status = 200, body = Page<reliability::AfrRow>, description = "JSON, or CSV with `format=csv`"), (status = 401), (status = 403), (status = 422)))]
+pub async fn afr(State(state): State<AppState>, actor: Actor, Query(q): Query<AfrQuery>) -> AppResult<Response> {
     let by = reliability::By::parse(q.by.as_deref().unwrap_or_default())?;
-    Ok(Json(Page {
-        items: reliability::afr(&state.db, &actor, by).await?,
-        next_cursor: None,
-    }))
+    let columns = ["key", "failures", "unit_years", "afr_percent", "ci_low", "ci_high"];
+    let rows = reliability::afr(&state.db, &actor, by).await?;
+    json_or_csv(q.format.as_deref(), "afr", &columns, rows)
 }
 
 /// The Weibull fit (maximum likelihood with right-censoring) of every part with units in service.
-#[utoipa::path(get, path = "/api/v1/reliability/weibull", tag = "reports",
+#[utoipa::path(get, path = "/api/v1/reliability/weibull", params(FormatQuery), tag = "reports",
     responses((status = 200, body = Page<reliability::WeibullRow>), (status = 401), (status = 403)))]
-pub async fn weibull(State(state): State<AppState>, actor: Actor) -> AppResult<Json<Page<reliability::WeibullRow>>> {
-    Ok(Json(Page {
-        items: reliability::weibull(&state.db, &actor).await?,
-        next_cursor: None,
-    }))
+pub async fn weibull(State(state): State<AppState>, actor: Actor, Query(q): Query<FormatQuery>) -> AppResult<Response> {
+    let columns = [
+        "part",
+        "lives",
+        "failures",
+        "beta",
+        "beta_ci_low",
+        "beta_ci_high",
+        "eta_days",
+        "mean_life_days",
+        "pattern",
+    ];
+    let rows = reliability::weibull(&state.db, &actor).await?;
+    json_or_csv(q.format.as_deref(), "weibull", &columns, rows)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -82,22 +126,44 @@ pub struct FixesQuery {
     pub by: Option<String>,
     /// Only RMAs of this part number.
     pub part: Option<String>,
+    /// `json` (default) or `csv` (one column per window).
+    pub format: Option<String>,
 }
 
 /// Did the fix hold: per field action or fault code, how often the same serial or slot failed
 /// again within 7, 30 and 90 days, and the median time to restore.
 #[utoipa::path(get, path = "/api/v1/reliability/fixes", params(FixesQuery), tag = "reports",
     responses((status = 200, body = Page<reliability::FixRow>), (status = 401), (status = 403), (status = 404), (status = 422)))]
-pub async fn fixes(
-    State(state): State<AppState>,
-    actor: Actor,
-    Query(q): Query<FixesQuery>,
-) -> AppResult<Json<Page<reliability::FixRow>>> {
+pub async fn fixes(State(state): State<AppState>, actor: Actor, Query(q): Query<FixesQuery>) -> AppResult<Response> {
     let by = reliability::FixBy::parse(q.by.as_deref().unwrap_or_default())?;
-    Ok(Json(Page {
-        items: reliability::fixes(&state.db, &actor, by, q.part.as_deref()).await?,
-        next_cursor: None,
-    }))
+    let rows = reliability::fixes(&state.db, &actor, by, q.part.as_deref()).await?;
+    if q.format.as_deref() != Some("csv") {
+        return json_or_csv(None, "fixes", &[], rows);
+    }
+    // Flat for a spreadsheet: each window's counts side by side.
+    let flat: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let mut row = serde_json::json!({"key": r.key, "fixes": r.fixes, "median_hours_to_restore": r.median_hours_to_restore});
+            for h in &r.held {
+                row[format!("eligible_{}d", h.days)] = h.eligible.into();
+                row[format!("failed_again_{}d", h.days)] = h.failed_again.into();
+            }
+            row
+        })
+        .collect();
+    let columns = [
+        "key",
+        "fixes",
+        "eligible_7d",
+        "failed_again_7d",
+        "eligible_30d",
+        "failed_again_30d",
+        "eligible_90d",
+        "failed_again_90d",
+        "median_hours_to_restore",
+    ];
+    json_or_csv(Some("csv"), "fixes", &columns, flat)
 }
 
 /// Replacements that failed early (dead on arrival, or within 30 days of their swap) per depot

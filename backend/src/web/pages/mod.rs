@@ -64,6 +64,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "lifecycle/index.html",
         "reports/sla.html",
         "reports/charts.html",
+        "reports/reliability.html",
         "admin/users.html",
         "admin/catalog.html",
         "admin/outbox.html",

@@ -13,6 +13,121 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/reports/sla", get(show))
         .route("/reports/charts", get(charts))
+        .route("/reports/reliability", get(reliability))
+}
+
+#[derive(Deserialize)]
+struct ReliabilityParams {
+    by: Option<String>,
+    part: Option<String>,
+}
+
+/// A table with its first column's title.
+#[derive(Serialize)]
+struct Titled<T> {
+    title: &'static str,
+    rows: Vec<T>,
+}
+
+#[derive(Serialize)]
+struct ReliabilityPage {
+    chrome: Chrome,
+    scoped: bool,
+    groupings: [&'static str; 4],
+    by: String,
+    part: Option<String>,
+    afr: Vec<crate::services::reliability::AfrRow>,
+    afr_chart: Option<String>,
+    weibull: Vec<crate::services::reliability::WeibullRow>,
+    survival_chart: Option<String>,
+    fix_tables: Vec<Titled<crate::services::reliability::FixRow>>,
+    quality_tables: Vec<Titled<crate::services::quality::QualityRow>>,
+    quality: QualityRest,
+}
+
+/// The quality figures besides the two tables.
+#[derive(Serialize)]
+struct QualityRest {
+    early_failures: Vec<crate::services::quality::EarlyFailure>,
+    no_fault_found_by_part: Vec<crate::services::quality::NoFaultFound>,
+    no_fault_found_by_site: Vec<crate::services::quality::NoFaultFound>,
+}
+
+/// `/reports/reliability`: failure rates, life distributions, whether fixes held, and the quality
+/// of what the depots ship, for the fleet the viewer may see.
+async fn reliability(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<ReliabilityParams>,
+) -> Result<Html<String>, PageError> {
+    use crate::services::charts::{rate_chart, survival_chart};
+    use crate::services::reliability::{By, FixBy, Fleet, fixes};
+    let by_text = q.by.filter(|b| !b.is_empty()).unwrap_or_else(|| "part".into());
+    let by = By::parse(&by_text)?;
+    let fleet = Fleet::load(&state.db, &viewer.actor).await?;
+    let afr = fleet.afr(by);
+    let weibull = fleet.weibull();
+    // The part whose curve is drawn: the one asked for, else the one with the most failures.
+    let part = q.part.filter(|p| !p.is_empty()).or_else(|| {
+        weibull
+            .iter()
+            .filter(|w| w.failures > 0)
+            .max_by_key(|w| w.failures)
+            .map(|w| w.part.clone())
+    });
+    let survival_chart = match &part {
+        Some(number) => {
+            let survival = fleet.survival(number)?;
+            Some(survival_chart(&format!("Survival of {number}"), &survival)?)
+        }
+        None => None,
+    };
+    let afr_chart = if afr.is_empty() {
+        None
+    } else {
+        Some(rate_chart(&format!("Annualised failure rate per {by_text}"), &afr)?)
+    };
+    let fix_tables = vec![
+        Titled {
+            title: "Fix",
+            rows: fixes(&state.db, &viewer.actor, FixBy::Action, None).await?,
+        },
+        Titled {
+            title: "Fault code",
+            rows: fixes(&state.db, &viewer.actor, FixBy::FaultCode, None).await?,
+        },
+    ];
+    let quality = crate::services::quality::quality(&state.db, &viewer.actor).await?;
+    render(
+        "reports/reliability.html",
+        &ReliabilityPage {
+            scoped: viewer.actor.organization_scope().is_some(),
+            chrome: Chrome::new(viewer, "reports"),
+            groupings: ["part", "site", "organization", "lot"],
+            by: by_text,
+            part,
+            afr,
+            afr_chart,
+            weibull,
+            survival_chart,
+            fix_tables,
+            quality_tables: vec![
+                Titled {
+                    title: "Depot",
+                    rows: quality.by_depot,
+                },
+                Titled {
+                    title: "Part",
+                    rows: quality.by_part,
+                },
+            ],
+            quality: QualityRest {
+                early_failures: quality.early_failures,
+                no_fault_found_by_part: quality.no_fault_found_by_part,
+                no_fault_found_by_site: quality.no_fault_found_by_site,
+            },
+        },
+    )
 }
 
 #[derive(Deserialize)]
