@@ -309,6 +309,12 @@ fn csv_import_checks_every_row_and_export_is_formula_safe() {
     );
     assert!(!after.contains("CSV-0003"), "a site spare is not depot stock");
     assert_eq!(after.lines().count(), before.lines().count() + 2);
+    // Spares carry a lot and firmware too; units of one shelf with different lots stay apart.
+    let units_with_lots = write(
+        "units-lots.csv",
+        "serial,part,condition,depot,site,lot,firmware\nCSV-0004,CN-5000,new,CAM,,LOT-2026-B,bmc-7.12\nCSV-0005,CN-5000,new,CAM,,,\n",
+    );
+    assert!(run(depot(dir.path()).arg("import").arg("units").arg(&units_with_lots)).contains("imported 2 rows"));
 
     // Cells a spreadsheet would run as formulas are defused.
     let (mut server, url) = serve(depot(dir.path()));
@@ -341,6 +347,22 @@ fn csv_import_checks_every_row_and_export_is_formula_safe() {
             .map(|r| r["key"].as_str().unwrap())
             .collect();
         assert!(keys.contains(&"LOT-2026-A") && keys.contains(&"(no lot)"), "{lots}");
+        for (serial, lot, firmware) in [("CSV-0004", "LOT-2026-B", "bmc-7.12"), ("CSV-0005", "", "")] {
+            let (status, unit) = call(
+                &reqwest::Client::new(),
+                &token,
+                "GET",
+                format!("{url}/api/v1/units/{serial}"),
+                None,
+            )
+            .await;
+            assert_eq!(status, 200);
+            let (got_lot, got_firmware) = (
+                unit["lot"].as_str().unwrap_or(""),
+                unit["firmware"].as_str().unwrap_or(""),
+            );
+            assert_eq!((got_lot, got_firmware), (lot, firmware), "{unit}");
+        }
     });
     let _ = server.kill();
     let _ = server.wait();

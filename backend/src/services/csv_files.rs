@@ -48,9 +48,24 @@ impl Kind {
     }
 }
 
-/// Optional last columns of a slots file: the installed unit's manufacturing lot and firmware,
-/// for failure rates per lot.
+/// Optional last columns of a slots or units file: the unit's manufacturing lot and firmware, for
+/// failure rates per lot.
 pub const ORIGIN_COLUMNS: [&str; 2] = ["lot", "firmware"];
+
+/// The non-empty lot and firmware cells of a row, each at most 64 characters.
+fn origin(cell: &dyn Fn(&str) -> String) -> Result<Vec<(&'static str, String)>, String> {
+    let mut found = vec![];
+    for column in ORIGIN_COLUMNS {
+        let value = cell(column);
+        if value.chars().count() > 64 {
+            return Err(format!("{column} is longer than 64 characters"));
+        }
+        if !value.is_empty() {
+            found.push((column, value));
+        }
+    }
+    Ok(found)
+}
 
 /// Why an import changed nothing.
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +168,7 @@ pub async fn import(
         .map(str::to_string)
         .collect();
     let with_origin: Vec<&str> = kind.columns().iter().chain(ORIGIN_COLUMNS.iter()).copied().collect();
-    let origin_allowed = kind == Kind::Slots;
+    let origin_allowed = matches!(kind, Kind::Slots | Kind::Units);
     if header != kind.columns() && !(origin_allowed && header == with_origin) {
         let optional = match origin_allowed {
             true => format!(" (optionally followed by `{}`)", ORIGIN_COLUMNS.join(",")),
@@ -297,14 +312,8 @@ fn check_row(kind: Kind, cell: &dyn Fn(&str) -> String, known: &mut Known, fixtu
             }
             let serial = new_serial(&required(cell, "serial")?, known)?;
             let mut node = json!({"u": u, "hostname": hostname, "part": part, "serial": serial});
-            for column in ORIGIN_COLUMNS {
-                let value = cell(column);
-                if value.chars().count() > 64 {
-                    return Err(format!("{column} is longer than 64 characters"));
-                }
-                if !value.is_empty() {
-                    node[column] = json!(value);
-                }
+            for (column, value) in origin(cell)? {
+                node[column] = json!(value);
             }
             let clusters = fixtures["clusters"].as_array_mut().unwrap();
             let at = match clusters
@@ -343,14 +352,22 @@ fn check_row(kind: Kind, cell: &dyn Fn(&str) -> String, known: &mut Known, fixtu
                 _ => return Err("name either a depot or a site".into()),
             };
             let serial = new_serial(&required(cell, "serial")?, known)?;
+            let mut group = json!({key: place, "part": part, "condition": condition.as_str()});
+            for (column, value) in origin(cell)? {
+                group[column] = json!(value);
+            }
             let rows = fixtures[list].as_array_mut().unwrap();
+            // Units of one place, part, condition, lot and firmware share a row.
             let same = |r: &&mut Value| {
-                r[key] == place.as_str() && r["part"] == part.as_str() && r["condition"] == condition.as_str()
+                ["lot", "firmware", key, "part", "condition"]
+                    .iter()
+                    .all(|k| r[*k] == group[*k])
             };
             match rows.iter_mut().find(same) {
                 Some(r) => r["serials"].as_array_mut().unwrap().push(json!(serial)),
                 None => {
-                    rows.push(json!({key: place, "part": part, "condition": condition.as_str(), "serials": [serial]}))
+                    group["serials"] = json!([serial]);
+                    rows.push(group);
                 }
             }
         }

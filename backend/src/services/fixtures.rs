@@ -153,6 +153,11 @@ struct SerialsRow {
     part: String,
     condition: String,
     serials: Vec<String>,
+    /// Manufacturing lot and firmware of every unit in the row.
+    #[serde(default)]
+    lot: Option<String>,
+    #[serde(default)]
+    firmware: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -481,6 +486,7 @@ async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
         };
         for serial in &row.serials {
             units.add(serial, part, &row.condition, place, None, None)?;
+            units.set_origin(serial, row.lot.clone(), row.firmware.clone());
         }
     }
     insert_chunked(&txn, new_slots).await?;

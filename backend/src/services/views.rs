@@ -359,6 +359,9 @@ pub struct UnitView {
     pub replaced_by: Option<String>,
     /// The RMA number a spare on the shelf is reserved for.
     pub reserved_for: Option<String>,
+    /// Manufacturing lot and firmware, when imported.
+    pub lot: Option<String>,
+    pub firmware: Option<String>,
 }
 
 /// The units among `rows` whose `replaced_by` the viewer may see. `replaced_by` names the unit that
@@ -442,6 +445,8 @@ pub async fn unit_views(
                 serial: u.serial,
                 condition: u.condition,
                 location: u.location,
+                lot: u.lot,
+                firmware: u.firmware,
             }
         })
         .collect())
