@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// For calls to other systems (Slack's response URLs): public hosts only, no redirects.
     pub http: reqwest::Client,
+    /// The reliability figures, precomputed (`DEPOT_RELIABILITY_REFRESH_S`).
+    pub figures: Arc<crate::services::reliability::Figures>,
 }
 
 /// The process-wide Prometheus recorder; installed once, shared by every app in the process.
@@ -138,6 +140,7 @@ impl App {
         let state = AppState {
             db,
             http: crate::outbound::client(&settings.webhook_allow)?,
+            figures: Arc::new(crate::services::reliability::Figures::new(settings.reliability_refresh)),
             settings: Arc::new(settings),
             metrics: metrics_handle(),
         };
@@ -166,15 +169,34 @@ impl App {
             settings.jobs_interval,
             stopped,
         ));
+        let figures = tokio::spawn(warm_figures(self.state.clone(), stop.subscribe()));
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
         let _ = stop.send(true);
-        let _ = tokio::join!(mail, jobs);
+        let _ = tokio::join!(mail, jobs, figures);
         // Closing the pool lets SQLite fold its write-ahead log into the database file, so the
         // file alone is complete (a copy, a read-only mount, a restart elsewhere).
         self.state.db.clone().close().await?;
         Ok(())
+    }
+}
+
+/// Keeps the whole fleet's reliability figures computed, so that no page waits for them: at start,
+/// then every refresh interval (nothing when they are computed per request).
+async fn warm_figures(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let every = state.figures.interval();
+    if every.is_zero() {
+        return;
+    }
+    loop {
+        if let Err(e) = state.figures.refresh(&state.db, None).await {
+            tracing::warn!(error = %e, "computing reliability figures");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
     }
 }
 

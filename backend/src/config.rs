@@ -70,6 +70,9 @@ pub struct Settings {
     /// `DEPOT_SECRET_KEY`: 64 hex digits (32 bytes) that seal stored credentials (BMC passwords);
     /// unset means depot stores none.
     pub secret_key: Option<crate::secrets::SecretKey>,
+    /// `DEPOT_RELIABILITY_REFRESH_S`: how old the precomputed reliability figures may grow before
+    /// they are recomputed in the background (default 600; 0 computes them on every request).
+    pub reliability_refresh: Duration,
 }
 
 /// A positive whole number from the environment, or its default.
@@ -134,6 +137,12 @@ impl Settings {
                 .unwrap_or_else(|| "https://slack.com/api".into())
                 .trim_end_matches('/')
                 .to_string(),
+            reliability_refresh: Duration::from_secs(match lookup("DEPOT_RELIABILITY_REFRESH_S") {
+                None => 600,
+                Some(v) => v.trim().parse::<u64>().map_err(|_| {
+                    anyhow::anyhow!("DEPOT_RELIABILITY_REFRESH_S `{v}` is not a whole number of seconds")
+                })?,
+            }),
             secret_key: lookup("DEPOT_SECRET_KEY")
                 .map(|k| crate::secrets::SecretKey::parse(&k))
                 .transpose()

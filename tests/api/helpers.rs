@@ -66,6 +66,8 @@ fn test_settings(url: &str, extra: &[(&str, String)]) -> Settings {
         "DATABASE_URL" => Some(url.to_string()),
         "DEPOT_BIND" => Some("127.0.0.1:0".into()),
         "DEPOT_BASE_URL" => Some(BASE_URL.into()),
+        // Tests read their own writes: the reliability figures are computed per request.
+        "DEPOT_RELIABILITY_REFRESH_S" => Some("0".into()),
         _ => None,
     })
     .unwrap()

@@ -812,3 +812,38 @@ async fn recommended_spares_follow_the_failure_rate_and_the_fill_rate_target() {
         .clone();
     assert_eq!(line["minimum"].as_u64(), Some(at_995));
 }
+
+/// Precomputed figures: within the refresh interval the same figures are served (and say when they
+/// were computed); once it has passed they are recomputed in the background and catch up.
+#[tokio::test]
+async fn precomputed_figures_are_served_until_recomputed() {
+    let failures = |page: &Value| row(page, "CN-5000")["failures"].as_u64().unwrap();
+    let slow = spawn_app_with(&[("DEPOT_RELIABILITY_REFRESH_S", "3600".into())]).await;
+    let before = slow.get(FE, "/api/v1/reliability/afr").await.expect(200);
+    slow.approved(CW_TECH, "cw-ord1", "CN-T01-0001", None).await;
+    let after = slow.get(FE, "/api/v1/reliability/afr").await.expect(200);
+    assert_eq!(
+        failures(&after),
+        failures(&before),
+        "served from the figures computed at start"
+    );
+    let browser = crate::support::signed_in(&slow.base, FE).await;
+    let html = crate::support::page(&browser, &format!("{}/reports/reliability", slow.base)).await;
+    assert!(
+        html.contains("Figures as of") && html.contains("recomputed every 60 minutes"),
+        "page says how old"
+    );
+
+    let quick = spawn_app_with(&[("DEPOT_RELIABILITY_REFRESH_S", "1".into())]).await;
+    let before = failures(&quick.get(FE, "/api/v1/reliability/afr").await.expect(200));
+    quick.approved(CW_TECH, "cw-ord1", "CN-T01-0001", None).await;
+    let mut seen = before;
+    for _ in 0..100 {
+        seen = failures(&quick.get(FE, "/api/v1/reliability/afr").await.expect(200));
+        if seen == before + 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, before + 1, "recomputed within seconds of growing stale");
+}

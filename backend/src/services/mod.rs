@@ -22,6 +22,7 @@ pub mod rmas;
 pub mod sessions;
 pub mod sla;
 pub mod slack;
+pub mod spares;
 pub mod stock;
 pub mod tokens;
 pub mod tracking;

@@ -10,7 +10,7 @@ use crate::mail::{compose::compose, outbox};
 use crate::services::{Actor, history, rmas, stock};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -108,7 +108,7 @@ pub async fn report_dead_on_arrival(
 }
 
 /// Early failures of the replacements one depot or part shipped, new and refurbished apart.
-#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct QualityRow {
     pub key: String,
     pub shipped: u64,
@@ -137,7 +137,7 @@ impl QualityRow {
 }
 
 /// The test run that passed a refurbished unit before it shipped.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PassedBy {
     /// The RMA the unit was refurbished under.
     pub rma: String,
@@ -146,7 +146,7 @@ pub struct PassedBy {
 }
 
 /// One replacement that failed early.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EarlyFailure {
     /// The RMA that shipped it.
     pub rma: String,
@@ -162,7 +162,7 @@ pub struct EarlyFailure {
 }
 
 /// How often triage found no fault.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NoFaultFound {
     pub key: String,
     pub triaged: u64,
@@ -170,7 +170,7 @@ pub struct NoFaultFound {
     pub percent: f64,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Quality {
     pub by_depot: Vec<QualityRow>,
     pub by_part: Vec<QualityRow>,
@@ -179,51 +179,98 @@ pub struct Quality {
     pub no_fault_found_by_site: Vec<NoFaultFound>,
 }
 
-/// The quality figures for what `actor` may see (a customer: the replacements shipped to it).
-pub async fn quality(db: &DatabaseConnection, actor: &Actor) -> AppResult<Quality> {
+/// What the quality figures read of an RMA.
+#[derive(sea_orm::FromQueryResult)]
+struct RmaFacts {
+    id: Uuid,
+    number: String,
+    unit_id: Uuid,
+    returned_unit_id: Uuid,
+    replacement_unit_id: Option<Uuid>,
+    replacement_part_id: Option<Uuid>,
+    part_id: Uuid,
+    dead_on_arrival_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+/// The quality figures of organization `scope`'s RMAs, or of all (a customer: the replacements
+/// shipped to it).
+pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<Quality> {
     use crate::entities::event;
-    actor.require(
-        &[Role::Admin, Role::FieldEngineer, Role::DepotTech, Role::DcTech],
-        "read failure rates",
-    )?;
-    let mut q = rma::Entity::find().filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
-    if let Some(org) = actor.organization_scope() {
+    let mut q = rma::Entity::find()
+        .select_only()
+        .columns([
+            rma::Column::Id,
+            rma::Column::Number,
+            rma::Column::UnitId,
+            rma::Column::ReturnedUnitId,
+            rma::Column::ReplacementUnitId,
+            rma::Column::ReplacementPartId,
+            rma::Column::PartId,
+            rma::Column::DeadOnArrivalAt,
+            rma::Column::CreatedAt,
+        ])
+        .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
+    if let Some(org) = scope {
         q = q.filter(rma::Column::OrganizationId.eq(org));
     }
-    let all = q.all(db).await?;
+    let all = q.into_model::<RmaFacts>().all(db).await?;
     let numbers: BTreeMap<Uuid, &str> = all.iter().map(|r| (r.id, r.number.as_str())).collect();
     let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
     let depots = crate::services::views::names_by_id::<depot::Entity>(db, |d| d.code).await?;
     let sites = crate::services::views::names_by_id::<site::Entity>(db, |s| s.code).await?;
-    let replacements: Vec<unit::Model> = unit::Entity::find()
-        .filter(unit::Column::Id.is_in(all.iter().filter_map(|r| r.replacement_unit_id)))
-        .all(db)
-        .await?;
-    let serials: BTreeMap<Uuid, String> = replacements.iter().map(|u| (u.id, u.serial.clone())).collect();
-    let conditions: BTreeMap<Uuid, String> = replacements.into_iter().map(|u| (u.id, u.condition)).collect();
-    let outbound: BTreeMap<Uuid, shipment::Model> = shipment::Entity::find()
-        .filter(shipment::Column::Direction.eq("outbound"))
+    // Stocked as refurbished: few units, read by condition rather than by an IN list of every
+    // replacement (past SQLite's parameter limit at scale).
+    let stocked_refurbished: std::collections::BTreeSet<Uuid> = unit::Entity::find()
+        .select_only()
+        .column(unit::Column::Id)
+        .filter(unit::Column::Condition.eq("refurbished"))
+        .into_tuple::<Uuid>()
         .all(db)
         .await?
         .into_iter()
-        .map(|s| (s.rma_id, s))
+        .collect();
+    // (depot, shipped at) of each RMA's outbound shipment.
+    let outbound: BTreeMap<Uuid, (Option<Uuid>, DateTime<Utc>)> = shipment::Entity::find()
+        .select_only()
+        .columns([
+            shipment::Column::RmaId,
+            shipment::Column::DepotId,
+            shipment::Column::ShippedAt,
+        ])
+        .filter(shipment::Column::Direction.eq("outbound"))
+        .into_tuple::<(Uuid, Option<Uuid>, DateTime<Utc>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(rma, depot, at)| (rma, (depot, at)))
         .collect();
     let swaps: BTreeMap<Uuid, DateTime<Utc>> = slot_history::Entity::find()
+        .select_only()
+        .columns([slot_history::Column::RmaId, slot_history::Column::InstalledAt])
         .filter(slot_history::Column::RmaId.is_not_null())
+        .into_tuple::<(Uuid, DateTime<Utc>)>()
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|h| h.rma_id.map(|r| (r, h.installed_at)))
         .collect();
     // Each unit's RMAs: as the failed unit (reported) and as the unit sent back (refurbished).
-    let mut reported: BTreeMap<Uuid, Vec<&rma::Model>> = BTreeMap::new();
-    let mut returned: BTreeMap<Uuid, Vec<&rma::Model>> = BTreeMap::new();
+    let mut reported: BTreeMap<Uuid, Vec<&RmaFacts>> = BTreeMap::new();
+    let mut returned: BTreeMap<Uuid, Vec<&RmaFacts>> = BTreeMap::new();
     for r in &all {
         reported.entry(r.unit_id).or_default().push(r);
         returned.entry(r.returned_unit_id).or_default().push(r);
     }
-    let tests: Vec<repair_record::Model> = repair_record::Entity::find()
+    // (RMA, operator, when) of each test run.
+    let tests: Vec<(Uuid, Uuid, DateTime<Utc>)> = repair_record::Entity::find()
+        .select_only()
+        .columns([
+            repair_record::Column::RmaId,
+            repair_record::Column::ActorId,
+            repair_record::Column::CreatedAt,
+        ])
         .filter(repair_record::Column::Kind.eq("test_run"))
+        .into_tuple()
         .all(db)
         .await?;
     let operators = crate::services::views::names_by_id::<user::Entity>(db, |u| u.email).await?;
@@ -232,19 +279,19 @@ pub async fn quality(db: &DatabaseConnection, actor: &Actor) -> AppResult<Qualit
         BTreeMap::<String, QualityRow>::new(),
         BTreeMap::<String, QualityRow>::new(),
     );
-    let mut early_failures = vec![];
+    let (mut early_failures, mut early_units) = (vec![], vec![]);
     for r in &all {
-        let (Some(unit_id), Some(shipped)) = (r.replacement_unit_id, outbound.get(&r.id)) else {
+        let (Some(unit_id), Some(&(shipped_from, shipped_at))) = (r.replacement_unit_id, outbound.get(&r.id)) else {
             continue;
         };
-        let earlier_lives: Vec<&&rma::Model> = returned
+        let earlier_lives: Vec<&&RmaFacts> = returned
             .get(&unit_id)
             .into_iter()
             .flatten()
-            .filter(|x| x.created_at < shipped.shipped_at)
+            .filter(|x| x.created_at < shipped_at)
             .collect();
         // A unit that came back through a depot before is refurbished; so is stock loaded as such.
-        let refurbished = !earlier_lives.is_empty() || conditions.get(&unit_id).is_some_and(|c| c == "refurbished");
+        let refurbished = !earlier_lives.is_empty() || stocked_refurbished.contains(&unit_id);
         let failure_after_swap = swaps.get(&r.id).and_then(|swapped_at| {
             reported
                 .get(&unit_id)
@@ -265,11 +312,7 @@ pub async fn quality(db: &DatabaseConnection, actor: &Actor) -> AppResult<Qualit
             .get(&r.replacement_part_id.unwrap_or(r.part_id))
             .cloned()
             .unwrap_or_default();
-        let depot = shipped
-            .depot_id
-            .and_then(|d| depots.get(&d))
-            .cloned()
-            .unwrap_or_default();
+        let depot = shipped_from.and_then(|d| depots.get(&d)).cloned().unwrap_or_default();
         by_depot
             .entry(depot.clone())
             .or_default()
@@ -282,16 +325,17 @@ pub async fn quality(db: &DatabaseConnection, actor: &Actor) -> AppResult<Qualit
         let earlier: Vec<Uuid> = earlier_lives.iter().map(|x| x.id).collect();
         let passed_by = tests
             .iter()
-            .filter(|t| earlier.contains(&t.rma_id) && t.created_at < shipped.shipped_at)
-            .max_by_key(|t| t.created_at)
-            .map(|t| PassedBy {
-                rma: numbers.get(&t.rma_id).map(|n| n.to_string()).unwrap_or_default(),
-                operator: operators.get(&t.actor_id).cloned().unwrap_or_default(),
-                at: t.created_at,
+            .filter(|(rma, _, at)| earlier.contains(rma) && *at < shipped_at)
+            .max_by_key(|(_, _, at)| *at)
+            .map(|(rma, operator, at)| PassedBy {
+                rma: numbers.get(rma).map(|n| n.to_string()).unwrap_or_default(),
+                operator: operators.get(operator).cloned().unwrap_or_default(),
+                at: *at,
             });
+        early_units.push(unit_id);
         early_failures.push(EarlyFailure {
             rma: r.number.clone(),
-            replacement_serial: serials.get(&unit_id).cloned().unwrap_or_default(),
+            replacement_serial: String::new(),
             part,
             depot,
             refurbished,
@@ -300,39 +344,65 @@ pub async fn quality(db: &DatabaseConnection, actor: &Actor) -> AppResult<Qualit
             passed_by,
         });
     }
+    let mut serials: BTreeMap<Uuid, String> = BTreeMap::new();
+    for chunk in early_units.chunks(500) {
+        serials.extend(
+            unit::Entity::find()
+                .select_only()
+                .columns([unit::Column::Id, unit::Column::Serial])
+                .filter(unit::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple::<(Uuid, String)>()
+                .all(db)
+                .await?,
+        );
+    }
+    for (failure, unit_id) in early_failures.iter_mut().zip(&early_units) {
+        failure.replacement_serial = serials.get(unit_id).cloned().unwrap_or_default();
+    }
     let keyed = |rows: BTreeMap<String, QualityRow>| {
         rows.into_iter()
             .map(|(key, row)| QualityRow { key, ..row })
             .collect::<Vec<_>>()
     };
 
-    // No fault found: triage straight to testing, over every RMA that reached triage.
-    let visible: BTreeMap<Uuid, &rma::Model> = all.iter().map(|r| (r.id, r)).collect();
-    let moves: Vec<(Uuid, Option<String>, Option<String>)> = event::Entity::find()
-        .select_only()
-        .columns([event::Column::RmaId, event::Column::FromStatus, event::Column::ToStatus])
-        .filter(event::Column::ToStatus.is_in([Status::Triage.as_str(), Status::Testing.as_str()]))
-        .into_tuple()
-        .all(db)
-        .await?;
+    // No fault found: triage straight to testing, over every RMA that reached triage; counted by
+    // the database per part and site (millions of events stay there).
+    let mut counts = sea_orm::sea_query::Query::select();
+    counts
+        .column((rma::Entity, rma::Column::PartId))
+        .column((rma::Entity, rma::Column::SiteId))
+        .expr(Expr::cust(
+            "SUM(CASE WHEN events.to_status = 'triage' THEN 1 ELSE 0 END)",
+        ))
+        .expr(Expr::cust(
+            "SUM(CASE WHEN events.from_status = 'triage' AND events.to_status = 'testing' THEN 1 ELSE 0 END)",
+        ))
+        .from(event::Entity)
+        .inner_join(
+            rma::Entity,
+            Expr::col((rma::Entity, rma::Column::Id)).equals((event::Entity, event::Column::RmaId)),
+        )
+        .and_where(
+            Expr::col((event::Entity, event::Column::ToStatus))
+                .is_in([Status::Triage.as_str(), Status::Testing.as_str()]),
+        )
+        .and_where(Expr::col((rma::Entity, rma::Column::Status)).ne(Status::Cancelled.as_str()))
+        .group_by_col((rma::Entity, rma::Column::PartId))
+        .group_by_col((rma::Entity, rma::Column::SiteId));
+    if let Some(org) = scope {
+        counts.and_where(Expr::col((rma::Entity, rma::Column::OrganizationId)).eq(org));
+    }
     let (mut nff_part, mut nff_site) = (
         BTreeMap::<String, (u64, u64)>::new(),
         BTreeMap::<String, (u64, u64)>::new(),
     );
-    for (id, from, to) in moves {
-        let Some(r) = visible.get(&id) else { continue };
-        let (triaged, nff) = match (from.as_deref(), to.as_deref()) {
-            (_, Some("triage")) => (1, 0),
-            (Some("triage"), Some("testing")) => (0, 1),
-            _ => continue,
-        };
-        for (map, key) in [
-            (&mut nff_part, parts.get(&r.part_id)),
-            (&mut nff_site, sites.get(&r.site_id)),
-        ] {
+    for row in db.query_all(&counts).await? {
+        let (part, site): (Uuid, Uuid) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        let (triaged, nff): (i64, i64) = (row.try_get_by_index(2)?, row.try_get_by_index(3)?);
+        for (map, key) in [(&mut nff_part, parts.get(&part)), (&mut nff_site, sites.get(&site))] {
             let entry = map.entry(key.cloned().unwrap_or_default()).or_default();
-            entry.0 += triaged;
-            entry.1 += nff;
+            entry.0 += triaged as u64;
+            entry.1 += nff as u64;
         }
     }
     let nff_rows = |rows: BTreeMap<String, (u64, u64)>| {

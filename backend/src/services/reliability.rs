@@ -37,7 +37,7 @@ impl By {
 }
 
 /// One group's failure rate (SPEC §10).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AfrRow {
     pub key: String,
     pub failures: u64,
@@ -86,12 +86,8 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub async fn load(db: &DatabaseConnection, actor: &Actor) -> AppResult<Fleet> {
-        actor.require(
-            &[Role::Admin, Role::FieldEngineer, Role::DepotTech, Role::DcTech],
-            "read failure rates",
-        )?;
-        let scope = actor.organization_scope();
+    /// The fleet of organization `scope`, or all of it.
+    pub async fn load(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<Fleet> {
         let visible = |org: Uuid| scope.is_none_or(|mine| mine == org);
         let now = Utc::now();
         let site_rows = site::Entity::find().all(db).await?;
@@ -123,46 +119,68 @@ impl Fleet {
             .map(|(id, part, lot)| (id, (part, lot)))
             .collect();
         let stays = slot_history::Entity::find()
+            .select_only()
+            .columns([
+                slot_history::Column::SlotId,
+                slot_history::Column::UnitId,
+                slot_history::Column::InstalledAt,
+                slot_history::Column::RemovedAt,
+            ])
+            .into_tuple::<(Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>)>()
             .all(db)
             .await?
             .into_iter()
-            .filter_map(|stay| {
-                let site = *slot_site.get(&stay.slot_id)?;
+            .filter_map(|(slot, unit, installed_at, removed_at)| {
+                let site = *slot_site.get(&slot)?;
                 let organization = *site_org.get(&site)?;
-                let (part, lot) = units.get(&stay.unit_id)?;
+                let (part, lot) = units.get(&unit)?;
                 visible(organization).then(|| Stay {
-                    unit: stay.unit_id,
+                    unit,
                     part: *part,
                     lot: lot.clone(),
                     site,
                     organization,
-                    installed_at: stay.installed_at,
-                    ended_at: stay.removed_at.unwrap_or(now).min(now),
-                    still_installed: stay.removed_at.is_none(),
+                    installed_at,
+                    ended_at: removed_at.unwrap_or(now).min(now),
+                    still_installed: removed_at.is_none(),
                 })
             })
             .collect();
         let mut failing = rma::Entity::find()
+            .select_only()
+            .columns([
+                rma::Column::ReturnedUnitId,
+                rma::Column::ReplacementKind,
+                rma::Column::ReplacementPartId,
+                rma::Column::PartId,
+                rma::Column::SiteId,
+                rma::Column::OrganizationId,
+                rma::Column::CreatedAt,
+            ])
             .filter(rma::Column::ReplacementKind.is_not_null())
             .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
         if let Some(org) = scope {
             failing = failing.filter(rma::Column::OrganizationId.eq(org));
         }
+        type Row = (Uuid, Option<String>, Option<Uuid>, Uuid, Uuid, Uuid, DateTime<Utc>);
         let failures = failing
+            .into_tuple::<Row>()
             .all(db)
             .await?
             .into_iter()
-            .map(|r| Failure {
-                returned_unit: r.returned_unit_id,
-                part: match r.replacement_kind.as_deref() {
-                    Some("fru") => r.replacement_part_id.unwrap_or(r.part_id),
-                    _ => r.part_id,
+            .map(
+                |(returned_unit, kind, replacement_part, part, site, organization, at)| Failure {
+                    returned_unit,
+                    part: match kind.as_deref() {
+                        Some("fru") => replacement_part.unwrap_or(part),
+                        _ => part,
+                    },
+                    lot: units.get(&returned_unit).and_then(|(_, lot)| lot.clone()),
+                    site,
+                    organization,
+                    at,
                 },
-                lot: units.get(&r.returned_unit_id).and_then(|(_, lot)| lot.clone()),
-                site: r.site_id,
-                organization: r.organization_id,
-                at: r.created_at,
-            })
+            )
             .collect();
         Ok(Fleet {
             stays,
@@ -219,7 +237,7 @@ impl Fleet {
     }
 
     /// Failures and unit-years in service per group.
-    fn failures_and_years(&self, by: By) -> BTreeMap<String, (u64, f64)> {
+    pub fn failures_and_years(&self, by: By) -> BTreeMap<String, (u64, f64)> {
         let mut groups: BTreeMap<String, (u64, f64)> = BTreeMap::new();
         for s in &self.stays {
             let days = (s.ended_at - s.installed_at).num_milliseconds().max(0) as f64 / 86_400_000.0;
@@ -235,6 +253,18 @@ impl Fleet {
         groups
     }
 
+    /// (site, part) of every unit installed now.
+    pub fn installed(&self) -> impl Iterator<Item = (Uuid, Uuid)> + '_ {
+        self.stays
+            .iter()
+            .filter(|s| s.still_installed)
+            .map(|s| (s.site, s.part))
+    }
+
+    pub fn part_number(&self, id: Uuid) -> Option<&str> {
+        self.parts.get(&id).map(|p| p.number.as_str())
+    }
+
     /// Parts with units in service, by number.
     fn installed_parts(&self) -> Vec<&part::Model> {
         let ids: std::collections::BTreeSet<Uuid> = self.stays.iter().map(|s| s.part).collect();
@@ -244,13 +274,16 @@ impl Fleet {
     }
 }
 
-/// The annualised failure rate per group. A customer's technician sees only its own fleet.
-pub async fn afr(db: &DatabaseConnection, actor: &Actor, by: By) -> AppResult<Vec<AfrRow>> {
-    Ok(Fleet::load(db, actor).await?.afr(by))
+/// Who reads failure rates: everyone but integrations (a customer, its own fleet).
+pub fn require_reader(actor: &Actor) -> AppResult<()> {
+    actor.require(
+        &[Role::Admin, Role::FieldEngineer, Role::DepotTech, Role::DcTech],
+        "read failure rates",
+    )
 }
 
 /// A part's life distribution: the Weibull fit when there are enough failures to make one.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WeibullRow {
     pub part: String,
     /// Lives observed (stays in slots), failed or still running.
@@ -284,7 +317,7 @@ impl WeibullRow {
 }
 
 /// One step of the Kaplan–Meier curve.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SurvivalPoint {
     pub days: f64,
     pub at_risk: u64,
@@ -293,20 +326,10 @@ pub struct SurvivalPoint {
 }
 
 /// A part's survival: the Kaplan–Meier estimate and the Weibull fit.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Survival {
     pub weibull: WeibullRow,
     pub kaplan_meier: Vec<SurvivalPoint>,
-}
-
-/// The Weibull fit of every part with units in service.
-pub async fn weibull(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<WeibullRow>> {
-    Ok(Fleet::load(db, actor).await?.weibull())
-}
-
-/// The survival of the units of part `number`.
-pub async fn survival(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppResult<Survival> {
-    Fleet::load(db, actor).await?.survival(number)
 }
 
 impl Fleet {
@@ -357,7 +380,7 @@ impl Fleet {
 }
 
 /// How fixes are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FixBy {
     Action,
     FaultCode,
@@ -376,7 +399,7 @@ impl FixBy {
 }
 
 /// Did the fix hold: one field action's (or fault code's) record.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FixRow {
     /// The field action (`reseat`, `power cycle`, `firmware`, `cabling`, `optics`, `other`,
     /// `replace node`, `replace FRU`) or the fault code.
@@ -387,30 +410,44 @@ pub struct FixRow {
     pub median_hours_to_restore: Option<f64>,
 }
 
-/// Every fix made at a site, restored in the field or by a swap, with the next failure of the same
-/// serial or slot. `part` narrows to RMAs of that part number.
-pub async fn fixes(db: &DatabaseConnection, actor: &Actor, by: FixBy, part: Option<&str>) -> AppResult<Vec<FixRow>> {
+/// What "did the fix hold" reads of an RMA.
+#[derive(sea_orm::FromQueryResult)]
+struct FixFacts {
+    id: Uuid,
+    unit_id: Uuid,
+    slot_id: Option<Uuid>,
+    part_id: Uuid,
+    resolution: Option<String>,
+    fault_code: Option<String>,
+    replacement_kind: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// Did the fix hold, per field action and per fault code, over all parts (`None`) and per part.
+pub type FixTables = BTreeMap<(FixBy, Option<String>), Vec<FixRow>>;
+
+/// Every fix made at a site of organization `scope` (or anywhere), restored in the field or by a
+/// swap, with the next failure of the same serial or slot, grouped every way the pages ask.
+pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<FixTables> {
     use crate::entities::event;
-    actor.require(
-        &[Role::Admin, Role::FieldEngineer, Role::DepotTech, Role::DcTech],
-        "read failure rates",
-    )?;
-    let mut q = rma::Entity::find().filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
-    if let Some(org) = actor.organization_scope() {
+    let mut q = rma::Entity::find()
+        .select_only()
+        .columns([
+            rma::Column::Id,
+            rma::Column::UnitId,
+            rma::Column::SlotId,
+            rma::Column::PartId,
+            rma::Column::Resolution,
+            rma::Column::FaultCode,
+            rma::Column::ReplacementKind,
+            rma::Column::CreatedAt,
+        ])
+        .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
+    if let Some(org) = scope {
         q = q.filter(rma::Column::OrganizationId.eq(org));
     }
-    let rmas = q.all(db).await?;
-    let part_id = match part.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(number) => Some(
-            part::Entity::find()
-                .filter(part::Column::Number.eq(number))
-                .one(db)
-                .await?
-                .ok_or_else(|| AppError::not_found(format!("part {number}")))?
-                .id,
-        ),
-        None => None,
-    };
+    let rmas = q.into_model::<FixFacts>().all(db).await?;
+    let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
     let restored_at: BTreeMap<Uuid, DateTime<Utc>> = event::Entity::find()
         .select_only()
         .columns([event::Column::RmaId, event::Column::At])
@@ -420,15 +457,24 @@ pub async fn fixes(db: &DatabaseConnection, actor: &Actor, by: FixBy, part: Opti
         .await?
         .into_iter()
         .collect();
-    let swaps: BTreeMap<Uuid, slot_history::Model> = slot_history::Entity::find()
+    // The unit swapped in by each RMA: (unit, slot, when).
+    let swaps: BTreeMap<Uuid, (Uuid, Uuid, DateTime<Utc>)> = slot_history::Entity::find()
+        .select_only()
+        .columns([
+            slot_history::Column::RmaId,
+            slot_history::Column::UnitId,
+            slot_history::Column::SlotId,
+            slot_history::Column::InstalledAt,
+        ])
         .filter(slot_history::Column::RmaId.is_not_null())
+        .into_tuple::<(Uuid, Uuid, Uuid, DateTime<Utc>)>()
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|h| h.rma_id.map(|r| (r, h)))
+        .map(|(rma, unit, slot, at)| (rma, (unit, slot, at)))
         .collect();
     // Each serial's and slot's reports, oldest first, to find the next one after a fix.
-    let mut reported: BTreeMap<Uuid, Vec<DateTime<Utc>>> = BTreeMap::new();
+    let mut reported: std::collections::HashMap<Uuid, Vec<DateTime<Utc>>> = std::collections::HashMap::new();
     for r in &rmas {
         reported.entry(r.unit_id).or_default().push(r.created_at);
         if let Some(slot) = r.slot_id {
@@ -437,261 +483,210 @@ pub async fn fixes(db: &DatabaseConnection, actor: &Actor, by: FixBy, part: Opti
     }
     reported.values_mut().for_each(|v| v.sort());
     let next_after = |id: Option<Uuid>, at: DateTime<Utc>| {
-        id.and_then(|id| reported.get(&id))
-            .and_then(|times| times.iter().find(|t| **t > at).copied())
+        let times = reported.get(&id?)?;
+        times.get(times.partition_point(|t| *t <= at)).copied()
     };
-    let mut groups: BTreeMap<String, Vec<reliability::Fix>> = BTreeMap::new();
-    for r in rmas.iter().filter(|r| part_id.is_none_or(|p| p == r.part_id)) {
+    // Each table's fixes, with the key of their row.
+    type Keyed = Vec<(String, reliability::Fix)>;
+    let mut groups: BTreeMap<(FixBy, Option<String>), Keyed> = BTreeMap::new();
+    for r in &rmas {
         let (action, unit, slot, fixed_at) = if let Some(at) = restored_at.get(&r.id) {
             let action = reliability::field_action(r.resolution.as_deref().unwrap_or_default());
             (action, r.unit_id, r.slot_id, *at)
-        } else if let Some(swap) = swaps.get(&r.id) {
+        } else if let Some(&(unit, slot, at)) = swaps.get(&r.id) {
             let action = match r.replacement_kind.as_deref() {
                 Some("fru") => "replace FRU",
                 _ => "replace node",
             };
-            (action, swap.unit_id, Some(swap.slot_id), swap.installed_at)
+            (action, unit, Some(slot), at)
         } else {
             continue;
         };
-        let next = [next_after(Some(unit), fixed_at), next_after(slot, fixed_at)]
-            .into_iter()
-            .flatten()
-            .min();
-        let key = match by {
-            FixBy::Action => action.to_string(),
-            FixBy::FaultCode => r.fault_code.clone().unwrap_or_else(|| "(no fault code)".into()),
-        };
-        groups.entry(key).or_default().push(reliability::Fix {
+        let fix = reliability::Fix {
             opened_at: r.created_at,
             fixed_at,
-            next_failure_at: next,
-        });
+            next_failure_at: [next_after(Some(unit), fixed_at), next_after(slot, fixed_at)]
+                .into_iter()
+                .flatten()
+                .min(),
+        };
+        let code = r.fault_code.clone().unwrap_or_else(|| "(no fault code)".into());
+        let part = parts.get(&r.part_id).cloned();
+        for (by, key) in [(FixBy::Action, action.to_string()), (FixBy::FaultCode, code)] {
+            groups.entry((by, None)).or_default().push((key.clone(), fix));
+            groups.entry((by, part.clone())).or_default().push((key, fix));
+        }
     }
     let now = Utc::now();
     Ok(groups
         .into_iter()
-        .map(|(key, fixes)| FixRow {
-            key,
-            fixes: fixes.len() as u64,
-            held: reliability::held(&fixes, now),
-            median_hours_to_restore: reliability::median_hours_to_restore(&fixes),
+        .map(|(table, fixes)| {
+            let mut by_key: BTreeMap<String, Vec<reliability::Fix>> = BTreeMap::new();
+            for (key, fix) in fixes {
+                by_key.entry(key).or_default().push(fix);
+            }
+            let rows = by_key
+                .into_iter()
+                .map(|(key, fixes)| FixRow {
+                    key,
+                    fixes: fixes.len() as u64,
+                    held: reliability::held(&fixes, now),
+                    median_hours_to_restore: reliability::median_hours_to_restore(&fixes),
+                })
+                .collect();
+            (table, rows)
         })
         .collect())
 }
 
-/// Depot turnaround assumed where a depot has not yet returned anything to stock.
-pub const DEFAULT_TURNAROUND_DAYS: f64 = 7.0;
-
-/// The spares policy an admin sets: the share of failures that should find a spare on the shelf,
-/// and how long a new unit takes from the vendor.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SparesPolicy {
-    pub fill_rate_percent: f64,
-    pub lead_time_days: f64,
+/// Every reliability figure of one fleet (an organization's, or all), computed together from one
+/// read of the fleet: the pages and the API read these instead of millions of rows per request.
+pub struct Snapshot {
+    pub computed_at: DateTime<Utc>,
+    afr: BTreeMap<&'static str, Vec<AfrRow>>,
+    pub weibull: Vec<WeibullRow>,
+    survival: BTreeMap<String, Survival>,
+    fixes: FixTables,
+    pub quality: crate::services::quality::Quality,
+    /// Shelves' demand, for the whole fleet only (spares are the depots' business).
+    pub demand: Vec<crate::services::spares::Demand>,
 }
 
-/// One shelf's recommended minimum and how it was reached.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SparesLine {
-    pub depot: String,
-    pub part: String,
-    /// Units of the part installed at the sites this depot serves (their default depot).
-    pub installed_base: u64,
-    /// The part's fleet-wide failure rate, percent per unit-year.
-    pub afr_percent: f64,
-    /// `afr × installed base`: failures a year this depot replaces.
-    pub failures_per_year: f64,
-    /// Median days from receiving a failed unit to returning it to stock.
-    pub turnaround_days: f64,
-    /// `measured` (this depot and part), `depot` (this depot, any part) or `default`.
-    pub turnaround_source: &'static str,
-    /// Lead time + turnaround.
-    pub pipeline_days: f64,
-    /// Units expected away at any moment: failures a day × pipeline days.
-    pub pipeline_mean: f64,
-    pub recommended_minimum: u32,
-    /// Today's threshold, if any.
-    pub minimum: Option<i32>,
-    /// New and refurbished units on the shelf, not reserved.
-    pub available: i64,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SparesPlan {
-    pub policy: SparesPolicy,
-    pub lines: Vec<SparesLine>,
-}
-
-pub async fn spares_policy(db: &impl sea_orm::ConnectionTrait) -> AppResult<SparesPolicy> {
-    let row = crate::entities::spares_policy::Entity::find_by_id(1)
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the spares policy row is missing")))?;
-    Ok(SparesPolicy {
-        fill_rate_percent: row.fill_rate_percent,
-        lead_time_days: row.lead_time_days,
-    })
-}
-
-/// Sets the fill rate (50–99.9 %) and vendor lead time (0–365 days); admins only.
-pub async fn set_spares_policy(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    policy: SparesPolicy,
-) -> AppResult<SparesPolicy> {
-    use crate::entities::spares_policy;
-    use sea_orm::{ActiveModelTrait, Set};
-    actor.require(&[Role::Admin], "set the spares policy")?;
-    let mut problems = vec![];
-    if !(50.0..=99.9).contains(&policy.fill_rate_percent) {
-        problems.push("fill_rate_percent must be between 50 and 99.9");
-    }
-    if !(0.0..=365.0).contains(&policy.lead_time_days) {
-        problems.push("lead_time_days must be between 0 and 365");
-    }
-    if !problems.is_empty() {
-        return Err(AppError::invalid(problems.join("; ")));
-    }
-    spares_policy::ActiveModel {
-        id: sea_orm::ActiveValue::Unchanged(1),
-        fill_rate_percent: Set(policy.fill_rate_percent),
-        lead_time_days: Set(policy.lead_time_days),
-        updated_at: Set(Utc::now()),
-    }
-    .update(db)
-    .await?;
-    Ok(policy)
-}
-
-/// The median of `days`, if any.
-fn median(mut days: Vec<f64>) -> Option<f64> {
-    days.sort_by(f64::total_cmp);
-    let n = days.len();
-    (n > 0).then(|| {
-        if n % 2 == 1 {
-            days[n / 2]
-        } else {
-            (days[n / 2 - 1] + days[n / 2]) / 2.0
-        }
-    })
-}
-
-/// The recommended minimum of every shelf that serves installed units or has a threshold: the
-/// base stock (`domain::reliability::base_stock`) of failure rate × installed base × (lead time
-/// + depot turnaround), at the policy's fill rate.
-pub async fn spares(db: &DatabaseConnection, actor: &Actor) -> AppResult<SparesPlan> {
-    use crate::entities::{depot, event};
-    actor.require(&[Role::DepotTech, Role::FieldEngineer, Role::Admin], "see depot stock")?;
-    let policy = spares_policy(db).await?;
-    let fleet = Fleet::load(db, actor).await?;
-    let rates = fleet.failures_and_years(By::Part);
-    let depots: BTreeMap<Uuid, String> = depot::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d.code))
-        .collect();
-    let serving: BTreeMap<Uuid, Uuid> = site::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s.default_depot_id))
-        .collect();
-    let mut installed: BTreeMap<(Uuid, Uuid), u64> = BTreeMap::new();
-    for s in fleet.stays.iter().filter(|s| s.still_installed) {
-        if let Some(depot) = serving.get(&s.site) {
-            *installed.entry((*depot, s.part)).or_default() += 1;
+impl By {
+    fn name(self) -> &'static str {
+        match self {
+            By::Part => "part",
+            By::Site => "site",
+            By::Organization => "organization",
+            By::Lot => "lot",
         }
     }
-    // Turnaround: received → returned to stock, per depot and part.
-    let repaired: Vec<(Uuid, Option<String>, DateTime<Utc>)> = event::Entity::find()
-        .select_only()
-        .columns([event::Column::RmaId, event::Column::ToStatus, event::Column::At])
-        .filter(event::Column::ToStatus.is_in([Status::Received.as_str(), Status::ReturnedToStock.as_str()]))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let returned_ids: Vec<Uuid> = repaired
-        .iter()
-        .filter(|r| r.1.as_deref() == Some(Status::ReturnedToStock.as_str()))
-        .map(|r| r.0)
-        .collect();
-    let shelf_of: BTreeMap<Uuid, (Uuid, Uuid)> = rma::Entity::find()
-        .select_only()
-        .columns([rma::Column::Id, rma::Column::ReturnDepotId, rma::Column::PartId])
-        .filter(rma::Column::Id.is_in(returned_ids))
-        .into_tuple::<(Uuid, Uuid, Uuid)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|(id, depot, part)| (id, (depot, part)))
-        .collect();
-    let mut received: BTreeMap<Uuid, DateTime<Utc>> = BTreeMap::new();
-    let mut turnarounds: BTreeMap<(Uuid, Uuid), Vec<f64>> = BTreeMap::new();
-    for (id, to, at) in &repaired {
-        if to.as_deref() == Some(Status::Received.as_str()) {
-            received.entry(*id).or_insert(*at);
-        }
-    }
-    for (id, to, at) in &repaired {
-        if let (Some("returned_to_stock"), Some(start), Some(shelf)) =
-            (to.as_deref(), received.get(id), shelf_of.get(id))
-        {
-            turnarounds
-                .entry(*shelf)
-                .or_default()
-                .push((*at - *start).num_seconds() as f64 / 86_400.0);
-        }
-    }
-    let counts = crate::services::stock::available_counts(db, None).await?;
-    let minimums: BTreeMap<(Uuid, Uuid), i32> = crate::entities::stock_threshold::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|t| ((t.depot_id, t.part_id), t.minimum))
-        .collect();
-    let shelves: std::collections::BTreeSet<(Uuid, Uuid)> = installed.keys().chain(minimums.keys()).copied().collect();
-    let mut lines = vec![];
-    for (depot_id, part_id) in shelves {
-        let (Some(depot), Some(part)) = (depots.get(&depot_id), fleet.parts.get(&part_id)) else {
-            continue;
+}
+
+impl Snapshot {
+    pub async fn compute(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<Snapshot> {
+        let computed_at = Utc::now();
+        let fleet = Fleet::load(db, scope).await?;
+        let afr = [By::Part, By::Site, By::Organization, By::Lot]
+            .into_iter()
+            .map(|by| (by.name(), fleet.afr(by)))
+            .collect();
+        let survival = fleet
+            .parts
+            .values()
+            .map(|p| fleet.survival(&p.number).map(|s| (p.number.clone(), s)))
+            .collect::<AppResult<_>>()?;
+        let demand = match scope {
+            None => crate::services::spares::demand(db, &fleet).await?,
+            Some(_) => vec![],
         };
-        let base = installed.get(&(depot_id, part_id)).copied().unwrap_or(0);
-        let afr_percent = rates
-            .get(&part.number)
-            .filter(|(_, years)| *years > 0.0)
-            .map_or(0.0, |(failures, years)| 100.0 * *failures as f64 / years);
-        let (turnaround_days, turnaround_source) =
-            match median(turnarounds.get(&(depot_id, part_id)).cloned().unwrap_or_default()) {
-                Some(days) => (days, "measured"),
-                None => {
-                    let at_depot: Vec<f64> = turnarounds
-                        .iter()
-                        .filter(|((d, _), _)| *d == depot_id)
-                        .flat_map(|(_, v)| v.iter().copied())
-                        .collect();
-                    median(at_depot).map_or((DEFAULT_TURNAROUND_DAYS, "default"), |days| (days, "depot"))
-                }
-            };
-        let failures_per_year = afr_percent / 100.0 * base as f64;
-        let pipeline_days = policy.lead_time_days + turnaround_days;
-        let pipeline_mean = failures_per_year / DAYS_PER_YEAR * pipeline_days;
-        lines.push(SparesLine {
-            depot: depot.clone(),
-            part: part.number.clone(),
-            installed_base: base,
-            afr_percent,
-            failures_per_year,
-            turnaround_days,
-            turnaround_source,
-            pipeline_days,
-            pipeline_mean,
-            recommended_minimum: reliability::base_stock(pipeline_mean, policy.fill_rate_percent / 100.0),
-            minimum: minimums.get(&(depot_id, part_id)).copied(),
-            available: counts.get(&(depot_id, part_id)).copied().unwrap_or(0),
-        });
+        Ok(Snapshot {
+            computed_at,
+            afr,
+            weibull: fleet.weibull(),
+            survival,
+            fixes: fix_tables(db, scope).await?,
+            quality: crate::services::quality::quality(db, scope).await?,
+            demand,
+        })
     }
-    Ok(SparesPlan { policy, lines })
+
+    pub fn afr(&self, by: By) -> &[AfrRow] {
+        self.afr.get(by.name()).map_or(&[], Vec::as_slice)
+    }
+
+    /// The survival of part `number` (any case); 404 for a part depot does not know.
+    pub fn survival(&self, number: &str) -> AppResult<&Survival> {
+        let number = number.trim().to_uppercase();
+        self.survival
+            .get(&number)
+            .ok_or_else(|| AppError::not_found(format!("part {number}")))
+    }
+
+    /// Did the fix hold, per action or fault code, over all parts or one (404 for an unknown part).
+    pub fn fixes(&self, by: FixBy, part: Option<&str>) -> AppResult<&[FixRow]> {
+        let part = part.map(|p| p.trim().to_uppercase()).filter(|p| !p.is_empty());
+        if let Some(p) = &part {
+            self.survival(p)?;
+        }
+        Ok(self.fixes.get(&(by, part)).map_or(&[], Vec::as_slice))
+    }
+}
+
+/// The precomputed figures, per fleet, recomputed in the background once older than `refresh`
+/// (the stale ones are served meanwhile); with a `refresh` of zero, computed on every request.
+pub struct Figures {
+    refresh: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<Option<Uuid>, Entry>>,
+}
+
+struct Entry {
+    snapshot: std::sync::Arc<Snapshot>,
+    computed: std::time::Instant,
+    refreshing: bool,
+}
+
+impl Figures {
+    pub fn new(refresh: std::time::Duration) -> Figures {
+        Figures {
+            refresh,
+            entries: Default::default(),
+        }
+    }
+
+    /// The figures of fleet `scope` (an organization, or all).
+    pub async fn get(
+        self: &std::sync::Arc<Self>,
+        db: &DatabaseConnection,
+        scope: Option<Uuid>,
+    ) -> AppResult<std::sync::Arc<Snapshot>> {
+        if self.refresh.is_zero() {
+            return Ok(std::sync::Arc::new(Snapshot::compute(db, scope).await?));
+        }
+        let stale = {
+            let mut entries = self.entries.lock().expect("figures lock");
+            match entries.get_mut(&scope) {
+                Some(e) if e.computed.elapsed() < self.refresh || e.refreshing => return Ok(e.snapshot.clone()),
+                Some(e) => {
+                    e.refreshing = true;
+                    Some(e.snapshot.clone())
+                }
+                None => None,
+            }
+        };
+        match stale {
+            Some(snapshot) => {
+                let (figures, db) = (self.clone(), db.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = figures.refresh(&db, scope).await {
+                        tracing::warn!(error = %e, "recomputing reliability figures");
+                        if let Some(e) = figures.entries.lock().expect("figures lock").get_mut(&scope) {
+                            e.refreshing = false;
+                        }
+                    }
+                });
+                Ok(snapshot)
+            }
+            None => self.refresh(db, scope).await,
+        }
+    }
+
+    /// Computes the figures of fleet `scope` now and keeps them.
+    pub async fn refresh(&self, db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<std::sync::Arc<Snapshot>> {
+        let started = std::time::Instant::now();
+        let snapshot = std::sync::Arc::new(Snapshot::compute(db, scope).await?);
+        metrics::histogram!("depot_reliability_compute_seconds").record(started.elapsed().as_secs_f64());
+        let entry = Entry {
+            snapshot: snapshot.clone(),
+            computed: std::time::Instant::now(),
+            refreshing: false,
+        };
+        self.entries.lock().expect("figures lock").insert(scope, entry);
+        Ok(snapshot)
+    }
+
+    /// How often the figures are recomputed; zero when every request computes them.
+    pub fn interval(&self) -> std::time::Duration {
+        self.refresh
+    }
 }

@@ -2,7 +2,7 @@
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::services::sla::{self, Report};
-use crate::services::{Actor, Page, quality, reliability};
+use crate::services::{Actor, Page, quality, reliability, spares};
 use crate::web::extract::Query;
 use axum::extract::State;
 use axum::http::header;
@@ -46,14 +46,10 @@ fn json_or_csv<T: serde::Serialize>(
     format: Option<&str>,
     name: &str,
     columns: &[&str],
-    rows: Vec<T>,
+    rows: &[T],
 ) -> AppResult<Response> {
     if format != Some("csv") {
-        return Ok(Json(Page {
-            items: rows,
-            next_cursor: None,
-        })
-        .into_response());
+        return Ok(Json(serde_json::json!({"items": rows, "next_cursor": null})).into_response());
     }
     let values: Vec<serde_json::Value> = rows
         .iter()
@@ -80,7 +76,8 @@ fn json_or_csv<T: serde::Serialize>(
 pub async fn afr(State(state): State<AppState>, actor: Actor, Query(q): Query<AfrQuery>) -> AppResult<Response> {
     let by = reliability::By::parse(q.by.as_deref().unwrap_or_default())?;
     let columns = ["key", "failures", "unit_years", "afr_percent", "ci_low", "ci_high"];
-    let rows = reliability::afr(&state.db, &actor, by).await?;
+    let figures = figures_for(&state, &actor).await?;
+    let rows = figures.afr(by);
     json_or_csv(q.format.as_deref(), "afr", &columns, rows)
 }
 
@@ -99,7 +96,7 @@ pub async fn weibull(State(state): State<AppState>, actor: Actor, Query(q): Quer
         "mean_life_days",
         "pattern",
     ];
-    let rows = reliability::weibull(&state.db, &actor).await?;
+    let rows = &figures_for(&state, &actor).await?.weibull;
     json_or_csv(q.format.as_deref(), "weibull", &columns, rows)
 }
 
@@ -116,8 +113,9 @@ pub async fn survival(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<SurvivalQuery>,
-) -> AppResult<Json<reliability::Survival>> {
-    Ok(Json(reliability::survival(&state.db, &actor, &q.part).await?))
+) -> AppResult<Response> {
+    let figures = figures_for(&state, &actor).await?;
+    Ok(Json(figures.survival(&q.part)?).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -136,7 +134,8 @@ pub struct FixesQuery {
     responses((status = 200, body = Page<reliability::FixRow>), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn fixes(State(state): State<AppState>, actor: Actor, Query(q): Query<FixesQuery>) -> AppResult<Response> {
     let by = reliability::FixBy::parse(q.by.as_deref().unwrap_or_default())?;
-    let rows = reliability::fixes(&state.db, &actor, by, q.part.as_deref()).await?;
+    let figures = figures_for(&state, &actor).await?;
+    let rows = figures.fixes(by, q.part.as_deref())?;
     if q.format.as_deref() != Some("csv") {
         return json_or_csv(None, "fixes", &[], rows);
     }
@@ -163,7 +162,7 @@ pub async fn fixes(State(state): State<AppState>, actor: Actor, Query(q): Query<
         "failed_again_90d",
         "median_hours_to_restore",
     ];
-    json_or_csv(Some("csv"), "fixes", &columns, flat)
+    json_or_csv(Some("csv"), "fixes", &columns, &flat)
 }
 
 /// Replacements that failed early (dead on arrival, or within 30 days of their swap) per depot
@@ -171,27 +170,33 @@ pub async fn fixes(State(state): State<AppState>, actor: Actor, Query(q): Query<
 /// and site.
 #[utoipa::path(get, path = "/api/v1/reliability/quality", tag = "reports",
     responses((status = 200, body = quality::Quality), (status = 401), (status = 403)))]
-pub async fn quality(State(state): State<AppState>, actor: Actor) -> AppResult<Json<quality::Quality>> {
-    Ok(Json(quality::quality(&state.db, &actor).await?))
+pub async fn quality(State(state): State<AppState>, actor: Actor) -> AppResult<Response> {
+    Ok(Json(&figures_for(&state, &actor).await?.quality).into_response())
+}
+
+/// The precomputed figures of the fleet `actor` may see.
+pub async fn figures_for(state: &AppState, actor: &Actor) -> AppResult<std::sync::Arc<reliability::Snapshot>> {
+    reliability::require_reader(actor)?;
+    state.figures.get(&state.db, actor.organization_scope()).await
 }
 
 /// Each depot's recommended minimum per part, from the failure rate, the installed base it serves,
 /// the vendor lead time and its own turnaround, at the policy's fill rate; beside today's thresholds.
 #[utoipa::path(get, path = "/api/v1/reliability/spares", tag = "reports",
-    responses((status = 200, body = reliability::SparesPlan), (status = 401), (status = 403)))]
-pub async fn spares(State(state): State<AppState>, actor: Actor) -> AppResult<Json<reliability::SparesPlan>> {
-    Ok(Json(reliability::spares(&state.db, &actor).await?))
+    responses((status = 200, body = spares::SparesPlan), (status = 401), (status = 403)))]
+pub async fn spares(State(state): State<AppState>, actor: Actor) -> AppResult<Json<spares::SparesPlan>> {
+    Ok(Json(spares::plan(&state.db, &state.figures, &actor).await?))
 }
 
 /// Set the fill rate the recommendations aim for and the vendor lead time (admins).
-#[utoipa::path(put, path = "/api/v1/reliability/spares/policy", request_body = reliability::SparesPolicy, tag = "reports",
-    responses((status = 200, body = reliability::SparesPolicy), (status = 401), (status = 403), (status = 422)))]
+#[utoipa::path(put, path = "/api/v1/reliability/spares/policy", request_body = spares::SparesPolicy, tag = "reports",
+    responses((status = 200, body = spares::SparesPolicy), (status = 401), (status = 403), (status = 422)))]
 pub async fn set_spares_policy(
     State(state): State<AppState>,
     actor: Actor,
-    crate::web::extract::Json(policy): crate::web::extract::Json<reliability::SparesPolicy>,
-) -> AppResult<Json<reliability::SparesPolicy>> {
-    Ok(Json(reliability::set_spares_policy(&state.db, &actor, policy).await?))
+    crate::web::extract::Json(policy): crate::web::extract::Json<spares::SparesPolicy>,
+) -> AppResult<Json<spares::SparesPolicy>> {
+    Ok(Json(spares::set_policy(&state.db, &actor, policy).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

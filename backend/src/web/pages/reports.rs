@@ -33,6 +33,9 @@ struct Titled<T> {
 struct ReliabilityPage {
     chrome: Chrome,
     scoped: bool,
+    /// When the figures were computed, and how often they are.
+    as_of: chrono::DateTime<chrono::Utc>,
+    refresh_minutes: u64,
     groupings: [&'static str; 4],
     by: String,
     part: Option<String>,
@@ -61,12 +64,12 @@ async fn reliability(
     Query(q): Query<ReliabilityParams>,
 ) -> Result<Html<String>, PageError> {
     use crate::services::charts::{rate_chart, survival_chart};
-    use crate::services::reliability::{By, FixBy, Fleet, fixes};
+    use crate::services::reliability::{By, FixBy};
     let by_text = q.by.filter(|b| !b.is_empty()).unwrap_or_else(|| "part".into());
     let by = By::parse(&by_text)?;
-    let fleet = Fleet::load(&state.db, &viewer.actor).await?;
-    let afr = fleet.afr(by);
-    let weibull = fleet.weibull();
+    let figures = crate::web::reports::figures_for(&state, &viewer.actor).await?;
+    let afr = figures.afr(by).to_vec();
+    let weibull = figures.weibull.clone();
     // The part whose curve is drawn: the one asked for, else the one with the most failures.
     let part = q.part.filter(|p| !p.is_empty()).or_else(|| {
         weibull
@@ -76,10 +79,10 @@ async fn reliability(
             .map(|w| w.part.clone())
     });
     let survival_chart = match &part {
-        Some(number) => {
-            let survival = fleet.survival(number)?;
-            Some(survival_chart(&format!("Survival of {number}"), &survival)?)
-        }
+        Some(number) => Some(survival_chart(
+            &format!("Survival of {number}"),
+            figures.survival(number)?,
+        )?),
         None => None,
     };
     let afr_chart = if afr.is_empty() {
@@ -90,18 +93,22 @@ async fn reliability(
     let fix_tables = vec![
         Titled {
             title: "Fix",
-            rows: fixes(&state.db, &viewer.actor, FixBy::Action, None).await?,
+            rows: figures.fixes(FixBy::Action, None)?.to_vec(),
         },
         Titled {
             title: "Fault code",
-            rows: fixes(&state.db, &viewer.actor, FixBy::FaultCode, None).await?,
+            rows: figures.fixes(FixBy::FaultCode, None)?.to_vec(),
         },
     ];
-    let quality = crate::services::quality::quality(&state.db, &viewer.actor).await?;
+    let quality = figures.quality.clone();
+    let as_of = figures.computed_at;
+    let refresh_minutes = state.figures.interval().as_secs() / 60;
     render(
         "reports/reliability.html",
         &ReliabilityPage {
             scoped: viewer.actor.organization_scope().is_some(),
+            as_of,
+            refresh_minutes,
             chrome: Chrome::new(viewer, "reports"),
             groupings: ["part", "site", "organization", "lot"],
             by: by_text,

@@ -332,8 +332,10 @@ async fn detail_page(
     let can_edit_refs = viewer.is(&[Role::FieldEngineer, Role::DcTech, Role::Admin]);
     // While the engineer chooses a field action, what held before on this part.
     let fix_record = if can_check {
-        use crate::services::reliability::{FixBy, fixes};
-        fixes(&state.db, &viewer.actor, FixBy::Action, Some(&rma.part)).await?
+        let figures = crate::web::reports::figures_for(state, &viewer.actor).await?;
+        figures
+            .fixes(crate::services::reliability::FixBy::Action, Some(&rma.part))?
+            .to_vec()
     } else {
         vec![]
     };

@@ -27,7 +27,7 @@ struct StockPage {
     lines: Vec<StockLine>,
     thresholds: Vec<ThresholdLine>,
     restock: Restock,
-    spares: crate::services::reliability::SparesPlan,
+    spares: crate::services::spares::SparesPlan,
     /// Depots whose thresholds the viewer may set.
     settable_depots: Vec<String>,
     parts: Vec<String>,
@@ -38,7 +38,7 @@ async fn stock_page(state: &AppState, viewer: Viewer, error: Option<String>) -> 
     let lines = units::stock_summary(&state.db, &viewer.actor).await?;
     let thresholds = stock::thresholds(&state.db, &viewer.actor).await?;
     let restock = stock::restock(&state.db, &viewer.actor).await?;
-    let spares = crate::services::reliability::spares(&state.db, &viewer.actor).await?;
+    let spares = crate::services::spares::plan(&state.db, &state.figures, &viewer.actor).await?;
     let mut depots: Vec<String> = lines.iter().map(|l| l.depot.clone()).collect();
     depots.dedup();
     let settable_depots = match viewer.role {
@@ -106,7 +106,7 @@ async fn set_spares_policy(
     State(state): State<AppState>,
     SignedForm { viewer, form }: SignedForm<SparesPolicyForm>,
 ) -> Response {
-    use crate::services::reliability::{SparesPolicy, set_spares_policy};
+    use crate::services::spares::{SparesPolicy, set_policy as set_spares_policy};
     let number = |name: &str, text: &str| {
         text.trim()
             .parse::<f64>()
