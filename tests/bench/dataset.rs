@@ -4,7 +4,7 @@
 //! replacements, so stock stays the size a depot really keeps. Bulk inserts, no ORM.
 use crate::sql::{Conn, V};
 use chrono::{DateTime, Datelike, Duration, Utc};
-use depot::entities::{cluster, part, site, user};
+use depot::entities::{cluster, part, site, slot, user};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -59,6 +59,8 @@ struct Site {
     organization_id: Uuid,
     depot_id: Uuid,
     clusters: Vec<Uuid>,
+    /// The site's node slots, where generated units spend their lives.
+    slots: Vec<Uuid>,
 }
 
 #[derive(Clone)]
@@ -118,6 +120,10 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
     let mut phases = Phases::start();
     let parts = part::Entity::find().all(db).await?;
     let clusters = cluster::Entity::find().all(db).await?;
+    let slots = slot::Entity::find()
+        .filter(slot::Column::ParentSlotId.is_null())
+        .all(db)
+        .await?;
     let engineer = user::Entity::find()
         .filter(user::Column::Role.eq("field_engineer"))
         .one(db)
@@ -129,6 +135,14 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         .into_iter()
         .map(|s| Site {
             clusters: clusters.iter().filter(|c| c.site_id == s.id).map(|c| c.id).collect(),
+            slots: {
+                let here: Vec<Uuid> = clusters.iter().filter(|c| c.site_id == s.id).map(|c| c.id).collect();
+                slots
+                    .iter()
+                    .filter(|x| here.contains(&x.cluster_id))
+                    .map(|x| x.id)
+                    .collect()
+            },
             id: s.id,
             code: s.code,
             organization_id: s.organization_id,
@@ -264,7 +278,9 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         conn.exec("SET maintenance_work_mem='1GB'", vec![]).await?;
         conn.exec("SET session_replication_role=replica", vec![]).await?;
     }
-    let indexes = conn.secondary_indexes(&["units", "rmas", "events"]).await?;
+    let indexes = conn
+        .secondary_indexes(&["units", "rmas", "events", "slot_history"])
+        .await?;
     for (name, _) in &indexes {
         conn.exec(&format!("DROP INDEX \"{name}\""), vec![]).await?;
     }
@@ -436,6 +452,44 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         conn.exec("COMMIT", vec![]).await?;
     }
     phases.done("RMAs and events loaded");
+    // Every failed unit ran in a slot of its site from a year before its failure until its swap
+    // (or still runs); every replacement delivered and swapped in runs from its swap on: the
+    // exposure failure rates are computed from.
+    let swap_stage = GOLDEN.iter().position(|s| *s == "swapped").unwrap();
+    let mut stays = Vec::with_capacity(n * 2);
+    for (i, p) in plans.iter().enumerate() {
+        let site = &sites[p.site];
+        let Some(&slot) = site.slots.get(i % site.slots.len().max(1)) else {
+            continue;
+        };
+        let swapped_at = (p.path.len() > swap_stage).then(|| p.times[swap_stage]);
+        stays.push(vec![
+            V::Uuid(v7(p.times[0])),
+            V::Uuid(slot),
+            V::Uuid(units[p.unit].id),
+            V::OptUuid(None),
+            V::Time(p.times[0] - Duration::days(365)),
+            V::OptTime(swapped_at),
+        ]);
+        if let (Some(at), Some(r)) = (swapped_at, p.replacement) {
+            stays.push(vec![
+                V::Uuid(v7(at)),
+                V::Uuid(slot),
+                V::Uuid(units[r].id),
+                V::OptUuid(Some(p.id)),
+                V::Time(at),
+                V::OptTime(None),
+            ]);
+        }
+    }
+    let stay_count = stays.len();
+    conn.exec("BEGIN", vec![]).await?;
+    for chunk in stays.chunks(50_000) {
+        let columns = ["id", "slot_id", "unit_id", "rma_id", "installed_at", "removed_at"];
+        conn.bulk_load("slot_history", &columns, chunk.to_vec()).await?;
+    }
+    conn.exec("COMMIT", vec![]).await?;
+    phases.done(&format!("{stay_count} slot stays loaded"));
     for (year, last) in &counters {
         conn.exec("DELETE FROM rma_counters WHERE year = ?", vec![V::Int(*year)])
             .await?;

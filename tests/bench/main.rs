@@ -229,6 +229,22 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
             format!("{:.0} ms ({queued} queued)", t.elapsed().as_secs_f64() * 1000.0),
         );
     }
+    // The reliability figures of the whole fleet, as the server precomputes them (at start and
+    // every refresh interval): how long one computation takes at this size.
+    let t = Instant::now();
+    let figures = depot::services::reliability::Snapshot::compute(&db, None)
+        .await
+        .unwrap();
+    one.put(
+        "reliability figures computed in",
+        format!(
+            "{:.1} s ({} parts, {} fixes tables)",
+            t.elapsed().as_secs_f64(),
+            figures.weibull.len(),
+            figures.fixes_tables()
+        ),
+    );
+    drop(figures);
     let token = depot::services::tokens::create(&db, "fe@vast.example", "bench")
         .await
         .unwrap();
@@ -370,6 +386,21 @@ async fn read_scenarios(target: &Arc<Target>, ds: &dataset::Dataset, bounds: Bou
     out.push((
         "dashboard (HTML) p50 / p99".into(),
         reads(target, bounds, true, |_| "/".to_string()).await,
+    ));
+    const BY: [&str; 4] = ["part", "site", "organization", "lot"];
+    out.push((
+        "failure rates, API p50 / p99".into(),
+        reads(target, bounds, false, |i| {
+            format!("/api/v1/reliability/afr?by={}", BY[i % 4])
+        })
+        .await,
+    ));
+    out.push((
+        "reliability page (HTML) p50 / p99".into(),
+        reads(target, bounds, true, |i| {
+            format!("/reports/reliability?by={}", BY[i % 4])
+        })
+        .await,
     ));
     out
 }

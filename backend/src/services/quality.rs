@@ -214,7 +214,10 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
     if let Some(org) = scope {
         q = q.filter(rma::Column::OrganizationId.eq(org));
     }
-    let all = q.into_model::<RmaFacts>().all(db).await?;
+    let all: Vec<RmaFacts> = {
+        use futures_util::TryStreamExt;
+        q.into_model::<RmaFacts>().stream(db).await?.try_collect().await?
+    };
     let numbers: BTreeMap<Uuid, &str> = all.iter().map(|r| (r.id, r.number.as_str())).collect();
     let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
     let depots = crate::services::views::names_by_id::<depot::Entity>(db, |d| d.code).await?;

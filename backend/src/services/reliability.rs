@@ -10,7 +10,7 @@ use crate::services::Actor;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// How the fleet is grouped.
@@ -49,58 +49,62 @@ pub struct AfrRow {
     pub ci_high: f64,
 }
 
-/// One stay of a unit in a slot, with what the groupings need.
+/// One stay of a unit in a slot, as a life: how long, whether it ended in a failure, and what the
+/// groupings need (as indexes into the fleet's small tables: a million stays stay small).
 struct Stay {
-    unit: Uuid,
-    part: Uuid,
-    lot: Option<String>,
-    site: Uuid,
-    organization: Uuid,
-    installed_at: DateTime<Utc>,
-    /// Removal, or now for a unit still installed.
-    ended_at: DateTime<Utc>,
+    part: u16,
+    site: u16,
+    lot: u32,
+    /// Installed to removal (or now): exposure.
+    exposed_days: f64,
+    /// Installed to the failure's report, or to removal (or now): the life.
+    days: f64,
+    failed: bool,
     still_installed: bool,
 }
 
-/// A failure: an RMA approved for a replacement (not cancelled).
-struct Failure {
-    returned_unit: Uuid,
-    /// The FRU for an FRU swap, else the node.
-    part: Uuid,
-    lot: Option<String>,
-    site: Uuid,
-    organization: Uuid,
-    /// When the fault was reported: the RMA's opening.
-    at: DateTime<Utc>,
-}
+/// Where a failure is counted: (part, site, lot) indexes.
+type Cell = (u16, u16, u32);
 
-/// The fleet as far as `actor` may see it: every stay at its organization's sites and every
-/// failure of its RMAs, read in a handful of whole-table passes (an IN list of every installed
-/// unit would outgrow SQLite's parameter limit long before a million units).
+/// The fleet as far as a scope may see it: every stay at its organization's sites as a life, and
+/// the failure count of every part, site and lot. Read in a few streamed whole-table passes (an IN
+/// list of every installed unit would outgrow SQLite's parameter limit long before a million
+/// units, and holding the rows themselves would take gigabytes).
 pub struct Fleet {
     stays: Vec<Stay>,
-    failures: Vec<Failure>,
-    parts: BTreeMap<Uuid, part::Model>,
-    sites: BTreeMap<Uuid, String>,
+    failures: BTreeMap<Cell, u64>,
+    /// Index tables: parts, sites (with their organization), lots ("" for none).
+    parts: Vec<part::Model>,
+    sites: Vec<(Uuid, String, Uuid)>,
+    lots: Vec<String>,
     organizations: BTreeMap<Uuid, String>,
 }
 
 impl Fleet {
     /// The fleet of organization `scope`, or all of it.
     pub async fn load(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<Fleet> {
+        use futures_util::TryStreamExt;
         let visible = |org: Uuid| scope.is_none_or(|mine| mine == org);
         let now = Utc::now();
-        let site_rows = site::Entity::find().all(db).await?;
-        let site_org: BTreeMap<Uuid, Uuid> = site_rows.iter().map(|s| (s.id, s.organization_id)).collect();
-        let cluster_site: BTreeMap<Uuid, Uuid> = cluster::Entity::find()
+        let parts = part::Entity::find().all(db).await?;
+        let part_index: HashMap<Uuid, u16> = parts.iter().enumerate().map(|(i, p)| (p.id, i as u16)).collect();
+        let sites: Vec<(Uuid, String, Uuid)> = site::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.code, s.organization_id))
+            .collect();
+        let site_index: HashMap<Uuid, u16> = sites.iter().enumerate().map(|(i, s)| (s.0, i as u16)).collect();
+        let cluster_site: HashMap<Uuid, u16> = cluster::Entity::find()
             .select_only()
             .columns([cluster::Column::Id, cluster::Column::SiteId])
             .into_tuple::<(Uuid, Uuid)>()
             .all(db)
             .await?
             .into_iter()
+            .filter_map(|(c, s)| site_index.get(&s).map(|i| (c, *i)))
             .collect();
-        let slot_site: BTreeMap<Uuid, Uuid> = slot::Entity::find()
+        let slot_site: HashMap<Uuid, u16> = slot::Entity::find()
             .select_only()
             .columns([slot::Column::Id, slot::Column::ClusterId])
             .into_tuple::<(Uuid, Uuid)>()
@@ -109,43 +113,31 @@ impl Fleet {
             .into_iter()
             .filter_map(|(slot, cluster)| cluster_site.get(&cluster).map(|site| (slot, *site)))
             .collect();
-        let units: BTreeMap<Uuid, (Uuid, Option<String>)> = unit::Entity::find()
+        let mut lots: Vec<String> = vec![String::new()];
+        let mut lot_index: HashMap<String, u32> = HashMap::new();
+        // Every unit's part and lot.
+        let mut units: HashMap<Uuid, (u16, u32)> = HashMap::new();
+        let mut rows = unit::Entity::find()
             .select_only()
             .columns([unit::Column::Id, unit::Column::PartId, unit::Column::Lot])
             .into_tuple::<(Uuid, Uuid, Option<String>)>()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|(id, part, lot)| (id, (part, lot)))
-            .collect();
-        let stays = slot_history::Entity::find()
-            .select_only()
-            .columns([
-                slot_history::Column::SlotId,
-                slot_history::Column::UnitId,
-                slot_history::Column::InstalledAt,
-                slot_history::Column::RemovedAt,
-            ])
-            .into_tuple::<(Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>)>()
-            .all(db)
-            .await?
-            .into_iter()
-            .filter_map(|(slot, unit, installed_at, removed_at)| {
-                let site = *slot_site.get(&slot)?;
-                let organization = *site_org.get(&site)?;
-                let (part, lot) = units.get(&unit)?;
-                visible(organization).then(|| Stay {
-                    unit,
-                    part: *part,
-                    lot: lot.clone(),
-                    site,
-                    organization,
-                    installed_at,
-                    ended_at: removed_at.unwrap_or(now).min(now),
-                    still_installed: removed_at.is_none(),
-                })
-            })
-            .collect();
+            .stream(db)
+            .await?;
+        while let Some((id, part, lot)) = rows.try_next().await? {
+            let lot = match lot {
+                None => 0,
+                Some(l) => *lot_index.entry(l.clone()).or_insert_with(|| {
+                    lots.push(l);
+                    (lots.len() - 1) as u32
+                }),
+            };
+            if let Some(part) = part_index.get(&part) {
+                units.insert(id, (*part, lot));
+            }
+        }
+        drop(rows);
+        // Failures: an RMA approved for a replacement and not cancelled, counted where it
+        // happened; each failed unit's report times, to end its lives.
         let mut failing = rma::Entity::find()
             .select_only()
             .columns([
@@ -154,7 +146,6 @@ impl Fleet {
                 rma::Column::ReplacementPartId,
                 rma::Column::PartId,
                 rma::Column::SiteId,
-                rma::Column::OrganizationId,
                 rma::Column::CreatedAt,
             ])
             .filter(rma::Column::ReplacementKind.is_not_null())
@@ -162,36 +153,69 @@ impl Fleet {
         if let Some(org) = scope {
             failing = failing.filter(rma::Column::OrganizationId.eq(org));
         }
-        type Row = (Uuid, Option<String>, Option<Uuid>, Uuid, Uuid, Uuid, DateTime<Utc>);
-        let failures = failing
-            .into_tuple::<Row>()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(
-                |(returned_unit, kind, replacement_part, part, site, organization, at)| Failure {
-                    returned_unit,
-                    part: match kind.as_deref() {
-                        Some("fru") => replacement_part.unwrap_or(part),
-                        _ => part,
-                    },
-                    lot: units.get(&returned_unit).and_then(|(_, lot)| lot.clone()),
-                    site,
-                    organization,
-                    at,
-                },
-            )
-            .collect();
+        type Row = (Uuid, Option<String>, Option<Uuid>, Uuid, Uuid, DateTime<Utc>);
+        let mut failures: BTreeMap<Cell, u64> = BTreeMap::new();
+        let mut failed_at: HashMap<Uuid, Vec<DateTime<Utc>>> = HashMap::new();
+        let mut rows = failing.into_tuple::<Row>().stream(db).await?;
+        while let Some((returned, kind, replacement_part, part, site, at)) = rows.try_next().await? {
+            // An FRU swap is a failure of the FRU, a whole-unit replacement one of the node.
+            let failed_part = match kind.as_deref() {
+                Some("fru") => replacement_part.unwrap_or(part),
+                _ => part,
+            };
+            let lot = units.get(&returned).map_or(0, |u| u.1);
+            if let (Some(p), Some(s)) = (part_index.get(&failed_part), site_index.get(&site)) {
+                *failures.entry((*p, *s, lot)).or_default() += 1;
+            }
+            failed_at.entry(returned).or_default().push(at);
+        }
+        drop(rows);
+        // Lives: a stay ends in a failure when an RMA for its unit was opened during it;
+        // otherwise it is censored at its removal or now.
+        let mut stays = vec![];
+        let mut rows = slot_history::Entity::find()
+            .select_only()
+            .columns([
+                slot_history::Column::SlotId,
+                slot_history::Column::UnitId,
+                slot_history::Column::InstalledAt,
+                slot_history::Column::RemovedAt,
+            ])
+            .into_tuple::<(Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>)>()
+            .stream(db)
+            .await?;
+        while let Some((slot, unit, installed_at, removed_at)) = rows.try_next().await? {
+            let (Some(&site), Some(&(part, lot))) = (slot_site.get(&slot), units.get(&unit)) else {
+                continue;
+            };
+            if !visible(sites[site as usize].2) {
+                continue;
+            }
+            let ended_at = removed_at.unwrap_or(now).min(now);
+            let failure = failed_at
+                .get(&unit)
+                .into_iter()
+                .flatten()
+                .filter(|at| **at >= installed_at && **at <= ended_at)
+                .min();
+            let days = |end: DateTime<Utc>| (end - installed_at).num_milliseconds().max(0) as f64 / 86_400_000.0;
+            stays.push(Stay {
+                part,
+                site,
+                lot,
+                exposed_days: days(ended_at),
+                days: days(failure.copied().unwrap_or(ended_at)),
+                failed: failure.is_some(),
+                still_installed: removed_at.is_none(),
+            });
+        }
+        drop(rows);
         Ok(Fleet {
             stays,
             failures,
-            parts: part::Entity::find()
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|p| (p.id, p))
-                .collect(),
-            sites: site_rows.into_iter().map(|s| (s.id, s.code)).collect(),
+            parts,
+            sites,
+            lots,
             organizations: organization::Entity::find()
                 .all(db)
                 .await?
@@ -201,37 +225,29 @@ impl Fleet {
         })
     }
 
-    fn key(&self, by: By, part: Uuid, site: Uuid, organization: Uuid, lot: Option<&String>) -> Option<String> {
+    fn key(&self, by: By, part: u16, site: u16, lot: u32) -> Option<String> {
         match by {
-            By::Part => self.parts.get(&part).map(|p| p.number.clone()),
-            By::Site => self.sites.get(&site).cloned(),
-            By::Organization => self.organizations.get(&organization).cloned(),
-            By::Lot => Some(lot.cloned().unwrap_or_else(|| "(no lot)".into())),
+            By::Part => self.parts.get(part as usize).map(|p| p.number.clone()),
+            By::Site => self.sites.get(site as usize).map(|s| s.1.clone()),
+            By::Organization => self
+                .sites
+                .get(site as usize)
+                .and_then(|s| self.organizations.get(&s.2).cloned()),
+            By::Lot => Some(match self.lots.get(lot as usize) {
+                Some(l) if !l.is_empty() => l.clone(),
+                _ => "(no lot)".into(),
+            }),
         }
     }
 
-    /// Every life of the units of `part`: a stay ends in a failure when an RMA for that unit was
-    /// opened during it; otherwise it is censored at its removal or now.
-    fn lives(&self, part: Uuid) -> Vec<Life> {
-        let mut failed_at: BTreeMap<Uuid, Vec<DateTime<Utc>>> = BTreeMap::new();
-        for f in &self.failures {
-            failed_at.entry(f.returned_unit).or_default().push(f.at);
-        }
-        let days = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_milliseconds().max(0) as f64 / 86_400_000.0;
+    /// Every life of the units of part `index`.
+    fn lives(&self, index: u16) -> Vec<Life> {
         self.stays
             .iter()
-            .filter(|s| s.part == part)
-            .map(|s| {
-                let failure = failed_at
-                    .get(&s.unit)
-                    .into_iter()
-                    .flatten()
-                    .filter(|at| **at >= s.installed_at && **at <= s.ended_at)
-                    .min();
-                Life {
-                    days: days(s.installed_at, failure.copied().unwrap_or(s.ended_at)),
-                    failed: failure.is_some(),
-                }
+            .filter(|s| s.part == index)
+            .map(|s| Life {
+                days: s.days,
+                failed: s.failed,
             })
             .collect()
     }
@@ -239,15 +255,18 @@ impl Fleet {
     /// Failures and unit-years in service per group.
     pub fn failures_and_years(&self, by: By) -> BTreeMap<String, (u64, f64)> {
         let mut groups: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+        let mut years: HashMap<Cell, f64> = HashMap::new();
         for s in &self.stays {
-            let days = (s.ended_at - s.installed_at).num_milliseconds().max(0) as f64 / 86_400_000.0;
-            if let Some(k) = self.key(by, s.part, s.site, s.organization, s.lot.as_ref()) {
-                groups.entry(k).or_default().1 += days / DAYS_PER_YEAR;
+            *years.entry((s.part, s.site, s.lot)).or_default() += s.exposed_days / DAYS_PER_YEAR;
+        }
+        for ((part, site, lot), y) in years {
+            if let Some(k) = self.key(by, part, site, lot) {
+                groups.entry(k).or_default().1 += y;
             }
         }
-        for f in &self.failures {
-            if let Some(k) = self.key(by, f.part, f.site, f.organization, f.lot.as_ref()) {
-                groups.entry(k).or_default().0 += 1;
+        for (&(part, site, lot), n) in &self.failures {
+            if let Some(k) = self.key(by, part, site, lot) {
+                groups.entry(k).or_default().0 += n;
             }
         }
         groups
@@ -258,18 +277,18 @@ impl Fleet {
         self.stays
             .iter()
             .filter(|s| s.still_installed)
-            .map(|s| (s.site, s.part))
+            .map(|s| (self.sites[s.site as usize].0, self.parts[s.part as usize].id))
     }
 
     pub fn part_number(&self, id: Uuid) -> Option<&str> {
-        self.parts.get(&id).map(|p| p.number.as_str())
+        self.parts.iter().find(|p| p.id == id).map(|p| p.number.as_str())
     }
 
-    /// Parts with units in service, by number.
-    fn installed_parts(&self) -> Vec<&part::Model> {
-        let ids: std::collections::BTreeSet<Uuid> = self.stays.iter().map(|s| s.part).collect();
-        let mut parts: Vec<&part::Model> = ids.iter().filter_map(|id| self.parts.get(id)).collect();
-        parts.sort_by(|a, b| a.number.cmp(&b.number));
+    /// Parts with units in service, by number, with their index.
+    fn installed_parts(&self) -> Vec<(u16, &part::Model)> {
+        let ids: std::collections::BTreeSet<u16> = self.stays.iter().map(|s| s.part).collect();
+        let mut parts: Vec<(u16, &part::Model)> = ids.into_iter().map(|i| (i, &self.parts[i as usize])).collect();
+        parts.sort_by(|a, b| a.1.number.cmp(&b.1.number));
         parts
     }
 }
@@ -353,17 +372,18 @@ impl Fleet {
     pub fn weibull(&self) -> Vec<WeibullRow> {
         self.installed_parts()
             .into_iter()
-            .map(|p| WeibullRow::new(&p.number, &self.lives(p.id)))
+            .map(|(i, p)| WeibullRow::new(&p.number, &self.lives(i)))
             .collect()
     }
 
     pub fn survival(&self, number: &str) -> AppResult<Survival> {
-        let part = self
+        let (index, part) = self
             .parts
-            .values()
-            .find(|p| p.number.eq_ignore_ascii_case(number.trim()))
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.number.eq_ignore_ascii_case(number.trim()))
             .ok_or_else(|| AppError::not_found(format!("part {number}")))?;
-        let lives = self.lives(part.id);
+        let lives = self.lives(index as u16);
         Ok(Survival {
             weibull: WeibullRow::new(&part.number, &lives),
             kaplan_meier: reliability::kaplan_meier(&lives)
@@ -446,7 +466,10 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
     if let Some(org) = scope {
         q = q.filter(rma::Column::OrganizationId.eq(org));
     }
-    let rmas = q.into_model::<FixFacts>().all(db).await?;
+    let rmas: Vec<FixFacts> = {
+        use futures_util::TryStreamExt;
+        q.into_model::<FixFacts>().stream(db).await?.try_collect().await?
+    };
     let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
     let restored_at: BTreeMap<Uuid, DateTime<Utc>> = event::Entity::find()
         .select_only()
@@ -573,17 +596,20 @@ impl Snapshot {
             .collect();
         let survival = fleet
             .parts
-            .values()
+            .iter()
             .map(|p| fleet.survival(&p.number).map(|s| (p.number.clone(), s)))
             .collect::<AppResult<_>>()?;
         let demand = match scope {
             None => crate::services::spares::demand(db, &fleet).await?,
             Some(_) => vec![],
         };
+        let weibull = fleet.weibull();
+        // The stays go before the RMAs are read: one large table in memory at a time.
+        drop(fleet);
         Ok(Snapshot {
             computed_at,
             afr,
-            weibull: fleet.weibull(),
+            weibull,
             survival,
             fixes: fix_tables(db, scope).await?,
             quality: crate::services::quality::quality(db, scope).await?,
@@ -593,6 +619,11 @@ impl Snapshot {
 
     pub fn afr(&self, by: By) -> &[AfrRow] {
         self.afr.get(by.name()).map_or(&[], Vec::as_slice)
+    }
+
+    /// How many "did the fix hold" tables it holds (per grouping, overall and per part).
+    pub fn fixes_tables(&self) -> usize {
+        self.fixes.len()
     }
 
     /// The survival of part `number` (any case); 404 for a part depot does not know.
@@ -618,6 +649,8 @@ impl Snapshot {
 pub struct Figures {
     refresh: std::time::Duration,
     entries: std::sync::Mutex<std::collections::HashMap<Option<Uuid>, Entry>>,
+    /// One computation at a time: each reads every stay, and two at once would double the memory.
+    computing: tokio::sync::Mutex<()>,
 }
 
 struct Entry {
@@ -631,6 +664,7 @@ impl Figures {
         Figures {
             refresh,
             entries: Default::default(),
+            computing: Default::default(),
         }
     }
 
@@ -667,12 +701,28 @@ impl Figures {
                 });
                 Ok(snapshot)
             }
-            None => self.refresh(db, scope).await,
+            None => {
+                let _turn = self.computing.lock().await;
+                // Another request may have computed them while this one waited.
+                if let Some(e) = self.entries.lock().expect("figures lock").get(&scope) {
+                    return Ok(e.snapshot.clone());
+                }
+                self.compute_and_keep(db, scope).await
+            }
         }
     }
 
     /// Computes the figures of fleet `scope` now and keeps them.
     pub async fn refresh(&self, db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<std::sync::Arc<Snapshot>> {
+        let _turn = self.computing.lock().await;
+        self.compute_and_keep(db, scope).await
+    }
+
+    async fn compute_and_keep(
+        &self,
+        db: &DatabaseConnection,
+        scope: Option<Uuid>,
+    ) -> AppResult<std::sync::Arc<Snapshot>> {
         let started = std::time::Instant::now();
         let snapshot = std::sync::Arc::new(Snapshot::compute(db, scope).await?);
         metrics::histogram!("depot_reliability_compute_seconds").record(started.elapsed().as_secs_f64());

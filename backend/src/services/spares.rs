@@ -12,7 +12,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// Depot turnaround assumed where a depot has not yet returned anything to stock.
@@ -143,15 +143,7 @@ pub async fn demand(db: &DatabaseConnection, fleet: &Fleet) -> AppResult<Vec<Dem
             *installed.entry((*depot, part)).or_default() += 1;
         }
     }
-    // (RMA, status reached, when) for every receipt and return to stock.
-    let repaired: Vec<(Uuid, Option<String>, DateTime<Utc>)> = event::Entity::find()
-        .select_only()
-        .columns([event::Column::RmaId, event::Column::ToStatus, event::Column::At])
-        .filter(event::Column::ToStatus.is_in([Status::Received.as_str(), Status::ReturnedToStock.as_str()]))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let shelf_of: BTreeMap<Uuid, (Uuid, Uuid)> = rma::Entity::find()
+    let shelf_of: HashMap<Uuid, (Uuid, Uuid)> = rma::Entity::find()
         .select_only()
         .columns([rma::Column::Id, rma::Column::ReturnDepotId, rma::Column::PartId])
         .filter(rma::Column::Status.eq(Status::ReturnedToStock.as_str()))
@@ -161,17 +153,31 @@ pub async fn demand(db: &DatabaseConnection, fleet: &Fleet) -> AppResult<Vec<Dem
         .into_iter()
         .map(|(id, depot, part)| (id, (depot, part)))
         .collect();
-    let mut received: BTreeMap<Uuid, DateTime<Utc>> = BTreeMap::new();
-    for (id, to, at) in &repaired {
-        if to.as_deref() == Some(Status::Received.as_str()) {
-            received.entry(*id).or_insert(*at);
+    // Each receipt and return to stock of those RMAs, streamed: millions of events stay in the database.
+    let mut received: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    let mut returned: Vec<(Uuid, DateTime<Utc>)> = vec![];
+    let mut rows = event::Entity::find()
+        .select_only()
+        .columns([event::Column::RmaId, event::Column::ToStatus, event::Column::At])
+        .filter(event::Column::ToStatus.is_in([Status::Received.as_str(), Status::ReturnedToStock.as_str()]))
+        .into_tuple::<(Uuid, Option<String>, DateTime<Utc>)>()
+        .stream(db)
+        .await?;
+    while let Some((id, to, at)) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+        if !shelf_of.contains_key(&id) {
+            continue;
+        }
+        match to.as_deref() {
+            Some("received") => {
+                received.entry(id).and_modify(|t| *t = (*t).min(at)).or_insert(at);
+            }
+            _ => returned.push((id, at)),
         }
     }
+    drop(rows);
     let mut turnarounds: BTreeMap<(Uuid, Uuid), Vec<f64>> = BTreeMap::new();
-    for (id, to, at) in &repaired {
-        if let (Some("returned_to_stock"), Some(start), Some(shelf)) =
-            (to.as_deref(), received.get(id), shelf_of.get(id))
-        {
+    for (id, at) in &returned {
+        if let (Some(start), Some(shelf)) = (received.get(id), shelf_of.get(id)) {
             turnarounds
                 .entry(*shelf)
                 .or_default()
