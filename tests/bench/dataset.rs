@@ -452,7 +452,7 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         conn.exec("COMMIT", vec![]).await?;
     }
     phases.done("RMAs and events loaded");
-    // Every failed unit ran in a slot of its site from a year before its failure until its swap
+    // Every failed unit ran in a slot of its site from 30 days to four years before its failure until its swap
     // (or still runs); every replacement delivered and swapped in runs from its swap on: the
     // exposure failure rates are computed from.
     let swap_stage = GOLDEN.iter().position(|s| *s == "swapped").unwrap();
@@ -468,7 +468,7 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
             V::Uuid(slot),
             V::Uuid(units[p.unit].id),
             V::OptUuid(None),
-            V::Time(p.times[0] - Duration::days(365)),
+            V::Time(p.times[0] - Duration::days(30 + ((i * 7919) % 1460) as i64)),
             V::OptTime(swapped_at),
         ]);
         if let (Some(at), Some(r)) = (swapped_at, p.replacement) {

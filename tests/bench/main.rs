@@ -387,6 +387,18 @@ async fn read_scenarios(target: &Arc<Target>, ds: &dataset::Dataset, bounds: Bou
         "dashboard (HTML) p50 / p99".into(),
         reads(target, bounds, true, |_| "/".to_string()).await,
     ));
+    // The server computes the figures at start and keeps them; wait for the first ones (as the
+    // first visitor after a start would), then measure the reads of them.
+    let t = Instant::now();
+    let warm = target.api[0]
+        .get(format!("{}/api/v1/reliability/afr", target.urls[0]))
+        .send()
+        .await;
+    println!(
+        "  reliability figures ready {:.1} s after the reads began ({:?})",
+        t.elapsed().as_secs_f64(),
+        warm.map(|r| r.status())
+    );
     const BY: [&str; 4] = ["part", "site", "organization", "lot"];
     out.push((
         "failure rates, API p50 / p99".into(),

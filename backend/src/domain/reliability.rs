@@ -53,9 +53,10 @@ pub struct Weibull {
     pub beta: f64,
     /// Scale η in days: the age by which 63.2 % have failed.
     pub eta_days: f64,
-    /// The 95 % interval of β from the observed information (on the log scale, so it stays positive).
-    pub beta_low: f64,
-    pub beta_high: f64,
+    /// The 95 % interval of β from the observed information (on the log scale, so it stays
+    /// positive); `None` when the information cannot give one.
+    pub beta_low: Option<f64>,
+    pub beta_high: Option<f64>,
 }
 
 impl Weibull {
@@ -70,12 +71,11 @@ impl Weibull {
 
     /// What the shape says, only as far as its interval does.
     pub fn pattern(&self) -> &'static str {
-        if self.beta_high < 1.0 {
-            "infant mortality"
-        } else if self.beta_low > 1.0 {
-            "wear-out"
-        } else {
-            "random"
+        match (self.beta_low, self.beta_high) {
+            (_, Some(high)) if high < 1.0 => "infant mortality",
+            (Some(low), _) if low > 1.0 => "wear-out",
+            (Some(_), Some(_)) => "random",
+            _ => "uncertain",
         }
     }
 }
@@ -137,13 +137,20 @@ pub fn weibull(lives: &[Life]) -> Option<Weibull> {
     let d_ee = beta / (eta * eta) * ((beta + 1.0) * z - r);
     let d_be = (r - z - beta * zl) / eta;
     let det = d_bb * d_ee - d_be * d_be;
-    let beta_se = if det > 0.0 { (d_ee / det).sqrt() } else { f64::INFINITY };
-    let spread = (1.959_963_984_540_054 * beta_se / beta).exp();
+    let eta_days = eta * longest;
+    // At the search's bounds the data have no finite shape (every failure at the same age).
+    if !(beta.is_finite() && eta_days.is_finite()) || beta >= 999.0 || beta <= 1.001e-3 {
+        return None;
+    }
+    // No interval where the information is not positive definite (too little spread to tell).
+    let spread = (det > 0.0)
+        .then(|| (1.959_963_984_540_054 * (d_ee / det).sqrt() / beta).exp())
+        .filter(|s| s.is_finite());
     Some(Weibull {
         beta,
-        eta_days: eta * longest,
-        beta_low: beta / spread,
-        beta_high: beta * spread,
+        eta_days,
+        beta_low: spread.map(|s| beta / s),
+        beta_high: spread.map(|s| beta * s),
     })
 }
 
@@ -234,41 +241,63 @@ pub struct Held {
 /// The windows "did the fix hold?" reads.
 pub const HOLD_WINDOWS: [i64; 3] = [7, 30, 90];
 
-/// Repeat rates over [`HOLD_WINDOWS`], counted only over fixes whose window has closed by `now`
-/// (a fix made yesterday has not yet had the chance to fail within 30 days).
-pub fn held(fixes: &[Fix], now: DateTime<Utc>) -> Vec<Held> {
-    HOLD_WINDOWS
-        .iter()
-        .map(|&days| {
-            let window = chrono::Duration::days(days);
-            let closed: Vec<&Fix> = fixes.iter().filter(|f| f.fixed_at + window <= now).collect();
-            let failed_again = closed
-                .iter()
-                .filter(|f| f.next_failure_at.is_some_and(|at| at <= f.fixed_at + window))
-                .count() as u64;
-            let eligible = closed.len() as u64;
-            Held {
-                days,
-                eligible,
-                failed_again,
-                percent_failed_again: (eligible > 0).then(|| 100.0 * failed_again as f64 / eligible as f64),
-            }
-        })
-        .collect()
+/// Running counts for "did the fix hold", fed one fix at a time (a million fixes need not be
+/// kept to be counted).
+#[derive(Debug, Clone, Default)]
+pub struct HoldTally {
+    fixes: u64,
+    eligible: [u64; HOLD_WINDOWS.len()],
+    failed_again: [u64; HOLD_WINDOWS.len()],
+    hours_to_restore: Vec<f32>,
 }
 
-/// The median time from report to fix, in hours.
-pub fn median_hours_to_restore(fixes: &[Fix]) -> Option<f64> {
-    let mut hours: Vec<f64> = fixes
-        .iter()
-        .map(|f| (f.fixed_at - f.opened_at).num_seconds() as f64 / 3600.0)
-        .collect();
-    hours.sort_by(f64::total_cmp);
-    let n = hours.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(hours[n / 2]),
-        _ => Some((hours[n / 2 - 1] + hours[n / 2]) / 2.0),
+impl HoldTally {
+    /// Counts `fix` in each window that has closed by `now` (a fix made yesterday has not yet had
+    /// the chance to fail within 30 days).
+    pub fn add(&mut self, fix: &Fix, now: DateTime<Utc>) {
+        self.fixes += 1;
+        for (i, days) in HOLD_WINDOWS.iter().enumerate() {
+            let window = chrono::Duration::days(*days);
+            if fix.fixed_at + window <= now {
+                self.eligible[i] += 1;
+                if fix.next_failure_at.is_some_and(|at| at <= fix.fixed_at + window) {
+                    self.failed_again[i] += 1;
+                }
+            }
+        }
+        self.hours_to_restore
+            .push(((fix.fixed_at - fix.opened_at).num_seconds() as f64 / 3600.0) as f32);
+    }
+
+    pub fn fixes(&self) -> u64 {
+        self.fixes
+    }
+
+    /// Repeat rates over [`HOLD_WINDOWS`], over the fixes whose window has closed.
+    pub fn held(&self) -> Vec<Held> {
+        HOLD_WINDOWS
+            .iter()
+            .enumerate()
+            .map(|(i, &days)| Held {
+                days,
+                eligible: self.eligible[i],
+                failed_again: self.failed_again[i],
+                percent_failed_again: (self.eligible[i] > 0)
+                    .then(|| 100.0 * self.failed_again[i] as f64 / self.eligible[i] as f64),
+            })
+            .collect()
+    }
+
+    /// The median time from report to fix, in hours.
+    pub fn median_hours_to_restore(&self) -> Option<f64> {
+        let mut hours = self.hours_to_restore.clone();
+        hours.sort_by(f32::total_cmp);
+        let n = hours.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(f64::from(hours[n / 2])),
+            _ => Some((f64::from(hours[n / 2 - 1]) + f64::from(hours[n / 2])) / 2.0),
+        }
     }
 }
 
@@ -380,13 +409,15 @@ mod tests {
                 next_failure_at: None,
             },
         ];
-        let h = held(&fixes, now);
+        let mut tally = HoldTally::default();
+        fixes.iter().for_each(|f| tally.add(f, now));
+        let h = tally.held();
         assert_eq!((h[0].eligible, h[0].failed_again), (3, 1));
         assert_eq!((h[1].eligible, h[1].failed_again), (2, 1));
         assert_eq!((h[2].eligible, h[2].failed_again), (2, 2));
         assert_eq!(h[2].percent_failed_again, Some(100.0));
-        assert_eq!(median_hours_to_restore(&fixes), Some(24.0));
-        assert_eq!(held(&[], now)[0].percent_failed_again, None);
+        assert_eq!(tally.median_hours_to_restore(), Some(24.0));
+        assert_eq!(HoldTally::default().held()[0].percent_failed_again, None);
     }
 
     #[test]

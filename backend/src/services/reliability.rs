@@ -314,7 +314,8 @@ pub struct WeibullRow {
     pub eta_days: Option<f64>,
     /// `η Γ(1 + 1/β)`.
     pub mean_life_days: Option<f64>,
-    /// `infant mortality` (β's interval below 1), `wear-out` (above 1) or `random`.
+    /// `infant mortality` (β's interval below 1), `wear-out` (above 1), `random`, or `uncertain`
+    /// when there is no interval.
     pub pattern: Option<&'static str>,
 }
 
@@ -326,8 +327,8 @@ impl WeibullRow {
             lives: lives.len() as u64,
             failures: lives.iter().filter(|l| l.failed).count() as u64,
             beta: fit.map(|f| f.beta),
-            beta_ci_low: fit.map(|f| f.beta_low),
-            beta_ci_high: fit.map(|f| f.beta_high),
+            beta_ci_low: fit.and_then(|f| f.beta_low),
+            beta_ci_high: fit.and_then(|f| f.beta_high),
             eta_days: fit.map(|f| f.eta_days),
             mean_life_days: fit.map(|f| f.mean_days()),
             pattern: fit.map(|f| f.pattern()),
@@ -509,9 +510,8 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
         let times = reported.get(&id?)?;
         times.get(times.partition_point(|t| *t <= at)).copied()
     };
-    // Each table's fixes, with the key of their row.
-    type Keyed = Vec<(String, reliability::Fix)>;
-    let mut groups: BTreeMap<(FixBy, Option<String>), Keyed> = BTreeMap::new();
+    let now = Utc::now();
+    let mut tallies: BTreeMap<(FixBy, Option<String>), BTreeMap<String, reliability::HoldTally>> = BTreeMap::new();
     for r in &rmas {
         let (action, unit, slot, fixed_at) = if let Some(at) = restored_at.get(&r.id) {
             let action = reliability::field_action(r.resolution.as_deref().unwrap_or_default());
@@ -536,25 +536,22 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
         let code = r.fault_code.clone().unwrap_or_else(|| "(no fault code)".into());
         let part = parts.get(&r.part_id).cloned();
         for (by, key) in [(FixBy::Action, action.to_string()), (FixBy::FaultCode, code)] {
-            groups.entry((by, None)).or_default().push((key.clone(), fix));
-            groups.entry((by, part.clone())).or_default().push((key, fix));
+            for table in [None, part.clone()] {
+                let rows = tallies.entry((by, table)).or_default();
+                rows.entry(key.clone()).or_default().add(&fix, now);
+            }
         }
     }
-    let now = Utc::now();
-    Ok(groups
+    Ok(tallies
         .into_iter()
-        .map(|(table, fixes)| {
-            let mut by_key: BTreeMap<String, Vec<reliability::Fix>> = BTreeMap::new();
-            for (key, fix) in fixes {
-                by_key.entry(key).or_default().push(fix);
-            }
-            let rows = by_key
+        .map(|(table, rows)| {
+            let rows = rows
                 .into_iter()
-                .map(|(key, fixes)| FixRow {
+                .map(|(key, tally)| FixRow {
                     key,
-                    fixes: fixes.len() as u64,
-                    held: reliability::held(&fixes, now),
-                    median_hours_to_restore: reliability::median_hours_to_restore(&fixes),
+                    fixes: tally.fixes(),
+                    held: tally.held(),
+                    median_hours_to_restore: tally.median_hours_to_restore(),
                 })
                 .collect();
             (table, rows)
