@@ -330,7 +330,7 @@ impl WeibullRow {
             beta_ci_low: fit.and_then(|f| f.beta_low),
             beta_ci_high: fit.and_then(|f| f.beta_high),
             eta_days: fit.map(|f| f.eta_days),
-            mean_life_days: fit.map(|f| f.mean_days()),
+            mean_life_days: fit.map(|f| f.mean_days()).filter(|d| d.is_finite()),
             pattern: fit.map(|f| f.pattern()),
         }
     }
