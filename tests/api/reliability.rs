@@ -57,12 +57,27 @@ async fn exposure(app: &TestApp, part_number: &str) -> f64 {
 }
 
 fn row<'a>(page: &'a Value, key: &str) -> &'a Value {
-    page["items"]
-        .as_array()
+    keyed(&page["items"], key)
+}
+
+/// The row of `rows` whose `key` is `key`.
+fn keyed<'a>(rows: &'a Value, key: &str) -> &'a Value {
+    rows.as_array()
         .unwrap()
         .iter()
         .find(|r| r["key"] == key)
-        .unwrap_or_else(|| panic!("no {key} in {page}"))
+        .unwrap_or_else(|| panic!("no {key} in {rows}"))
+}
+
+/// The CAM shelf of CN-5000 in a spares plan.
+fn cam_cn5000(plan: &Value) -> Value {
+    plan["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["depot"] == "CAM" && l["part"] == "CN-5000")
+        .unwrap()
+        .clone()
 }
 
 #[tokio::test]
@@ -561,12 +576,7 @@ async fn dead_on_arrival_and_early_failures_count_against_the_depot_and_its_test
         .expect(200);
 
     let q = app.get(FE, "/api/v1/reliability/quality").await.expect(200);
-    let cam = q["by_depot"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == "CAM")
-        .unwrap();
+    let cam = keyed(&q["by_depot"], "CAM");
     assert_eq!(
         (
             cam["shipped"].as_u64(),
@@ -606,12 +616,7 @@ async fn dead_on_arrival_and_early_failures_count_against_the_depot_and_its_test
         ),
         (Some(first.as_str()), Some(CAM))
     );
-    let nff = q["no_fault_found_by_part"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == "CN-5000")
-        .unwrap();
+    let nff = keyed(&q["no_fault_found_by_part"], "CN-5000");
     assert_eq!(
         (
             nff["triaged"].as_u64(),
@@ -691,13 +696,7 @@ async fn recommended_spares_follow_the_failure_rate_and_the_fill_rate_target() {
         .as_f64()
         .unwrap();
     let check = |plan: &Value, fill: f64, lead: f64, base: u64| {
-        let line = plan["lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["depot"] == "CAM" && l["part"] == "CN-5000")
-            .unwrap()
-            .clone();
+        let line = cam_cn5000(plan);
         assert_eq!(line["installed_base"].as_u64(), Some(base));
         assert!(
             (line["afr_percent"].as_f64().unwrap() - afr).abs() < 1e-3 * afr,
@@ -764,13 +763,7 @@ async fn recommended_spares_follow_the_failure_rate_and_the_fill_rate_target() {
         "no adopt button: {}",
         &html[html.find("id=\"spares\"").unwrap()..]
     );
-    let line = plan["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["depot"] == "CAM" && l["part"] == "CN-5000")
-        .unwrap()
-        .clone();
+    let line = cam_cn5000(&plan);
     let available = line["available"].as_u64().unwrap();
     let sentence = format!("holds {available} × CN-5000, below the {at_995} the failure rate calls for");
     assert_eq!(
@@ -803,13 +796,7 @@ async fn recommended_spares_follow_the_failure_rate_and_the_fill_rate_target() {
         .unwrap();
     assert_eq!(cam["minimum"].as_u64(), Some(at_995));
     let plan = app.get(FE, "/api/v1/reliability/spares").await.expect(200);
-    let line = plan["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["depot"] == "CAM" && l["part"] == "CN-5000")
-        .unwrap()
-        .clone();
+    let line = cam_cn5000(&plan);
     assert_eq!(line["minimum"].as_u64(), Some(at_995));
 }
 
