@@ -627,6 +627,17 @@ async fn dead_on_arrival_and_early_failures_count_against_the_depot_and_its_test
     );
     assert_eq!(q["no_fault_found_by_site"][0]["key"], "cw-ord1");
 
+    let (_, csv) = app.download(FE, "/api/v1/reliability/quality?format=csv").await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.starts_with(
+        "rma,replacement_serial,part,depot,refurbished,how,failure_rma,passed_by_rma,passed_by_operator\n"
+    ));
+    assert!(
+        csv.contains(&format!(
+            "{fourth},CN-T01-0001,CN-5000,CAM,true,dead on arrival,,{first},{CAM}"
+        )),
+        "{csv}"
+    );
     let xai = app.get(XAI_TECH, "/api/v1/reliability/quality").await.expect(200);
     assert_eq!(
         (xai["by_depot"].clone(), xai["early_failures"].clone()),
@@ -754,6 +765,13 @@ async fn recommended_spares_follow_the_failure_rate_and_the_fill_rate_target() {
     let at_995 = check(&plan, 99.5, 30.0, base);
     assert!(at_995 > at_95, "{at_995} vs {at_95}");
     app.get(CW_TECH, "/api/v1/reliability/spares").await.expect(403);
+    let (_, csv) = app.download(FE, "/api/v1/reliability/spares?format=csv").await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with(&format!("CAM,CN-5000,{base},")) && l.contains(&format!(",{at_995},,"))),
+        "{csv}"
+    );
 
     // Beside today's thresholds on the Stock page, with one button to adopt it.
     let browser = crate::support::signed_in(&app.base, ADMIN).await;

@@ -51,6 +51,11 @@ fn json_or_csv<T: serde::Serialize>(
     if format != Some("csv") {
         return Ok(Json(serde_json::json!({"items": rows, "next_cursor": null})).into_response());
     }
+    csv_download(name, columns, rows)
+}
+
+/// `rows` as a CSV download named `name`, with `columns` in order.
+fn csv_download<T: serde::Serialize>(name: &str, columns: &[&str], rows: &[T]) -> AppResult<Response> {
     let values: Vec<serde_json::Value> = rows
         .iter()
         .map(serde_json::to_value)
@@ -104,6 +109,8 @@ pub async fn weibull(State(state): State<AppState>, actor: Actor, Query(q): Quer
 pub struct SurvivalQuery {
     /// Part number.
     pub part: String,
+    /// `json` (default) or `csv` (the Kaplan–Meier steps).
+    pub format: Option<String>,
 }
 
 /// A part's Kaplan–Meier survival curve beside its Weibull fit.
@@ -115,7 +122,15 @@ pub async fn survival(
     Query(q): Query<SurvivalQuery>,
 ) -> AppResult<Response> {
     let figures = figures_for(&state, &actor).await?;
-    Ok(Json(figures.survival(&q.part)?).into_response())
+    let survival = figures.survival(&q.part)?;
+    match q.format.as_deref() {
+        Some("csv") => csv_download(
+            &format!("survival-{}", survival.weibull.part),
+            &["days", "at_risk", "failures", "survival"],
+            &survival.kaplan_meier,
+        ),
+        _ => Ok(Json(survival).into_response()),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -168,10 +183,38 @@ pub async fn fixes(State(state): State<AppState>, actor: Actor, Query(q): Query<
 /// Replacements that failed early (dead on arrival, or within 30 days of their swap) per depot
 /// and part, new vs refurbished, with the test run that passed each; no-fault-found rates per part
 /// and site.
-#[utoipa::path(get, path = "/api/v1/reliability/quality", tag = "reports",
-    responses((status = 200, body = quality::Quality), (status = 401), (status = 403)))]
-pub async fn quality(State(state): State<AppState>, actor: Actor) -> AppResult<Response> {
-    Ok(Json(&figures_for(&state, &actor).await?.quality).into_response())
+#[utoipa::path(get, path = "/api/v1/reliability/quality", params(FormatQuery), tag = "reports",
+    responses((status = 200, body = quality::Quality, description = "JSON, or with `format=csv` the early failures"), (status = 401), (status = 403)))]
+pub async fn quality(State(state): State<AppState>, actor: Actor, Query(q): Query<FormatQuery>) -> AppResult<Response> {
+    let figures = figures_for(&state, &actor).await?;
+    match q.format.as_deref() {
+        Some("csv") => {
+            let rows: Vec<serde_json::Value> = figures
+                .quality
+                .early_failures
+                .iter()
+                .map(|e| {
+                    serde_json::json!({"rma": e.rma, "replacement_serial": e.replacement_serial, "part": e.part,
+                        "depot": e.depot, "refurbished": e.refurbished, "how": e.how, "failure_rma": e.failure_rma,
+                        "passed_by_rma": e.passed_by.as_ref().map(|p| &p.rma),
+                        "passed_by_operator": e.passed_by.as_ref().map(|p| &p.operator)})
+                })
+                .collect();
+            let columns = [
+                "rma",
+                "replacement_serial",
+                "part",
+                "depot",
+                "refurbished",
+                "how",
+                "failure_rma",
+                "passed_by_rma",
+                "passed_by_operator",
+            ];
+            csv_download("early-failures", &columns, &rows)
+        }
+        _ => Ok(Json(&figures.quality).into_response()),
+    }
 }
 
 /// The precomputed figures of the fleet `actor` may see.
@@ -182,10 +225,30 @@ pub async fn figures_for(state: &AppState, actor: &Actor) -> AppResult<std::sync
 
 /// Each depot's recommended minimum per part, from the failure rate, the installed base it serves,
 /// the vendor lead time and its own turnaround, at the policy's fill rate; beside today's thresholds.
-#[utoipa::path(get, path = "/api/v1/reliability/spares", tag = "reports",
-    responses((status = 200, body = spares::SparesPlan), (status = 401), (status = 403)))]
-pub async fn spares(State(state): State<AppState>, actor: Actor) -> AppResult<Json<spares::SparesPlan>> {
-    Ok(Json(spares::plan(&state.db, &state.figures, &actor).await?))
+#[utoipa::path(get, path = "/api/v1/reliability/spares", params(FormatQuery), tag = "reports",
+    responses((status = 200, body = spares::SparesPlan, description = "JSON, or with `format=csv` the shelves"), (status = 401), (status = 403)))]
+pub async fn spares(State(state): State<AppState>, actor: Actor, Query(q): Query<FormatQuery>) -> AppResult<Response> {
+    let plan = spares::plan(&state.db, &state.figures, &actor).await?;
+    match q.format.as_deref() {
+        Some("csv") => {
+            let columns = [
+                "depot",
+                "part",
+                "installed_base",
+                "afr_percent",
+                "failures_per_year",
+                "turnaround_days",
+                "turnaround_source",
+                "pipeline_days",
+                "pipeline_mean",
+                "recommended_minimum",
+                "minimum",
+                "available",
+            ];
+            csv_download("spares", &columns, &plan.lines)
+        }
+        _ => Ok(Json(plan).into_response()),
+    }
 }
 
 /// Set the fill rate the recommendations aim for and the vendor lead time (admins).
