@@ -218,7 +218,6 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         use futures_util::TryStreamExt;
         q.into_model::<RmaFacts>().stream(db).await?.try_collect().await?
     };
-    let numbers: BTreeMap<Uuid, &str> = all.iter().map(|r| (r.id, r.number.as_str())).collect();
     let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
     let depots = crate::services::views::names_by_id::<depot::Entity>(db, |d| d.code).await?;
     let sites = crate::services::views::names_by_id::<site::Entity>(db, |s| s.code).await?;
@@ -258,12 +257,11 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         .into_iter()
         .collect();
     // Each unit's RMAs: as the failed unit (reported) and as the unit sent back (refurbished).
-    let mut reported: BTreeMap<Uuid, Vec<&RmaFacts>> = BTreeMap::new();
-    let mut returned: BTreeMap<Uuid, Vec<&RmaFacts>> = BTreeMap::new();
-    for r in &all {
-        reported.entry(r.unit_id).or_default().push(r);
-        returned.entry(r.returned_unit_id).or_default().push(r);
-    }
+    use crate::services::reliability::SortedIndex;
+    let reported = SortedIndex::new(all.iter().enumerate().map(|(i, r)| (r.unit_id, i as u32)));
+    let returned = SortedIndex::new(all.iter().enumerate().map(|(i, r)| (r.returned_unit_id, i as u32)));
+    let by_id = SortedIndex::new(all.iter().enumerate().map(|(i, r)| (r.id, i as u32)));
+    let rmas_of = |index: &SortedIndex<u32>, unit: Uuid| index.of(unit).map(|i| &all[*i as usize]).collect::<Vec<_>>();
     // (RMA, operator, when) of each test run.
     let tests: Vec<(Uuid, Uuid, DateTime<Utc>)> = repair_record::Entity::find()
         .select_only()
@@ -287,19 +285,15 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         let (Some(unit_id), Some(&(shipped_from, shipped_at))) = (r.replacement_unit_id, outbound.get(&r.id)) else {
             continue;
         };
-        let earlier_lives: Vec<&&RmaFacts> = returned
-            .get(&unit_id)
+        let earlier_lives: Vec<&RmaFacts> = rmas_of(&returned, unit_id)
             .into_iter()
-            .flatten()
             .filter(|x| x.created_at < shipped_at)
             .collect();
         // A unit that came back through a depot before is refurbished; so is stock loaded as such.
         let refurbished = !earlier_lives.is_empty() || stocked_refurbished.contains(&unit_id);
         let failure_after_swap = swaps.get(&r.id).and_then(|swapped_at| {
-            reported
-                .get(&unit_id)
+            rmas_of(&reported, unit_id)
                 .into_iter()
-                .flatten()
                 .filter(|x| {
                     x.created_at >= *swapped_at && x.created_at <= *swapped_at + Duration::days(EARLY_FAILURE_DAYS)
                 })
@@ -331,7 +325,11 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
             .filter(|(rma, _, at)| earlier.contains(rma) && *at < shipped_at)
             .max_by_key(|(_, _, at)| *at)
             .map(|(rma, operator, at)| PassedBy {
-                rma: numbers.get(rma).map(|n| n.to_string()).unwrap_or_default(),
+                rma: by_id
+                    .of(*rma)
+                    .next()
+                    .map(|i| all[*i as usize].number.clone())
+                    .unwrap_or_default(),
                 operator: operators.get(operator).cloned().unwrap_or_default(),
                 at: *at,
             });

@@ -498,18 +498,15 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
         .map(|(rma, unit, slot, at)| (rma, (unit, slot, at)))
         .collect();
     // Each serial's and slot's reports, oldest first, to find the next one after a fix.
-    let mut reported: std::collections::HashMap<Uuid, Vec<DateTime<Utc>>> = std::collections::HashMap::new();
-    for r in &rmas {
-        reported.entry(r.unit_id).or_default().push(r.created_at);
-        if let Some(slot) = r.slot_id {
-            reported.entry(slot).or_default().push(r.created_at);
-        }
-    }
-    reported.values_mut().for_each(|v| v.sort());
-    let next_after = |id: Option<Uuid>, at: DateTime<Utc>| {
-        let times = reported.get(&id?)?;
-        times.get(times.partition_point(|t| *t <= at)).copied()
-    };
+    let reported = SortedIndex::new(rmas.iter().flat_map(|r| {
+        [
+            Some((r.unit_id, r.created_at)),
+            r.slot_id.map(|slot| (slot, r.created_at)),
+        ]
+        .into_iter()
+        .flatten()
+    }));
+    let next_after = |id: Option<Uuid>, at: DateTime<Utc>| reported.of(id?).find(|t| **t > at).copied();
     let now = Utc::now();
     let mut tallies: BTreeMap<(FixBy, Option<String>), BTreeMap<String, reliability::HoldTally>> = BTreeMap::new();
     for r in &rmas {
@@ -735,5 +732,27 @@ impl Figures {
     /// How often the figures are recomputed; zero when every request computes them.
     pub fn interval(&self) -> std::time::Duration {
         self.refresh
+    }
+}
+
+/// Values by key in one sorted vector: a million keys without a map's per-entry allocations.
+pub struct SortedIndex<T> {
+    entries: Vec<(Uuid, T)>,
+}
+
+impl<T: Ord> SortedIndex<T> {
+    pub fn new(entries: impl Iterator<Item = (Uuid, T)>) -> SortedIndex<T> {
+        let mut entries: Vec<(Uuid, T)> = entries.collect();
+        entries.sort_unstable();
+        SortedIndex { entries }
+    }
+
+    /// The values of `key`, in order.
+    pub fn of(&self, key: Uuid) -> impl Iterator<Item = &T> {
+        let start = self.entries.partition_point(|e| e.0 < key);
+        self.entries[start..]
+            .iter()
+            .take_while(move |e| e.0 == key)
+            .map(|e| &e.1)
     }
 }
