@@ -253,6 +253,15 @@ impl TestApp {
         replacement
     }
 
+    /// Sends a swapped RMA's failed unit `pulled` back to CAM, where it is received and triaged.
+    pub async fn back_at_triage(&self, number: &str, who: &str, pulled: &str) {
+        let back = json!({"carrier": "FedEx", "tracking_number": "123456789012", "depot": "CAM"});
+        self.step(who, number, "return_shipped", back).await;
+        self.step(CAM, number, "received", json!({"scanned_serial": pulled}))
+            .await;
+        self.step(CAM, number, "triage", json!({})).await;
+    }
+
     /// Attempts a transition with the RMA's current version.
     pub async fn try_move(&self, who: &str, number: &str, to: &str, fields: Value) -> Answer {
         let version = self.rma(number).await["version"].clone();

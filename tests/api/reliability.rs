@@ -548,16 +548,7 @@ async fn dead_on_arrival_and_early_failures_count_against_the_depot_and_its_test
     app.swapped(&third, CW_TECH, "CN-T01-0003").await;
 
     // The first RMA's failed node comes back, triage finds nothing, it passes its tests and ships again.
-    app.step(
-        CW_TECH,
-        &first,
-        "return_shipped",
-        json!({"carrier": "FedEx", "tracking_number": "123456789012", "depot": "CAM"}),
-    )
-    .await;
-    app.step(CAM, &first, "received", json!({"scanned_serial": "CN-T01-0001"}))
-        .await;
-    app.step(CAM, &first, "triage", json!({})).await;
+    app.back_at_triage(&first, CW_TECH, "CN-T01-0001").await;
     app.step(CAM, &first, "testing", json!({"finding": "no fault found"}))
         .await;
     app.step(

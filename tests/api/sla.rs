@@ -190,44 +190,10 @@ async fn breaches_come_first_and_the_monthly_report_matches_hand_counts() {
 
 /// Carries a CoreWeave C-node RMA to `triage` with `fault_code`.
 async fn to_triage(app: &TestApp, serial: &str, fault_code: &str) -> String {
-    let number = app.open(FE, "cw-ord1", serial).await["number"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.step(FE, &number, "diagnosing", json!({})).await;
-    app.step(
-        FE,
-        &number,
-        "approved",
-        json!({"fault_code": fault_code, "replacement_kind": "whole_unit"}),
-    )
-    .await;
-    let spare = app.stock_unit("CAM", "CN-5000").await;
-    app.step(
-        CAM,
-        &number,
-        "replacement_shipped",
-        json!({"replacement_serial": spare, "carrier": "UPS", "tracking_number": "1Z999AA10123456784"}),
-    )
-    .await;
-    app.step(CW_TECH, &number, "replacement_delivered", json!({})).await;
-    app.step(
-        CW_TECH,
-        &number,
-        "swapped",
-        json!({"installed_serial": spare, "pulled_serial": serial}),
-    )
-    .await;
-    app.step(
-        CW_TECH,
-        &number,
-        "return_shipped",
-        json!({"carrier": "FedEx", "tracking_number": "123456789012", "depot": "CAM"}),
-    )
-    .await;
-    app.step(CAM, &number, "received", json!({"scanned_serial": serial}))
-        .await;
-    app.step(CAM, &number, "triage", json!({})).await;
+    let approval = json!({"fault_code": fault_code, "replacement_kind": "whole_unit"});
+    let number = app.approved(FE, "cw-ord1", serial, Some(approval)).await;
+    app.swapped(&number, CW_TECH, serial).await;
+    app.back_at_triage(&number, CW_TECH, serial).await;
     number
 }
 

@@ -60,10 +60,6 @@ pub struct Weibull {
 }
 
 impl Weibull {
-    pub fn survival(&self, days: f64) -> f64 {
-        (-(days / self.eta_days).powf(self.beta)).exp()
-    }
-
     /// The mean life, `η Γ(1 + 1/β)`.
     pub fn mean_days(&self) -> f64 {
         self.eta_days * statrs::function::gamma::gamma(1.0 + 1.0 / self.beta)
@@ -78,6 +74,12 @@ impl Weibull {
             _ => "uncertain",
         }
     }
+}
+
+/// The share of units still running at age `days` under a Weibull of shape `beta` and scale `eta`
+/// days: `S(t) = exp(−(t/η)^β)`.
+pub fn weibull_survival(days: f64, beta: f64, eta: f64) -> f64 {
+    (-(days / eta).powf(beta)).exp()
 }
 
 /// Lives shorter than a second are counted as a second: a logarithm of zero has no fit.
@@ -290,14 +292,18 @@ impl HoldTally {
 
     /// The median time from report to fix, in hours.
     pub fn median_hours_to_restore(&self) -> Option<f64> {
-        let mut hours = self.hours_to_restore.clone();
-        hours.sort_by(f32::total_cmp);
-        let n = hours.len();
-        match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(f64::from(hours[n / 2])),
-            _ => Some((f64::from(hours[n / 2 - 1]) + f64::from(hours[n / 2])) / 2.0),
-        }
+        median(self.hours_to_restore.iter().map(|h| f64::from(*h)).collect())
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count), if any.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
     }
 }
 

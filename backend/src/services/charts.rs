@@ -320,22 +320,34 @@ async fn stock_history(
         .collect())
 }
 
-/// A vertical bar chart of `bars` as an SVG document.
-pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar]) -> AppResult<String> {
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// Draws a 560×300 chart on white with `draw`, as an SVG document.
+fn svg(title: &str, draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> Drawn) -> AppResult<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (560, 300)).into_drawing_area();
-        let draw = |e: Box<dyn std::error::Error>| AppError::Internal(anyhow::anyhow!("drawing {title}: {e}"));
-        root.fill(&WHITE).map_err(|e| draw(Box::new(e)))?;
+        let drawn: Drawn = root
+            .fill(&WHITE)
+            .map_err(Into::into)
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(Into::into));
+        drawn.map_err(|e| AppError::Internal(anyhow::anyhow!("drawing {title}: {e}")))?;
+    }
+    Ok(svg)
+}
+
+/// A vertical bar chart of `bars` as an SVG document.
+pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar]) -> AppResult<String> {
+    svg(title, |root| {
         let n = bars.len().max(1) as u32;
         let top = bars.iter().map(|b| b.value).fold(1.0f64, f64::max) * 1.15;
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 16))
             .margin(12)
             .x_label_area_size(46)
             .y_label_area_size(44)
-            .build_cartesian_2d((0u32..n).into_segmented(), 0f64..top)
-            .map_err(|e| draw(Box::new(e)))?;
+            .build_cartesian_2d((0u32..n).into_segmented(), 0f64..top)?;
         let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
         chart
             .configure_mesh()
@@ -346,37 +358,28 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar]) -> AppResult<String> 
                 SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
                 _ => String::new(),
             })
-            .draw()
-            .map_err(|e| draw(Box::new(e)))?;
-        chart
-            .draw_series(
-                Histogram::vertical(&chart)
-                    .style(RGBColor(29, 78, 216).filled())
-                    .margin(6)
-                    .data(bars.iter().enumerate().map(|(i, b)| (i as u32, b.value))),
-            )
-            .map_err(|e| draw(Box::new(e)))?;
-        root.present().map_err(|e| draw(Box::new(e)))?;
-    }
-    Ok(svg)
+            .draw()?;
+        chart.draw_series(
+            Histogram::vertical(&chart)
+                .style(RGBColor(29, 78, 216).filled())
+                .margin(6)
+                .data(bars.iter().enumerate().map(|(i, b)| (i as u32, b.value))),
+        )?;
+        Ok(())
+    })
 }
 
 /// Failure rates as points with their 95 % intervals, one per group.
 pub fn rate_chart(title: &str, rows: &[crate::services::reliability::AfrRow]) -> AppResult<String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (560, 300)).into_drawing_area();
-        let draw = |e: Box<dyn std::error::Error>| AppError::Internal(anyhow::anyhow!("drawing {title}: {e}"));
-        root.fill(&WHITE).map_err(|e| draw(Box::new(e)))?;
+    svg(title, |root| {
         let n = rows.len().max(1) as u32;
         let top = rows.iter().map(|r| r.ci_high).fold(1.0f64, f64::max) * 1.1;
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 16))
             .margin(12)
             .x_label_area_size(46)
             .y_label_area_size(50)
-            .build_cartesian_2d((0u32..n).into_segmented(), 0f64..top)
-            .map_err(|e| draw(Box::new(e)))?;
+            .build_cartesian_2d((0u32..n).into_segmented(), 0f64..top)?;
         let labels: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
         chart
             .configure_mesh()
@@ -388,49 +391,39 @@ pub fn rate_chart(title: &str, rows: &[crate::services::reliability::AfrRow]) ->
                 _ => String::new(),
             })
             .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| draw(Box::new(e)))?;
+            .draw()?;
         let blue = RGBColor(29, 78, 216);
-        chart
-            .draw_series(rows.iter().enumerate().map(|(i, r)| {
-                ErrorBar::new_vertical(
-                    SegmentValue::CenterOf(i as u32),
-                    r.ci_low,
-                    r.afr_percent,
-                    r.ci_high,
-                    blue.filled(),
-                    10,
-                )
-            }))
-            .map_err(|e| draw(Box::new(e)))?;
-        root.present().map_err(|e| draw(Box::new(e)))?;
-    }
-    Ok(svg)
+        chart.draw_series(rows.iter().enumerate().map(|(i, r)| {
+            ErrorBar::new_vertical(
+                SegmentValue::CenterOf(i as u32),
+                r.ci_low,
+                r.afr_percent,
+                r.ci_high,
+                blue.filled(),
+                10,
+            )
+        }))?;
+        Ok(())
+    })
 }
 
 /// A Kaplan–Meier step curve, with the fitted Weibull survival drawn over it when there is one.
 pub fn survival_chart(title: &str, survival: &crate::services::reliability::Survival) -> AppResult<String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (560, 300)).into_drawing_area();
-        let draw = |e: Box<dyn std::error::Error>| AppError::Internal(anyhow::anyhow!("drawing {title}: {e}"));
-        root.fill(&WHITE).map_err(|e| draw(Box::new(e)))?;
+    svg(title, |root| {
         let km = &survival.kaplan_meier;
         let last = km.last().map_or(1.0, |s| s.days).max(1.0) * 1.1;
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 16))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(0f64..last, 0f64..1.02)
-            .map_err(|e| draw(Box::new(e)))?;
+            .build_cartesian_2d(0f64..last, 0f64..1.02)?;
         chart
             .configure_mesh()
             .x_desc("days in service")
             .y_desc("surviving")
             .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(|e| draw(Box::new(e)))?;
+            .draw()?;
         // Steps: flat until each failure age, then down.
         let mut points = vec![(0.0, 1.0)];
         let mut level = 1.0;
@@ -442,19 +435,17 @@ pub fn survival_chart(title: &str, survival: &crate::services::reliability::Surv
         points.push((last, level));
         let blue = RGBColor(29, 78, 216);
         chart
-            .draw_series(LineSeries::new(points, blue.stroke_width(2)))
-            .map_err(|e| draw(Box::new(e)))?
+            .draw_series(LineSeries::new(points, blue.stroke_width(2)))?
             .label("Kaplan–Meier")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], blue.stroke_width(2)));
         if let (Some(beta), Some(eta)) = (survival.weibull.beta, survival.weibull.eta_days) {
             let orange = RGBColor(234, 88, 12);
             let curve = (0..=100).map(|i| {
                 let t = last * f64::from(i) / 100.0;
-                (t, (-(t / eta).powf(beta)).exp())
+                (t, crate::domain::reliability::weibull_survival(t, beta, eta))
             });
             chart
-                .draw_series(LineSeries::new(curve, orange.stroke_width(2)))
-                .map_err(|e| draw(Box::new(e)))?
+                .draw_series(LineSeries::new(curve, orange.stroke_width(2)))?
                 .label(format!("Weibull β {beta:.2}, η {eta:.0} d"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], orange.stroke_width(2)));
         }
@@ -463,9 +454,7 @@ pub fn survival_chart(title: &str, survival: &crate::services::reliability::Surv
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(|e| draw(Box::new(e)))?;
-        root.present().map_err(|e| draw(Box::new(e)))?;
-    }
-    Ok(svg)
+            .draw()?;
+        Ok(())
+    })
 }

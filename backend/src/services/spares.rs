@@ -2,7 +2,7 @@
 //! Poisson resupply pipeline at the fill rate an admin sets.
 use crate::domain::Role;
 use crate::domain::lifecycle::Status;
-use crate::domain::reliability::{self, DAYS_PER_YEAR};
+use crate::domain::reliability::{self, DAYS_PER_YEAR, median};
 use crate::entities::{depot, event, rma, site, spares_policy, stock_threshold};
 use crate::error::{AppError, AppResult};
 use crate::services::Actor;
@@ -108,19 +108,6 @@ pub async fn set_policy(db: &DatabaseConnection, actor: &Actor, policy: SparesPo
     .update(db)
     .await?;
     Ok(policy)
-}
-
-/// The median of `days`, if any.
-fn median(mut days: Vec<f64>) -> Option<f64> {
-    days.sort_by(f64::total_cmp);
-    let n = days.len();
-    (n > 0).then(|| {
-        if n % 2 == 1 {
-            days[n / 2]
-        } else {
-            (days[n / 2 - 1] + days[n / 2]) / 2.0
-        }
-    })
 }
 
 /// Every shelf that serves installed units: its installed base, the part's failure rate and the

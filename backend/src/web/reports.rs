@@ -48,10 +48,15 @@ fn json_or_csv<T: serde::Serialize>(
     columns: &[&str],
     rows: &[T],
 ) -> AppResult<Response> {
-    if format != Some("csv") {
-        return Ok(Json(serde_json::json!({"items": rows, "next_cursor": null})).into_response());
+    match format {
+        Some("csv") => csv_download(name, columns, rows),
+        _ => Ok(page_of(rows)),
     }
-    csv_download(name, columns, rows)
+}
+
+/// `rows` as the one page of a list (SPEC §7's `{"items", "next_cursor"}`).
+fn page_of<T: serde::Serialize>(rows: &[T]) -> Response {
+    Json(serde_json::json!({"items": rows, "next_cursor": null})).into_response()
 }
 
 /// `rows` as a CSV download named `name`, with `columns` in order.
@@ -152,7 +157,7 @@ pub async fn fixes(State(state): State<AppState>, actor: Actor, Query(q): Query<
     let figures = figures_for(&state, &actor).await?;
     let rows = figures.fixes(by, q.part.as_deref())?;
     if q.format.as_deref() != Some("csv") {
-        return json_or_csv(None, "fixes", &[], rows);
+        return Ok(page_of(rows));
     }
     // Flat for a spreadsheet: each window's counts side by side.
     let flat: Vec<serde_json::Value> = rows
@@ -177,7 +182,7 @@ pub async fn fixes(State(state): State<AppState>, actor: Actor, Query(q): Query<
         "failed_again_90d",
         "median_hours_to_restore",
     ];
-    json_or_csv(Some("csv"), "fixes", &columns, &flat)
+    csv_download("fixes", &columns, &flat)
 }
 
 /// Replacements that failed early (dead on arrival, or within 30 days of their swap) per depot
