@@ -91,6 +91,25 @@ fn api_rows() -> Vec<Row> {
             [401, 200, 200, 200, 200, 404],
         ),
         ("GET", "/api/v1/reports/fleet", None, [401, 200, 200, 200, 200, 200]),
+        ("GET", "/api/v1/reliability/afr", None, [401, 200, 200, 200, 200, 200]),
+        (
+            "GET",
+            "/api/v1/reliability/spares",
+            None,
+            [401, 200, 200, 200, 403, 403],
+        ),
+        (
+            "PUT",
+            "/api/v1/reliability/spares/policy",
+            Some(json!({"fill_rate_percent": 120, "lead_time_days": 14})),
+            [401, 422, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/api/v1/rmas/{N}/dead-on-arrival",
+            Some(json!({"note": "matrix"})),
+            [401, 409, 409, 403, 409, 404],
+        ),
         ("GET", "/api/v1/lifecycle", None, [200, 200, 200, 200, 200, 200]),
         ("GET", "/api/v1/openapi.json", None, [200, 200, 200, 200, 200, 200]),
         ("GET", "/healthz", None, [200, 200, 200, 200, 200, 200]),
@@ -413,6 +432,22 @@ async fn unit_and_slot_history_after_a_unit_changes_hands() {
             format!("/api/v1/rmas/{xai}/packing-slip.pdf"),
             [401, 200, 200, 200, 404, 200],
         ),
+        // The reliability figures of a fleet in which the unit changed hands.
+        ("/api/v1/reliability/afr?by=site".into(), [401, 200, 200, 200, 200, 200]),
+        (
+            "/api/v1/reliability/afr?by=organization".into(),
+            [401, 200, 200, 200, 200, 200],
+        ),
+        ("/api/v1/reliability/weibull".into(), [401, 200, 200, 200, 200, 200]),
+        (
+            "/api/v1/reliability/fixes?by=fault_code".into(),
+            [401, 200, 200, 200, 200, 200],
+        ),
+        ("/api/v1/reliability/quality".into(), [401, 200, 200, 200, 200, 200]),
+        (
+            "/api/v1/reliability/quality?format=csv".into(),
+            [401, 200, 200, 200, 200, 200],
+        ),
     ];
     let pages: Vec<(String, [u16; 6])> = vec![
         (format!("/units/{unit}"), [303, 200, 200, 200, 404, 200]),
@@ -423,6 +458,7 @@ async fn unit_and_slot_history_after_a_unit_changes_hands() {
         (format!("/rmas/{xai}"), [303, 200, 200, 200, 404, 200]),
         (format!("/rmas?q={unit}"), [303, 200, 200, 200, 200, 200]),
         ("/".into(), [303, 200, 200, 200, 200, 200]),
+        ("/reports/reliability?by=site".into(), [303, 200, 200, 200, 200, 200]),
     ];
     // What each customer must never see of the other.
     let coreweave = [cw.as_str(), cw_replacement.as_str(), "cw-ord1", "coreweave", cw_slot];
