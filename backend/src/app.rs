@@ -1,7 +1,8 @@
-//! The application: shared state, the router with its middleware, and a server that binds and
+//! The application: the router with its middleware, and a server that binds and
 //! reports its port before it runs (port 0 in tests).
 use crate::config::Settings;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::web;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -15,18 +16,6 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub settings: Arc<Settings>,
-    pub metrics: PrometheusHandle,
-    /// For calls to other systems (Slack's response URLs): public hosts only, no redirects.
-    pub http: reqwest::Client,
-    /// The reliability figures, precomputed (`DEPOT_RELIABILITY_REFRESH_S`).
-    pub figures: Arc<crate::services::reliability::Figures>,
-}
 
 /// The process-wide Prometheus recorder; installed once, shared by every app in the process.
 fn metrics_handle() -> PrometheusHandle {

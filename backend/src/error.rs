@@ -140,6 +140,7 @@ impl From<Refusal> for AppError {
         let message = refusal.to_string();
         match refusal {
             Refusal::NotAllowed { .. } | Refusal::DoesNotApply(_) => AppError::Conflict(message),
+            Refusal::Stale(_) => AppError::VersionConflict(message),
             Refusal::RoleMayNot { .. } | Refusal::Forbidden(_) => AppError::Forbidden(message),
             Refusal::MissingFields(_) => AppError::Unprocessable {
                 code: "missing_field",

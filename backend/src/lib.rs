@@ -1,6 +1,6 @@
 //! depot: RMA and hardware-depot lifecycle system.
 
-/// Application state, router and server startup.
+/// The router and server startup.
 pub mod app;
 /// Settings from the environment.
 pub mod config;
@@ -24,5 +24,7 @@ pub mod outbound;
 pub mod secrets;
 /// Use cases, each in one transaction with the acting user.
 pub mod services;
+/// What every request handler can reach.
+pub mod state;
 /// HTTP routes and extractors.
 pub mod web;

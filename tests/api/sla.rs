@@ -35,6 +35,23 @@ async fn retime(app: &TestApp, number: &str, created: DateTime<Utc>, to_status: 
             am.update(&app.db).await.unwrap();
         }
     }
+    // The RMA keeps the first time it entered each status: moved with its events.
+    let entered: depot::domain::sla::Entered = event::Entity::find()
+        .filter(event::Column::RmaId.eq(r.id))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| Some((e.to_status?.parse().ok()?, e.at)))
+        .collect();
+    let mut am: rma::ActiveModel = rma::Entity::find_by_id(r.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    am.status_entered = Set(entered.to_json());
+    am.update(&app.db).await.unwrap();
 }
 
 #[tokio::test]

@@ -353,6 +353,7 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
         "status_changed_at",
         "closed_at",
         "refs_text",
+        "status_entered",
     ];
     let mut events = 0;
     for (batch_no, batch) in plans.chunks(20_000).enumerate() {
@@ -414,6 +415,14 @@ pub async fn generate(db: &DatabaseConnection, n: usize, pool: usize, now: DateT
                         .then_some(end_at),
                 ),
                 V::Text(refs_text),
+                V::Json(json!(
+                    p.path
+                        .iter()
+                        .zip(&p.times)
+                        .rev()
+                        .map(|(s, at)| (s.to_string(), json!(at)))
+                        .collect::<serde_json::Map<_, _>>()
+                )),
             ]);
             for (j, status) in p.path.iter().enumerate() {
                 event_rows.push(vec![

@@ -1,9 +1,19 @@
 //! The RMA lifecycle (SPEC §3) as one table of data, and the pure checks that apply it.
 //!
-//! The API, the web forms, the docs and the diagram all read [`TRANSITIONS`]; the service layer
-//! carries out the listed [`UnitEffect`]s and [`Notice`]s in the same database transaction.
+//! The API, the web forms, the docs and the diagram all read [`TRANSITIONS`]; [`plan`] decides a
+//! transition from it, and the service layer's executor carries the [`Plan`] out in one database
+//! transaction.
 use super::types::{Role, string_enum};
 use serde::Serialize;
+
+mod plan;
+mod request;
+pub use plan::{
+    ActorFacts, Decision, Destination, FROM_VENDOR, KnownUnit, MAX_LABOR_MINUTES, Move, NewShipment, NewUnit, OUTBOUND,
+    PartRef, Place, Plan, PlanFacts, RETURN, Record, Reserve, RmaFacts, RmaUpdate, TO_VENDOR, UnitRef, normalize_codes,
+    plan,
+};
+pub use request::{RemovedPart, TransitionRequest};
 
 string_enum! {
     /// Where an RMA stands. The names are the contract.
@@ -462,6 +472,8 @@ pub enum Refusal {
     /// The row exists, but not for this RMA: a return of a keep-your-drive RMA, or a destruction
     /// certificate for one that ships back (409).
     DoesNotApply(Applies),
+    /// The request was made on a version the RMA has moved on from (409).
+    Stale(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -496,7 +508,7 @@ impl std::fmt::Display for Refusal {
                 write!(f, "missing required field(s): {}", names.join(", "))
             }
             Refusal::DoesNotApply(applies) => f.write_str(applies.refusal()),
-            Refusal::Invalid(msg) | Refusal::Forbidden(msg) => f.write_str(msg),
+            Refusal::Invalid(msg) | Refusal::Forbidden(msg) | Refusal::Stale(msg) => f.write_str(msg),
         }
     }
 }

@@ -215,24 +215,57 @@ fn clock(
     }
 }
 
-/// The clocks of an RMA from `entered` (each status with the first time the RMA entered it) and
-/// its creation time, as of `now`. A clock appears once it has started.
+/// The first time an RMA entered each status it has been in: all its clocks need. Kept on the RMA
+/// as it moves, so that its clocks cost the same however long its history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Entered(std::collections::BTreeMap<Status, DateTime<Utc>>);
+
+impl Entered {
+    /// Records `status` as entered at `at` unless it was entered earlier.
+    pub fn enter(&mut self, status: Status, at: DateTime<Utc>) {
+        let first = self.0.entry(status).or_insert(at);
+        *first = (*first).min(at);
+    }
+
+    /// The earliest time any of `statuses` was entered.
+    pub fn first(&self, statuses: &[Status]) -> Option<DateTime<Utc>> {
+        statuses.iter().filter_map(|s| self.0.get(s)).min().copied()
+    }
+
+    /// Read from the stored column; a value that does not parse is no history (every reader of
+    /// clocks survives a hand-edited row).
+    pub fn from_json(value: &serde_json::Value) -> Entered {
+        serde_json::from_value(value.clone()).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+impl FromIterator<(Status, DateTime<Utc>)> for Entered {
+    fn from_iter<I: IntoIterator<Item = (Status, DateTime<Utc>)>>(changes: I) -> Entered {
+        let mut entered = Entered::default();
+        for (status, at) in changes {
+            entered.enter(status, at);
+        }
+        entered
+    }
+}
+
+/// The clocks of an RMA from the first times it entered each status and its creation time, as of
+/// `now`. A clock appears once it has started.
 pub fn clocks(
     severity: Severity,
     created_at: DateTime<Utc>,
-    entered: &[(Status, DateTime<Utc>)],
+    entered: &Entered,
     policy: &Policy,
     calendar: &Calendar,
     now: DateTime<Utc>,
 ) -> Vec<Clock> {
     use Status::*;
-    let first = |statuses: &[Status]| {
-        entered
-            .iter()
-            .filter(|(s, _)| statuses.contains(s))
-            .map(|(_, at)| *at)
-            .min()
-    };
+    let first = |statuses: &[Status]| entered.first(statuses);
     let mut out = vec![];
     let responded = first(&[Diagnosing, Restored, Approved, Cancelled]);
     out.push(clock(
@@ -326,7 +359,7 @@ mod tests {
             clocks(
                 Severity::Sev1,
                 created,
-                &[],
+                &Entered::default(),
                 &policy,
                 &cal,
                 created + Duration::seconds(secs),
@@ -344,7 +377,9 @@ mod tests {
         let met = clocks(
             Severity::Sev1,
             created,
-            &[(Status::Diagnosing, created + Duration::minutes(29))],
+            &[(Status::Diagnosing, created + Duration::minutes(29))]
+                .into_iter()
+                .collect(),
             &policy,
             &cal,
             created + Duration::days(1),

@@ -47,6 +47,8 @@ pub struct Model {
     pub recommendation: Option<Json>,
     /// When the replacement this RMA shipped was reported dead on arrival.
     pub dead_on_arrival_at: Option<DateTimeUtc>,
+    /// The first time the RMA entered each status (`domain::sla::Entered`): what its clocks need.
+    pub status_entered: Json,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -127,7 +127,7 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
         .all(db)
         .await?;
     let orgs = views::load_map::<organization::Entity>(db, open.iter().map(|r| r.organization_id)).await?;
-    let clocks = crate::services::sla::clocks_with(&orgs, db, &open, now).await?;
+    let clocks = crate::services::sla::clocks_with(&orgs, &open, now);
     let mut gauges: std::collections::BTreeMap<(String, &'static str, &'static str), f64> = Default::default();
     for org in orgs.values() {
         for clock in crate::services::sla::CLOCKS {

@@ -293,20 +293,3 @@ impl Dispatcher {
         Ok(())
     }
 }
-
-/// Puts a dead or retrying notification back in the queue, to be tried now.
-pub async fn retry(db: &DatabaseConnection, id: uuid::Uuid) -> Result<bool, sea_orm::DbErr> {
-    let res = notification::Entity::update_many()
-        .col_expr(notification::Column::State, Expr::value(PENDING))
-        .col_expr(notification::Column::Attempts, Expr::value(0))
-        .col_expr(notification::Column::NextAttemptAt, Expr::value(Utc::now()))
-        .col_expr(
-            notification::Column::LockedUntil,
-            Expr::value(Option::<chrono::DateTime<Utc>>::None),
-        )
-        .filter(notification::Column::Id.eq(id))
-        .filter(notification::Column::State.is_in([DEAD, RETRYING]))
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
-}

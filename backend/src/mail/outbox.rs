@@ -2,7 +2,7 @@
 use super::compose::Composed;
 use crate::entities::{notification, organization, rma_watcher, site, user};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 use uuid::Uuid;
@@ -104,4 +104,21 @@ pub async fn queue(db: &impl ConnectionTrait, q: Queued<'_>, now: DateTime<Utc>)
         queued |= matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
     }
     Ok(queued)
+}
+
+/// Puts a dead or retrying notification back in the queue, to be tried now.
+pub async fn retry(db: &impl ConnectionTrait, id: uuid::Uuid) -> Result<bool, sea_orm::DbErr> {
+    let res = notification::Entity::update_many()
+        .col_expr(notification::Column::State, Expr::value(PENDING))
+        .col_expr(notification::Column::Attempts, Expr::value(0))
+        .col_expr(notification::Column::NextAttemptAt, Expr::value(Utc::now()))
+        .col_expr(
+            notification::Column::LockedUntil,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .filter(notification::Column::Id.eq(id))
+        .filter(notification::Column::State.is_in([DEAD, RETRYING]))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
 }

@@ -557,7 +557,7 @@ pub async fn outbox(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<Out
 /// Sends a dead or retrying message again, now.
 pub async fn retry_notification(db: &DatabaseConnection, actor: &Actor, id: Uuid) -> AppResult<()> {
     admin(actor)?;
-    if crate::mail::dispatch::retry(db, id).await? {
+    if crate::mail::outbox::retry(db, id).await? {
         Ok(())
     } else {
         Err(AppError::Conflict("that message is not waiting for a retry".into()))

@@ -155,7 +155,7 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
     }
     // Rank on the rows and their clocks; only the twenty shown become full views.
     let orgs = views::load_map::<organization::Entity>(db, rows.iter().map(|r| r.organization_id)).await?;
-    let mut clocks = crate::services::sla::clocks_with(&orgs, db, &rows, Utc::now()).await?;
+    let mut clocks = crate::services::sla::clocks_with(&orgs, &rows, Utc::now());
     let mut candidates: Vec<(usize, rma::Model)> = rows
         .into_iter()
         .map(|r| (r.cluster_id.map_or(0, |c| per_cluster[&c] - 1), r))

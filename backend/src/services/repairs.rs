@@ -4,16 +4,12 @@ use crate::entities::{finding_code, repair_record, user};
 use crate::error::AppResult;
 use crate::services::views::load_map;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// The most technician time one step may report: a day.
-pub const MAX_LABOR_MINUTES: i32 = 1440;
-
-/// Shipment directions of a unit sent to its hardware vendor and back.
-pub const TO_VENDOR: &str = "to_vendor";
-pub const FROM_VENDOR: &str = "from_vendor";
+/// Defined with the lifecycle's plan, which checks and records them.
+pub use crate::domain::lifecycle::{FROM_VENDOR, MAX_LABOR_MINUTES, TO_VENDOR, normalize_codes};
 
 /// A code of the findings catalog.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -37,17 +33,6 @@ pub async fn catalog(db: &impl ConnectionTrait) -> Result<Vec<FindingCode>, DbEr
             part_kind: c.part_kind,
         })
         .collect())
-}
-
-/// Codes as the catalog spells them (upper case), once each, in the order given.
-pub fn normalize_codes(codes: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for code in codes.iter().map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()) {
-        if !out.contains(&code) {
-            out.push(code);
-        }
-    }
-    out
 }
 
 /// The codes among `codes` that the catalog does not hold.
@@ -77,9 +62,17 @@ pub struct VendorVisit {
     pub days_at_vendor: f64,
 }
 
+/// The record kinds of a vendor visit.
+const VENDOR_KINDS: [&str; 2] = ["vendor_escalation", "vendor_return"];
+
 /// The RMA's vendor escalation, if it had one.
 pub async fn vendor_visit(db: &impl ConnectionTrait, rma_id: Uuid) -> Result<Option<VendorVisit>, DbErr> {
-    let records = records_of(db, rma_id).await?;
+    let records = repair_record::Entity::find()
+        .filter(repair_record::Column::RmaId.eq(rma_id))
+        .filter(repair_record::Column::Kind.is_in(VENDOR_KINDS))
+        .order_by_asc(repair_record::Column::Id)
+        .all(db)
+        .await?;
     Ok(visit_in(&records, Utc::now()))
 }
 
@@ -97,14 +90,6 @@ fn visit_in(records: &[repair_record::Model], now: DateTime<Utc>) -> Option<Vend
         back_at,
         days_at_vendor: (seconds as f64 / 86_400.0 * 10.0).round() / 10.0,
     })
-}
-
-async fn records_of(db: &impl ConnectionTrait, rma_id: Uuid) -> Result<Vec<repair_record::Model>, DbErr> {
-    repair_record::Entity::find()
-        .filter(repair_record::Column::RmaId.eq(rma_id))
-        .order_by_asc(repair_record::Column::Id)
-        .all(db)
-        .await
 }
 
 /// One entry of the depot's record: what was done, with its details, by whom and when.
@@ -125,19 +110,35 @@ pub struct RepairEntry {
 pub struct RepairRecord {
     /// Technician time reported so far.
     pub labor_minutes: i32,
+    /// The latest entries (at most [`RECENT_ENTRIES`]), oldest first.
     pub entries: Vec<RepairEntry>,
+    /// How many entries the record holds in all.
+    pub entries_total: u64,
     pub vendor: Option<VendorVisit>,
 }
 
+/// The entries an RMA's answer carries: an RMA tested a thousand times answers as fast as one
+/// tested once; its events (`GET .../events`) hold the whole story.
+pub const RECENT_ENTRIES: u64 = 50;
+
 /// The record of `rma_id`, or `None` when the depot has recorded nothing.
 pub async fn record_of(db: &impl ConnectionTrait, rma_id: Uuid, labor_minutes: i32) -> AppResult<Option<RepairRecord>> {
-    let records = records_of(db, rma_id).await?;
-    if records.is_empty() && labor_minutes == 0 {
+    let of_rma = || repair_record::Entity::find().filter(repair_record::Column::RmaId.eq(rma_id));
+    let mut recent = of_rma()
+        .order_by_desc(repair_record::Column::Id)
+        .limit(RECENT_ENTRIES)
+        .all(db)
+        .await?;
+    if recent.is_empty() && labor_minutes == 0 {
         return Ok(None);
     }
-    let users = load_map::<user::Entity>(db, records.iter().map(|r| r.actor_id)).await?;
-    let vendor = visit_in(&records, Utc::now());
-    let entries = records
+    recent.reverse();
+    let entries_total = match recent.len() as u64 {
+        n if n < RECENT_ENTRIES => n,
+        _ => of_rma().count(db).await?,
+    };
+    let users = load_map::<user::Entity>(db, recent.iter().map(|r| r.actor_id)).await?;
+    let entries = recent
         .into_iter()
         .map(|r| RepairEntry {
             operator: users.get(&r.actor_id).map(|u| u.email.clone()).unwrap_or_default(),
@@ -149,6 +150,7 @@ pub async fn record_of(db: &impl ConnectionTrait, rma_id: Uuid, labor_minutes: i
     Ok(Some(RepairRecord {
         labor_minutes,
         entries,
-        vendor,
+        entries_total,
+        vendor: vendor_visit(db, rma_id).await?,
     }))
 }

@@ -1,14 +1,12 @@
 //! Service-level clocks of RMAs (computed from their events and their organization's policy and
 //! calendar) and the monthly attainment report.
 use crate::domain::Severity;
-use crate::domain::lifecycle::Status;
-use crate::domain::sla::{self, Calendar, Clock, ClockState, Policy};
-use crate::entities::{event, organization, rma};
+use crate::domain::sla::{self, Calendar, Clock, ClockState, Entered, Policy};
+use crate::entities::{organization, rma};
 use crate::error::{AppError, AppResult};
 use crate::services::Actor;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde::Serialize;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -26,7 +24,7 @@ pub fn terms(org: Option<&organization::Model>) -> (Policy, Calendar) {
     (policy, calendar)
 }
 
-/// The clocks of each RMA as of `now`, with two queries whatever the number of RMAs.
+/// The clocks of each RMA as of `now`, with one query (their organizations) whatever their number.
 pub async fn clocks_of(
     db: &impl ConnectionTrait,
     rmas: &[rma::Model],
@@ -37,54 +35,27 @@ pub async fn clocks_of(
     }
     let orgs =
         crate::services::views::load_map::<organization::Entity>(db, rmas.iter().map(|r| r.organization_id)).await?;
-    clocks_with(&orgs, db, rmas, now).await
+    Ok(clocks_with(&orgs, rmas, now))
 }
 
-/// `clocks_of` with the RMAs' organizations already at hand.
-pub async fn clocks_with(
+/// `clocks_of` with the RMAs' organizations already at hand. Reads nothing more: each RMA carries
+/// the first time it entered each status.
+pub fn clocks_with(
     orgs: &HashMap<Uuid, organization::Model>,
-    db: &impl ConnectionTrait,
     rmas: &[rma::Model],
     now: DateTime<Utc>,
-) -> Result<HashMap<Uuid, Vec<Clock>>, DbErr> {
-    let mut entered: HashMap<Uuid, Vec<(Status, DateTime<Utc>)>> = HashMap::new();
-    // One row per RMA, its status changes aggregated as JSON in the database: on SQLite every row
-    // crosses from sqlx's worker thread with a wake-up, and a dashboard asks for hundreds of RMAs.
-    let history = match db.get_database_backend() {
-        DbBackend::Postgres => "json_agg(json_build_array(to_status, at) ORDER BY id)::text",
-        _ => "json_group_array(json_array(to_status, at) ORDER BY id)",
-    };
-    // The scheduler asks for every open RMA.
-    for slice in rmas.chunks(crate::db::IN_LIST_SLICE) {
-        let rows: Vec<(Uuid, String)> = event::Entity::find()
-            .select_only()
-            .column(event::Column::RmaId)
-            .expr(Expr::cust(history))
-            .filter(event::Column::RmaId.is_in(slice.iter().map(|r| r.id)))
-            .filter(event::Column::ToStatus.is_not_null())
-            .group_by(event::Column::RmaId)
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (rma_id, json) in rows {
-            let changes: Vec<(String, DateTime<Utc>)> =
-                serde_json::from_str(&json).map_err(|e| DbErr::Custom(format!("status history of {rma_id}: {e}")))?;
-            entered.entry(rma_id).or_default().extend(
-                changes
-                    .into_iter()
-                    .filter_map(|(status, at)| Some((status.parse::<Status>().ok()?, at))),
-            );
-        }
-    }
-    Ok(rmas
-        .iter()
+) -> HashMap<Uuid, Vec<Clock>> {
+    rmas.iter()
         .map(|r| {
             let (policy, calendar) = terms(orgs.get(&r.organization_id));
             let severity = r.severity.parse().unwrap_or(Severity::Sev4);
-            let seen = entered.get(&r.id).map(Vec::as_slice).unwrap_or_default();
-            (r.id, sla::clocks(severity, r.created_at, seen, &policy, &calendar, now))
+            let entered = Entered::from_json(&r.status_entered);
+            (
+                r.id,
+                sla::clocks(severity, r.created_at, &entered, &policy, &calendar, now),
+            )
         })
-        .collect())
+        .collect()
 }
 
 /// How urgent an RMA's clocks make it: breached before at risk before the rest.

@@ -3,6 +3,7 @@
 //! A spare is *available* when it is serviceable (new or refurbished), loose on a depot's shelf and
 //! not reserved. Every claim on one is a conditional update of its row, so two requests can never
 //! take the same unit, on SQLite or PostgreSQL.
+use crate::domain::lifecycle::Place;
 use crate::domain::{Condition, Location, Role};
 use crate::entities::{depot, part, rma, stock_threshold, unit, user};
 use crate::error::{AppError, AppResult};
@@ -43,8 +44,8 @@ pub async fn reserve(
     db: &impl ConnectionTrait,
     rma_id: Uuid,
     part_id: Uuid,
-    depots: &[depot::Model],
-) -> AppResult<Option<(unit::Model, depot::Model)>> {
+    depots: &[Place],
+) -> AppResult<Option<(unit::Model, Place)>> {
     for depot in depots {
         let candidates = available(part_id, depot.id)
             .order_by_desc(unit::Column::Condition)
@@ -171,15 +172,24 @@ pub async fn reservation_of(db: &impl ConnectionTrait, rma_id: Uuid) -> Result<O
 /// (`home_id`), then the others.
 pub async fn depots_in_order(
     db: &impl ConnectionTrait,
-    requested: Option<&depot::Model>,
+    requested: Option<&Place>,
     home_id: Uuid,
-) -> Result<Vec<depot::Model>, DbErr> {
+) -> Result<Vec<Place>, DbErr> {
     if let Some(depot) = requested {
         return Ok(vec![depot.clone()]);
     }
     let all = depot::Entity::find().order_by_asc(depot::Column::Code).all(db).await?;
     let (home, others): (Vec<_>, Vec<_>) = all.into_iter().partition(|d| d.id == home_id);
-    Ok(home.into_iter().chain(others).collect())
+    Ok(home.iter().chain(&others).map(depot_place).collect())
+}
+
+/// A depot as a plan names it: id, code and postal address.
+pub fn depot_place(d: &depot::Model) -> Place {
+    Place {
+        id: d.id,
+        code: d.code.clone(),
+        address: crate::services::labels::depot_lines(d).join("\n"),
+    }
 }
 
 /// A (depot, part) pair of the shelves.

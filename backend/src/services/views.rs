@@ -244,7 +244,7 @@ pub struct ShipmentView {
 /// Builds the views of `rmas`, in order, with three queries in all (names come from the cache).
 pub async fn rma_views(db: &impl ConnectionTrait, rmas: Vec<rma::Model>) -> Result<Vec<RmaView>, DbErr> {
     let orgs = load_map::<organization::Entity>(db, rmas.iter().map(|r| r.organization_id)).await?;
-    let clocks = crate::services::sla::clocks_with(&orgs, db, &rmas, Utc::now()).await?;
+    let clocks = crate::services::sla::clocks_with(&orgs, &rmas, Utc::now());
     rma_views_with(db, rmas, &orgs, clocks).await
 }
 

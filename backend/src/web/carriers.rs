@@ -1,10 +1,10 @@
 //! Carrier tracking in: EasyPost's signed webhook events, and a normalised scan endpoint for
 //! carriers and aggregators without an adapter (an `integration` user's token).
-use crate::app::AppState;
 use crate::domain::signatures;
 use crate::error::{AppError, AppResult};
 use crate::services::tracking::{self, Scan, Taken, Unmatched};
 use crate::services::{Actor, Page};
+use crate::state::AppState;
 use crate::web::extract::{Integration, Json as JsonBody};
 use axum::body::Bytes;
 use axum::extract::{Path, State};

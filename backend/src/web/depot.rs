@@ -1,10 +1,10 @@
 //! The depot's own API: pallet receiving sessions and the findings catalog.
-use crate::app::AppState;
 use crate::error::AppResult;
 use crate::services::receiving::{self, OpenSession, ScanRequest, ScanView, SessionView};
 use crate::services::repairs::{self, FindingCode};
 use crate::services::rmas::PageParams;
 use crate::services::{Actor, Page};
+use crate::state::AppState;
 use crate::web::extract::{Json, Query};
 use axum::Router;
 use axum::extract::{Path, State};

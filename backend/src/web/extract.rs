@@ -1,8 +1,8 @@
 //! Extractors that turn every bad input into an [`AppError`] with the contract's error shape.
-use crate::app::AppState;
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::services::{Actor, sessions, tokens};
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;

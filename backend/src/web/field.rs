@@ -1,6 +1,5 @@
 //! Field intake and diagnosis: `POST /api/v1/alarms`, the checklist, evidence attachments, and
 //! editing an RMA's external references.
-use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::services::alarms::{self, Alarm};
 use crate::services::attachments::{self, AttachmentView, MAX_BYTES};
@@ -8,6 +7,7 @@ use crate::services::diagnosis::{self, CheckView, RecordCheck};
 use crate::services::rmas::{self, RmaChanges};
 use crate::services::views::RmaView;
 use crate::services::{Actor, Page};
+use crate::state::AppState;
 use crate::web::extract::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};

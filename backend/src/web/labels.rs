@@ -1,9 +1,9 @@
 //! `GET /api/v1/rmas/{number}/label.pdf`, `/label.zpl` and `/packing-slip.pdf`: for the RMA's own
 //! organization and internal users; anyone else gets 404.
-use crate::app::AppState;
 use crate::documents;
 use crate::error::AppResult;
 use crate::services::{Actor, labels};
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::header;

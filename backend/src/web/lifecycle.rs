@@ -1,6 +1,6 @@
 //! `GET /api/v1/lifecycle`: the transition table as JSON, read from the one table in `domain`.
-use crate::app::AppState;
 use crate::domain::lifecycle::{Status, TRANSITIONS};
+use crate::state::AppState;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};

@@ -1,9 +1,9 @@
 //! `GET /api/v1/openapi.json`, generated from the handlers' annotations.
-use crate::app::AppState;
 use crate::domain::policy::TestResult;
 use crate::services::rmas::{OpenRma, RemovedPart, TransitionRequest};
 use crate::services::tracking::{Scan, ScanView, Taken, Unmatched};
 use crate::services::views::{EventView, NextTransition, ReservedSpare, RmaView, ShipmentView, UnitView};
+use crate::state::AppState;
 use crate::web::{carriers, depot, field, labels, lifecycle, ops, redfish, reports, rmas, slack, units};
 use axum::routing::get;
 use axum::{Json, Router};

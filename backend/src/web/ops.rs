@@ -1,5 +1,5 @@
 //! Operations endpoints: `/healthz` and `/metrics`, and the request metrics middleware.
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;

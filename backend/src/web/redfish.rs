@@ -1,11 +1,11 @@
 //! BMC events in (DMTF Redfish `Event` payloads, an integration token sent by the BMC from its
 //! subscription's `HttpHeaders`), and the rules that read them.
-use crate::app::AppState;
 use crate::domain::Role;
 use crate::domain::redfish::Rule;
 use crate::error::AppResult;
 use crate::services::redfish::{self, Intake, RuleRow};
 use crate::services::{Actor, Page};
+use crate::state::AppState;
 use crate::web::extract::{Integration, Json as JsonBody};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -1,8 +1,8 @@
 //! `GET /api/v1/reports/sla`: SLA attainment per organization and month, as JSON or CSV.
-use crate::app::AppState;
 use crate::error::AppResult;
 use crate::services::sla::{self, Report};
 use crate::services::{Actor, Page, quality, reliability, spares};
+use crate::state::AppState;
 use crate::web::extract::Query;
 use axum::extract::State;
 use axum::http::header;

@@ -1,9 +1,9 @@
 //! `/api/v1/rmas`: open, list, read and move RMAs, and their history.
-use crate::app::AppState;
 use crate::error::AppResult;
 use crate::services::rmas::{self, OpenRma, PageParams, RmaFilter, TransitionRequest};
 use crate::services::views::{EventView, RmaView};
 use crate::services::{Actor, Page};
+use crate::state::AppState;
 use crate::web::extract::{Json, Query};
 use axum::Router;
 use axum::extract::{Path, State};

@@ -2,10 +2,10 @@
 //! `SLACK_SIGNING_SECRET` (401 when the signature is wrong or the timestamp over five minutes off);
 //! everything else is answered 200 with a message, as Slack requires. Also the page where a Slack
 //! user's one-time link is confirmed.
-use crate::app::AppState;
 use crate::domain::signatures;
 use crate::error::{AppError, AppResult};
 use crate::services::slack::{self, SlackUser};
+use crate::state::AppState;
 use crate::web::pages::{Chrome, PageError, SignedForm, Viewer, render};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};

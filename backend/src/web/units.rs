@@ -1,10 +1,10 @@
 //! `/api/v1/units` and `/api/v1/stock`.
-use crate::app::AppState;
 use crate::error::AppResult;
 use crate::services::stock::{self, Restock, SetThreshold, ThresholdLine};
 use crate::services::units::{self, UnitFilter};
 use crate::services::views::UnitView;
 use crate::services::{Actor, Page};
+use crate::state::AppState;
 use crate::web::extract::{self, Query};
 use axum::extract::{Path, State};
 use axum::routing::get;

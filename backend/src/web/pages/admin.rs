@@ -1,9 +1,9 @@
 //! `/admin`, `/admin/users` and `/admin/catalog`: users and their tokens; sites, clusters, parts, depots.
 use super::{Chrome, PageError, SignedForm, Viewer, after, form_values, render};
-use crate::app::AppState;
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::services::admin::{self, AddressInput, Catalog, OutboxRow, UserChange, UserInput, UserRow};
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};

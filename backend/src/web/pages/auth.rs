@@ -1,9 +1,9 @@
 //! `/sign-in` and `/sign-out`. The sign-in form carries a CSRF token bound to a short-lived cookie;
 //! a successful sign-in always starts a new session.
 use super::{PageError, SESSION_COOKIE, SignedForm, constant_time_eq, render};
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::services::sessions;
+use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};

@@ -1,7 +1,7 @@
 //! `/`: the dashboard. An anonymous visitor is sent to sign in.
 use super::{Chrome, PageError, Viewer, render};
-use crate::app::AppState;
 use crate::services::dashboard::{self, Dashboard};
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::response::Html;

@@ -1,8 +1,8 @@
 //! `/lifecycle`: the state diagram, laid out from the transition table on every request, and the
 //! table itself, so the picture cannot drift from the rules.
 use super::{Chrome, PageError, Viewer, render};
-use crate::app::AppState;
 use crate::domain::lifecycle::{Applies, Status, TRANSITIONS};
+use crate::state::AppState;
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;

@@ -8,10 +8,10 @@ pub mod reports;
 pub mod rmas;
 pub mod units;
 
-use crate::app::AppState;
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::services::{Actor, sessions};
+use crate::state::AppState;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};

@@ -1,10 +1,10 @@
 //! `/receiving`: the depot bench. One input takes a scanner's keystrokes (serial or RMA number, then
 //! Enter) and opens the receive form of the return it belongs to.
 use super::{Chrome, PageError, SignedForm, Viewer, render, urlencode};
-use crate::app::AppState;
 use crate::domain::Role;
 use crate::services::receiving::{self, OpenSession, ScanRequest, SessionView};
 use crate::services::rmas::{self, PageParams, Scan};
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -1,7 +1,7 @@
 //! `/reports/sla`: the SLA report of an organization and month, with CSV and JSON downloads.
 use super::{Chrome, PageError, Viewer, render};
-use crate::app::AppState;
 use crate::services::sla::{self, Report};
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::Html;

@@ -1,15 +1,15 @@
 //! `/rmas`, `/rmas/new` and `/rmas/{number}`: the list, the new-case form, and the detail page with
 //! a form for each transition the viewer may make, read from the lifecycle table.
 use super::{Chrome, PageError, SignedForm, Viewer, form_values, render};
-use crate::app::AppState;
 use crate::domain::lifecycle::{Field, Status};
 use crate::domain::policy::TestResult;
 use crate::domain::{Role, Severity};
 use crate::error::AppError;
 use crate::services::Page;
-use crate::services::rmas::{self, OpenRma, PageParams, RemovedPart, RmaFilter, TransitionRequest};
+use crate::services::rmas::{self, OpenRma, RemovedPart, RmaFilter, TransitionRequest};
 use crate::services::units::{self, SiteChoice};
 use crate::services::views::{EventView, RmaView, UnitView};
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -296,6 +296,8 @@ struct DetailPage {
     chrome: Chrome,
     rma: RmaView,
     events: Vec<EventView>,
+    /// Older events exist than those shown.
+    older_events: bool,
     forms: Vec<TransitionForm>,
     refs: Vec<ExternalRef>,
 }
@@ -303,27 +305,26 @@ struct DetailPage {
 #[derive(Deserialize)]
 struct DetailQuery {
     scanned: Option<String>,
+    /// `all`: the whole history instead of the latest entries.
+    history: Option<String>,
 }
+
+/// History entries the page shows unless asked for all of them.
+const RECENT_HISTORY: u64 = 50;
+/// The most a page shows of one history at once (the API pages the rest).
+const WHOLE_HISTORY: u64 = 5000;
 
 async fn detail_page(
     state: &AppState,
     viewer: Viewer,
     number: &str,
     scanned: Option<&str>,
+    whole_history: bool,
     entered: Option<(&str, &HashMap<String, String>, String)>,
 ) -> Result<Html<String>, PageError> {
     let rma = rmas::get(&state.db, &viewer.actor, number).await?;
-    let events = rmas::events(
-        &state.db,
-        &viewer.actor,
-        number,
-        PageParams {
-            limit: Some(500),
-            cursor: None,
-        },
-    )
-    .await?
-    .items;
+    let shown = if whole_history { WHOLE_HISTORY } else { RECENT_HISTORY };
+    let (events, older_events) = rmas::recent_events(&state.db, &viewer.actor, number, shown).await?;
     let forms = forms(&rma, viewer.role, scanned, entered);
     let model = rmas::find_visible(&state.db, &viewer.actor, number).await?;
     let checks = crate::services::diagnosis::checks_of(&state.db, &model).await?;
@@ -385,6 +386,7 @@ async fn detail_page(
             chrome: Chrome::new(viewer, "rmas"),
             rma,
             events,
+            older_events,
             forms,
             refs,
         },
@@ -397,7 +399,15 @@ async fn detail(
     Path(number): Path<String>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Html<String>, PageError> {
-    detail_page(&state, viewer, &number, q.scanned.as_deref(), None).await
+    detail_page(
+        &state,
+        viewer,
+        &number,
+        q.scanned.as_deref(),
+        q.history.as_deref() == Some("all"),
+        None,
+    )
+    .await
 }
 
 /// Turns a posted transition form into the API's request; bad values are 422 like the API.
@@ -533,7 +543,16 @@ async fn transition(
         Err(err) => {
             let status = err.status();
             let to = form.get("to").cloned().unwrap_or_default();
-            match detail_page(&state, viewer, &number, None, Some((&to, &form, err.to_string()))).await {
+            match detail_page(
+                &state,
+                viewer,
+                &number,
+                None,
+                false,
+                Some((&to, &form, err.to_string())),
+            )
+            .await
+            {
                 Ok(html) => (status, html).into_response(),
                 Err(e) => e.into_response(),
             }

@@ -1,10 +1,10 @@
 //! `/stock`, `/units/{serial}` and `/slots/{id}`: spares per depot, a unit's history, a slot's occupants.
 use super::{Chrome, PageError, SignedForm, Viewer, after, render};
-use crate::app::AppState;
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::services::stock::{self, Restock, SetThreshold, ThresholdLine};
 use crate::services::units::{self, SlotHistory, StockLine, UnitHistory};
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, Response};

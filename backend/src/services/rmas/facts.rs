@@ -1,0 +1,341 @@
+//! What a transition's plan is decided on, read in two parts: reference data and settings before
+//! the write lock ([`Reference`]), and the RMA and its units under it ([`under_lock`]), so the lock
+//! is held only for the reads that race with writes.
+use crate::domain::lifecycle::{
+    ActorFacts, Field, KnownUnit, PartRef, Place, PlanFacts, RmaFacts, Transition, TransitionRequest, UnitEffect,
+    UnitRef,
+};
+use crate::domain::policy::{PartFacts, UnitFacts};
+use crate::domain::sla::Entered;
+use crate::domain::{Guard, Serial};
+use crate::entities::{depot, part, rma, site, slot, unit};
+use crate::error::{AppError, AppResult};
+use crate::mail::outbox;
+use crate::services::views::{load_map, names_of};
+use crate::services::{Actor, diagnosis, repairs, stock};
+use chrono::Utc;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A value the database holds in its text form; one that does not parse is a bug, not bad input.
+fn stored<T: std::str::FromStr<Err = String>>(value: &str) -> AppResult<T> {
+    value
+        .parse()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored value: {e}")))
+}
+
+/// Who hears of the transition: the notice's recipients and the organization's webhook.
+pub struct Audience {
+    pub recipients: Vec<String>,
+    pub webhook: Option<String>,
+}
+
+/// Facts that do not race with the transition's writes: the catalog, depots, the site, the
+/// checklist and who is told. Read before the write lock.
+pub struct Reference {
+    pub rma: rma::Model,
+    site: Place,
+    return_depot: Place,
+    named_depot: Option<Place>,
+    named_part: Option<PartRef>,
+    replacement_part: Option<PartRef>,
+    actor_depot: Option<Place>,
+    missing_checks: Vec<String>,
+    checked: Vec<Value>,
+    unknown_finding_codes: Vec<String>,
+    reserve_from: Vec<Place>,
+    vendor: Option<String>,
+    removed_parts: HashMap<String, Uuid>,
+    pub audience: Audience,
+}
+
+/// The serials a request names, normalised (a malformed one is left to the plan to refuse).
+fn named_serials(row: &Transition, req: &TransitionRequest) -> Vec<String> {
+    let uses = |f: Field| row.required.contains(&f) || row.optional.contains(&f);
+    let mut serials: Vec<String> = [
+        Field::ReplacementSerial,
+        Field::SpareSerial,
+        Field::InstalledSerial,
+        Field::PulledSerial,
+        Field::ScannedSerial,
+    ]
+    .into_iter()
+    .filter(|f| uses(*f))
+    .filter_map(|f| req.text(f))
+    .collect::<Vec<_>>()
+    .into_iter()
+    .chain(match uses(Field::PartsConsumed) {
+        true => req.parts_consumed.iter().flatten().map(String::as_str).collect(),
+        false => vec![],
+    })
+    .filter_map(|raw| Serial::parse(raw).ok().map(Serial::into_string))
+    .collect();
+    serials.sort();
+    serials.dedup();
+    serials
+}
+
+fn part_ref(p: &part::Model) -> PartRef {
+    PartRef {
+        id: p.id,
+        facts: PartFacts {
+            number: p.number.clone(),
+            kind: p.kind.clone(),
+            field_replaceable: p.field_replaceable,
+            holds_media: p.holds_media,
+        },
+    }
+}
+
+fn site_place(s: &site::Model) -> Place {
+    Place {
+        id: s.id,
+        code: s.code.clone(),
+        address: crate::services::labels::site_lines(s).join("\n"),
+    }
+}
+
+async fn parts_by_number(db: &impl ConnectionTrait, numbers: Vec<String>) -> AppResult<Vec<part::Model>> {
+    if numbers.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(part::Entity::find()
+        .filter(part::Column::Number.is_in(numbers))
+        .all(db)
+        .await?)
+}
+
+/// Reads what the plan of `row` needs that does not race with the writes.
+pub async fn reference(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    rma: rma::Model,
+    row: &'static Transition,
+    req: &TransitionRequest,
+) -> AppResult<Reference> {
+    let uses = |f: Field| row.required.contains(&f) || row.optional.contains(&f);
+    let has_effect = |e: UnitEffect| row.effects.contains(&e);
+    let site = site::Entity::find_by_id(rma.site_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("site missing"))?;
+    let depot_ids = [Some(rma.return_depot_id), actor.depot_id].into_iter().flatten();
+    let depots = load_map::<depot::Entity>(db, depot_ids).await?;
+    let depot_place = |id: Uuid| depots.get(&id).map(stock::depot_place);
+    let return_depot = depot_place(rma.return_depot_id).ok_or_else(|| anyhow::anyhow!("return depot missing"))?;
+    let named_depot = match (uses(Field::Depot), req.text(Field::Depot)) {
+        (true, Some(code)) => depot::Entity::find()
+            .filter(depot::Column::Code.eq(code.to_uppercase()))
+            .one(db)
+            .await?
+            .as_ref()
+            .map(stock::depot_place),
+        _ => None,
+    };
+    // Part numbers: the one approval names, and those of removed components not known yet.
+    let approval_number = req
+        .text(Field::ReplacementPart)
+        .filter(|_| has_effect(UnitEffect::RecordDecision))
+        .map(|n| n.to_uppercase());
+    let removed_numbers: Vec<String> = match has_effect(UnitEffect::ConsumeParts) {
+        true => req
+            .parts_removed
+            .iter()
+            .flatten()
+            .filter_map(|r| r.part.as_deref())
+            .map(|n| n.trim().to_uppercase())
+            .collect(),
+        false => vec![],
+    };
+    let numbers: Vec<String> = approval_number.iter().cloned().chain(removed_numbers).collect();
+    let parts = parts_by_number(db, numbers).await?;
+    let named_part = approval_number.and_then(|n| parts.iter().find(|p| p.number == n).map(part_ref));
+    let removed_parts = parts.iter().map(|p| (p.number.clone(), p.id)).collect();
+    let replacement_part = match rma.replacement_part_id {
+        Some(id) => part::Entity::find_by_id(id).one(db).await?.as_ref().map(part_ref),
+        None => None,
+    };
+    let finding_codes = match (uses(Field::FindingCodes), &req.finding_codes) {
+        (true, Some(codes)) => repairs::normalize_codes(codes),
+        _ => vec![],
+    };
+    let missing_checks = match row.guards.contains(&Guard::MandatoryChecks) {
+        true => diagnosis::missing_mandatory(db, &rma).await?,
+        false => vec![],
+    };
+    let checked = match row.to {
+        crate::domain::Status::Approved | crate::domain::Status::Restored => diagnosis::checks_of(db, &rma)
+            .await?
+            .into_iter()
+            .filter(|c| c.result.is_some())
+            .map(|c| json!({"step": c.step, "result": c.result}))
+            .collect(),
+        _ => vec![],
+    };
+    let reserve_from = match has_effect(UnitEffect::ReserveReplacement) {
+        true => stock::depots_in_order(db, named_depot.as_ref(), site.default_depot_id).await?,
+        false => vec![],
+    };
+    let vendor = match has_effect(UnitEffect::BackFromVendor) && req.has(Field::Carrier) {
+        true => repairs::vendor_visit(db, rma.id).await?.map(|v| v.vendor),
+        false => None,
+    };
+    let audience = match row.notice {
+        Some(_) => Audience {
+            recipients: outbox::recipients(db, rma.id, &site).await?,
+            webhook: outbox::webhook_of(db, rma.organization_id).await?,
+        },
+        None => Audience {
+            recipients: vec![],
+            webhook: None,
+        },
+    };
+    Ok(Reference {
+        site: site_place(&site),
+        return_depot,
+        named_depot,
+        named_part,
+        replacement_part,
+        actor_depot: actor.depot_id.and_then(depot_place),
+        missing_checks,
+        checked,
+        unknown_finding_codes: repairs::unknown_codes(db, &finding_codes).await?,
+        reserve_from,
+        vendor,
+        removed_parts,
+        audience,
+        rma,
+    })
+}
+
+/// Re-reads the RMA under the write lock (a change since [`reference`] is a 409) and loads its
+/// units and those the request names, completing the facts.
+pub async fn under_lock(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    reference: &Reference,
+    row: &'static Transition,
+    req: &TransitionRequest,
+) -> AppResult<PlanFacts> {
+    let seen = &reference.rma;
+    let rma = rma::Entity::find_by_id(seen.id)
+        .one(txn)
+        .await?
+        .filter(|r| r.version == seen.version)
+        .ok_or_else(|| {
+            AppError::VersionConflict(format!(
+                "{} was changed by someone else; reload it and try again",
+                seen.number
+            ))
+        })?;
+    let names = named_serials(row, req);
+    let removed: Vec<String> = match row.effects.contains(&UnitEffect::ConsumeParts) {
+        true => req
+            .parts_removed
+            .iter()
+            .flatten()
+            .filter_map(|r| Serial::parse(&r.serial).ok().map(Serial::into_string))
+            .collect(),
+        false => vec![],
+    };
+    let by_serial: Vec<unit::Model> = match names.is_empty() && removed.is_empty() {
+        true => vec![],
+        false => {
+            unit::Entity::find()
+                .filter(unit::Column::Serial.is_in(names.iter().chain(&removed).cloned()))
+                .all(txn)
+                .await?
+        }
+    };
+    let own_ids = [Some(rma.unit_id), Some(rma.returned_unit_id), rma.replacement_unit_id];
+    let own = load_map::<unit::Entity>(txn, own_ids.into_iter().flatten()).await?;
+    let mut all: HashMap<Uuid, &unit::Model> = own.iter().map(|(id, u)| (*id, u)).collect();
+    all.extend(by_serial.iter().map(|u| (u.id, u)));
+    let parts = load_map::<part::Entity>(txn, all.values().map(|u| u.part_id)).await?;
+    let sites = names_of::<site::Entity>(txn, all.values().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
+    let depots = names_of::<depot::Entity>(txn, all.values().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
+    let slots = names_of::<slot::Entity>(txn, all.values().filter_map(|u| u.slot_id), |s| s.name.clone()).await?;
+    let parents =
+        names_of::<unit::Entity>(txn, all.values().filter_map(|u| u.parent_unit_id), |u| u.serial.clone()).await?;
+    let unit_ref = |u: &unit::Model| -> AppResult<UnitRef> {
+        let part = parts
+            .get(&u.part_id)
+            .ok_or_else(|| anyhow::anyhow!("unit without part"))?;
+        Ok(UnitRef {
+            id: u.id,
+            part_id: u.part_id,
+            slot_id: u.slot_id,
+            parent_unit_id: u.parent_unit_id,
+            facts: UnitFacts {
+                serial: u.serial.clone(),
+                part: part_ref(part).facts,
+                condition: stored(&u.condition)?,
+                location: stored(&u.location)?,
+                site: u.site_id.and_then(|id| sites.get(&id)).cloned(),
+                depot: u.depot_id.and_then(|id| depots.get(&id)).cloned(),
+                parent_serial: u.parent_unit_id.and_then(|id| parents.get(&id)).cloned(),
+                slot: u.slot_id.and_then(|id| slots.get(&id)).cloned(),
+            },
+        })
+    };
+    let own_ref = |id: Uuid| -> AppResult<UnitRef> {
+        own.get(&id)
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("RMA unit {id} missing")))
+            .and_then(unit_ref)
+    };
+    let mut named = HashMap::new();
+    for u in by_serial.iter().filter(|u| names.contains(&u.serial)) {
+        named.insert(u.serial.clone(), unit_ref(u)?);
+    }
+    let removed_units = by_serial
+        .iter()
+        .filter(|u| removed.contains(&u.serial))
+        .map(|u| {
+            let known = KnownUnit {
+                id: u.id,
+                part_id: u.part_id,
+                parent_unit_id: u.parent_unit_id,
+            };
+            (u.serial.clone(), known)
+        })
+        .collect();
+    let r = reference;
+    Ok(PlanFacts {
+        now: Utc::now(),
+        actor: ActorFacts {
+            role: actor.role,
+            email: actor.email.clone(),
+            depot: r.actor_depot.clone(),
+            one_organization: actor.organization_scope().is_some(),
+        },
+        rma: RmaFacts {
+            id: rma.id,
+            number: rma.number.clone(),
+            status: stored(&rma.status)?,
+            version: rma.version,
+            keep_your_drive: rma.keep_your_drive,
+            replacement_kind: rma.replacement_kind.as_deref().map(stored).transpose()?,
+            replacement_part: r.replacement_part.clone(),
+            bag_number: rma.bag_number.clone(),
+            labor_minutes: rma.labor_minutes,
+            entered: Entered::from_json(&rma.status_entered),
+        },
+        site: r.site.clone(),
+        return_depot: r.return_depot.clone(),
+        named_depot: r.named_depot.clone(),
+        named_part: r.named_part.clone(),
+        failed: own_ref(rma.unit_id)?,
+        returned: own_ref(rma.returned_unit_id)?,
+        replacement: rma.replacement_unit_id.map(own_ref).transpose()?,
+        named,
+        missing_checks: r.missing_checks.clone(),
+        checked: r.checked.clone(),
+        unknown_finding_codes: r.unknown_finding_codes.clone(),
+        reserve_from: r.reserve_from.clone(),
+        vendor: r.vendor.clone(),
+        removed_units,
+        removed_parts: r.removed_parts.clone(),
+    })
+}

@@ -1,0 +1,688 @@
+//! Opening, listing, reading and moving RMAs. [`transition`] is the only code that writes an RMA's status.
+mod execute;
+mod facts;
+
+use crate::db::begin_write;
+use crate::domain::lifecycle::{self, Status};
+pub use crate::domain::lifecycle::{RemovedPart, TransitionRequest};
+use crate::domain::sla::Entered;
+use crate::domain::{Location, RmaNumber, Role, Serial, Severity};
+use crate::entities::{depot, event, part, rma, rma_counter, rma_watcher, shipment, site, slot, unit};
+use crate::error::{AppError, AppResult};
+use crate::services::views::{self, EventView, NextTransition, RmaView};
+use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
+use crate::services::{history, repairs, stock};
+use chrono::{DateTime, Datelike, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition as Where, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// `POST /api/v1/rmas`: open a case.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct OpenRma {
+    /// Site code, e.g. `cw-ord1`.
+    pub site: String,
+    /// Serial of the failed unit, in service at that site.
+    pub serial: String,
+    /// `sev1` .. `sev4`.
+    pub severity: String,
+    pub symptom: String,
+    /// CS ticket, engineering ticket, chat thread link: names to strings.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub external_refs: Option<Value>,
+}
+
+/// Filters of `GET /api/v1/rmas`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct RmaFilter {
+    pub status: Option<String>,
+    /// Site code.
+    pub site: Option<String>,
+    pub severity: Option<String>,
+    /// Organization code.
+    pub organization: Option<String>,
+    /// Return depot code.
+    pub depot: Option<String>,
+    /// An RMA number or a serial (failed, returned or replacement unit).
+    pub q: Option<String>,
+    /// `newest` (default) or `oldest` first.
+    pub sort: Option<String>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(value: &str) -> AppResult<T> {
+    value.trim().parse().map_err(AppError::invalid)
+}
+
+fn serial(raw: &str) -> AppResult<Serial> {
+    Serial::parse(raw).map_err(AppError::invalid)
+}
+
+/// Finds an RMA by number as `actor` may see it; another organization's RMA is "not found".
+pub async fn find_visible(db: &impl ConnectionTrait, actor: &Actor, number: &str) -> AppResult<rma::Model> {
+    let not_found = || AppError::not_found(format!("no RMA {}", number.trim()));
+    let number = RmaNumber::parse(number).ok_or_else(not_found)?;
+    let mut query = rma::Entity::find().filter(rma::Column::Number.eq(number.as_str()));
+    if let Some(org) = actor.organization_scope() {
+        query = query.filter(rma::Column::OrganizationId.eq(org));
+    }
+    query.one(db).await?.ok_or_else(not_found)
+}
+
+/// Opens an RMA in `reported`, numbered gap-free within its year.
+#[tracing::instrument(skip(db, input), fields(actor = %actor.email))]
+pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> AppResult<RmaView> {
+    let txn = begin_write(db).await?;
+    let view = open_in(&txn, actor, input).await?;
+    txn.commit().await?;
+    metrics::counter!("depot_rmas_opened_total").increment(1);
+    Ok(view)
+}
+
+/// Opens an RMA inside the caller's write transaction.
+pub async fn open_in(txn: &DatabaseTransaction, actor: &Actor, input: OpenRma) -> AppResult<RmaView> {
+    // An integration opens one from a signal it reports (a BMC event); the API refuses it otherwise.
+    actor.require(
+        &[Role::FieldEngineer, Role::DcTech, Role::Admin, Role::Integration],
+        "open an RMA",
+    )?;
+    let severity: Severity = parse(&input.severity)?;
+    let symptom = input.symptom.trim();
+    if symptom.is_empty() {
+        return Err(AppError::invalid("symptom is required: what failed and how it shows"));
+    }
+    let external_refs = external_refs(input.external_refs)?;
+    let serial = serial(&input.serial)?;
+    let site_code = input.site.trim();
+    let mut site_query = site::Entity::find().filter(site::Column::Code.eq(site_code));
+    if let Some(org) = actor.organization_scope() {
+        site_query = site_query.filter(site::Column::OrganizationId.eq(org));
+    }
+    let site = site_query
+        .one(txn)
+        .await?
+        .ok_or_else(|| AppError::invalid(format!("unknown site `{site_code}`")))?;
+    // One answer whether the serial is unknown or elsewhere: which serials exist at other
+    // customers' sites is not for a customer to learn.
+    let unit = unit::Entity::find()
+        .filter(unit::Column::Serial.eq(serial.as_str()))
+        .filter(unit::Column::Location.eq(Location::Site.as_str()))
+        .filter(unit::Column::SiteId.eq(site.id))
+        .one(txn)
+        .await?
+        .ok_or_else(|| {
+            AppError::invalid(format!(
+                "{} is not a unit in service at site {}",
+                serial.as_str(),
+                site.code
+            ))
+        })?;
+    let slot = match unit.slot_id {
+        Some(id) => slot::Entity::find_by_id(id).one(txn).await?,
+        None => None,
+    };
+
+    let now = Utc::now();
+    let number = next_number(txn, now.year()).await?;
+    let id = Uuid::now_v7();
+    rma::ActiveModel {
+        id: Set(id),
+        number: Set(number.as_str().to_string()),
+        organization_id: Set(site.organization_id),
+        site_id: Set(site.id),
+        cluster_id: Set(slot.as_ref().map(|s| s.cluster_id)),
+        slot_id: Set(slot.as_ref().map(|s| s.id)),
+        unit_id: Set(unit.id),
+        part_id: Set(unit.part_id),
+        returned_unit_id: Set(unit.id),
+        severity: Set(severity.as_str().into()),
+        symptom: Set(symptom.to_string()),
+        status: Set(Status::Reported.as_str().into()),
+        version: Set(1),
+        refs_text: Set(refs_text(&external_refs)),
+        recommendation: Set(None),
+        dead_on_arrival_at: Set(None),
+        status_entered: Set([(Status::Reported, now)].into_iter().collect::<Entered>().to_json()),
+        external_refs: Set(external_refs),
+        fault_code: Set(None),
+        resolution: Set(None),
+        replacement_kind: Set(None),
+        replacement_part_id: Set(None),
+        replacement_unit_id: Set(None),
+        return_depot_id: Set(site.default_depot_id),
+        created_by: Set(actor.user_id),
+        created_at: Set(now),
+        updated_at: Set(now),
+        status_changed_at: Set(now),
+        closed_at: Set(None),
+        bag_number: Set(None),
+        keep_your_drive: Set(false),
+        destruction_certificate: Set(None),
+        labor_minutes: Set(0),
+    }
+    .insert(txn)
+    .await?;
+    rma_watcher::ActiveModel {
+        rma_id: Set(id),
+        user_id: Set(actor.user_id),
+    }
+    .insert(txn)
+    .await?;
+    let fields =
+        json!({"site": site.code, "serial": serial.as_str(), "severity": severity.as_str(), "symptom": symptom});
+    record_event(txn, id, actor, None, Status::Reported, None, fields, now).await?;
+    let created = rma::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("RMA vanished"))?;
+    Ok(views::rma_views(txn, vec![created]).await?.remove(0))
+}
+
+/// The references' values, upper-cased and joined, for search.
+fn refs_text(refs: &Value) -> String {
+    let values: Vec<String> = refs
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| v.as_str())
+        .map(str::to_uppercase)
+        .collect();
+    values.join(" ")
+}
+
+fn external_refs(raw: Option<Value>) -> AppResult<Value> {
+    match raw {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(Value::Object(map)) => {
+            if let Some((k, _)) = map.iter().find(|(_, v)| !v.is_string()) {
+                return Err(AppError::invalid(format!(
+                    "external_refs.{k} must be a string (a ticket id or a link)"
+                )));
+            }
+            Ok(Value::Object(map))
+        }
+        Some(_) => Err(AppError::invalid("external_refs must be an object of names to strings")),
+    }
+}
+
+/// Takes the next number of `year`. The counter row stays locked until the transaction ends, so
+/// concurrent opens queue behind it and a rolled-back open gives its number back.
+async fn next_number(txn: &DatabaseTransaction, year: i32) -> AppResult<RmaNumber> {
+    rma_counter::Entity::insert(rma_counter::ActiveModel {
+        year: Set(year),
+        last_number: Set(0),
+    })
+    .on_conflict_do_nothing_on([rma_counter::Column::Year])
+    .exec(txn)
+    .await?;
+    let bump = Query::update()
+        .table(rma_counter::Entity)
+        .value(
+            rma_counter::Column::LastNumber,
+            Expr::col(rma_counter::Column::LastNumber).add(1),
+        )
+        .and_where(Expr::col(rma_counter::Column::Year).eq(year))
+        .returning_col(rma_counter::Column::LastNumber)
+        .to_owned();
+    let row = txn
+        .query_one(&bump)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("RMA counter row for {year} is missing"))?;
+    let last: i64 = row.try_get("", "last_number")?;
+    Ok(RmaNumber::new(year, last))
+}
+
+/// A LIKE pattern matching text that contains `text` as typed: `%`, `_` and the escape character
+/// itself are literal, not wildcards.
+fn containing(text: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut escaped = String::with_capacity(text.len() + 2);
+    escaped.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    sea_orm::sea_query::LikeExpr::new(escaped).escape('\\')
+}
+
+/// Lists RMAs visible to `actor`, newest first.
+pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> AppResult<Page<RmaView>> {
+    let limit = page_limit(filter.limit)?;
+    let cursor = parse_cursor(filter.cursor.as_deref())?;
+    let mut query = rma::Entity::find();
+    if let Some(org) = actor.organization_scope() {
+        query = query.filter(rma::Column::OrganizationId.eq(org));
+    }
+    if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(rma::Column::Status.eq(parse::<Status>(status)?.as_str()));
+    }
+    if let Some(severity) = filter.severity.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(rma::Column::Severity.eq(parse::<Severity>(severity)?.as_str()));
+    }
+    // Codes become ids first: an equality on a known value lets the planner pick the composite
+    // index (a subquery made SQLite walk a whole site, a second at a million RMAs). An unknown
+    // code matches nothing.
+    let nothing = Uuid::nil();
+    if let Some(code) = filter.site.as_deref().filter(|s| !s.is_empty()) {
+        let id = site::Entity::find()
+            .filter(site::Column::Code.eq(code.trim()))
+            .one(db)
+            .await?;
+        query = query.filter(rma::Column::SiteId.eq(id.map_or(nothing, |s| s.id)));
+    }
+    if let Some(code) = filter.organization.as_deref().filter(|s| !s.is_empty()) {
+        use crate::entities::organization;
+        let id = organization::Entity::find()
+            .filter(organization::Column::Code.eq(code.trim()))
+            .one(db)
+            .await?;
+        query = query.filter(rma::Column::OrganizationId.eq(id.map_or(nothing, |o| o.id)));
+    }
+    if let Some(code) = filter.depot.as_deref().filter(|s| !s.is_empty()) {
+        let id = depot::Entity::find()
+            .filter(depot::Column::Code.eq(code.trim().to_uppercase()))
+            .one(db)
+            .await?;
+        query = query.filter(rma::Column::ReturnDepotId.eq(id.map_or(nothing, |d| d.id)));
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        // An RMA number; else a serial of any of the RMA's units; else part of an external
+        // reference (the only search that cannot use an index, so it comes last).
+        let serial_ids: Vec<Uuid> = match Serial::parse(q) {
+            Ok(serial) => {
+                unit::Entity::find()
+                    .select_only()
+                    .column(unit::Column::Id)
+                    .filter(unit::Column::Serial.eq(serial.as_str()))
+                    .into_tuple()
+                    .all(db)
+                    .await?
+            }
+            Err(_) => vec![],
+        };
+        let any = match RmaNumber::parse(q) {
+            Some(number) => Where::any().add(rma::Column::Number.eq(number.as_str())),
+            None if !serial_ids.is_empty() => Where::any()
+                .add(rma::Column::UnitId.is_in(serial_ids.clone()))
+                .add(rma::Column::ReturnedUnitId.is_in(serial_ids.clone()))
+                .add(rma::Column::ReplacementUnitId.is_in(serial_ids)),
+            None => Where::any().add(rma::Column::RefsText.like(containing(&q.to_uppercase()))),
+        };
+        query = query.filter(any);
+    }
+    let oldest_first = match filter.sort.as_deref().unwrap_or("newest") {
+        "newest" | "" => false,
+        "oldest" => true,
+        other => return Err(AppError::invalid(format!("sort `{other}`: use newest or oldest"))),
+    };
+    query = match (cursor, oldest_first) {
+        (Some(c), true) => query.filter(rma::Column::Id.gt(c)).order_by_asc(rma::Column::Id),
+        (Some(c), false) => query.filter(rma::Column::Id.lt(c)).order_by_desc(rma::Column::Id),
+        (None, true) => query.order_by_asc(rma::Column::Id),
+        (None, false) => query.order_by_desc(rma::Column::Id),
+    };
+    let rows = query.limit(limit + 1).all(db).await?;
+    let page = paginate(rows, limit, |r| r.id.to_string(), |rows| rows);
+    Ok(Page {
+        items: views::rma_views(db, page.items).await?,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// One RMA with its shipments and what `actor` may do next.
+pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppResult<RmaView> {
+    let rma = find_visible(db, actor, number).await?;
+    detail(db, actor, rma).await
+}
+
+async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> AppResult<RmaView> {
+    let status: Status = parse(&rma.status)?;
+    let organization_id = rma.organization_id;
+    // Three independent reads, side by side (each on a connection of its own outside a transaction).
+    let flags =
+        async { Ok::<_, AppError>(crate::services::genealogy::rma_flags(db, &rma, actor.organization_scope()).await?) };
+    // Nothing is recorded at the depot before the unit arrives (or the customer keeps it).
+    let repair = async {
+        match status.is_at_depot_or_closed() {
+            true => repairs::record_of(db, rma.id, rma.labor_minutes).await,
+            false => Ok(None),
+        }
+    };
+    let shipments = async { Ok::<_, AppError>(with_shipments(db, rma.clone()).await?) };
+    let (flags, repair, mut view) = tokio::try_join!(flags, repair, shipments)?;
+    view.flags = Some(flags);
+    view.repair = repair;
+    view.next_transitions = Some(NextTransition::for_role(status, actor.role, view.keep_your_drive));
+    if view.severity == Severity::Sev1.as_str() && view.closed_at.is_none() {
+        view.on_call = crate::services::oncall::on_call(db, organization_id, Utc::now()).await?;
+    }
+    Ok(view)
+}
+
+/// The RMA's view with its shipments, as its page, its API answer and its emails show it.
+async fn with_shipments(db: &impl ConnectionTrait, rma: rma::Model) -> Result<RmaView, sea_orm::DbErr> {
+    let shipments = shipment::Entity::find()
+        .filter(shipment::Column::RmaId.eq(rma.id))
+        .order_by_asc(shipment::Column::Id)
+        .all(db)
+        .await?;
+    // Only an approved RMA holds a spare: the page and API answers skip the lookup otherwise.
+    let reserved = match rma.status == Status::Approved.as_str() {
+        true => stock::reservation_of(db, rma.id).await?,
+        false => None,
+    };
+    let mut view = views::rma_views(db, vec![rma]).await?.remove(0);
+    view.shipments = Some(views::shipment_views(db, shipments).await?);
+    view.reserved = reserved.map(|(unit, depot)| views::ReservedSpare {
+        serial: unit.serial,
+        depot,
+        condition: unit.condition,
+    });
+    Ok(view)
+}
+
+/// Pagination of `GET .../events` and other id-ordered lists.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+/// The latest `limit` entries of an RMA's history, oldest first, and whether older ones exist:
+/// the page of an RMA with thousands of events shows its recent story at the cost of a short one.
+pub async fn recent_events(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    number: &str,
+    limit: u64,
+) -> AppResult<(Vec<EventView>, bool)> {
+    let rma = find_visible(db, actor, number).await?;
+    let mut rows = event::Entity::find()
+        .filter(event::Column::RmaId.eq(rma.id))
+        .order_by_desc(event::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let older = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    rows.reverse();
+    Ok((rows.into_iter().map(EventView::from).collect(), older))
+}
+
+/// An RMA's history, oldest first.
+pub async fn events(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    number: &str,
+    page: PageParams,
+) -> AppResult<Page<EventView>> {
+    let limit = page_limit(page.limit)?;
+    let cursor = parse_cursor(page.cursor.as_deref())?;
+    let rma = find_visible(db, actor, number).await?;
+    let mut query = event::Entity::find().filter(event::Column::RmaId.eq(rma.id));
+    if let Some(cursor) = cursor {
+        query = query.filter(event::Column::Id.gt(cursor));
+    }
+    let rows = query.order_by_asc(event::Column::Id).limit(limit + 1).all(db).await?;
+    Ok(paginate(
+        rows,
+        limit,
+        |e| e.id.to_string(),
+        |rows| rows.into_iter().map(EventView::from).collect(),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_event(
+    txn: &DatabaseTransaction,
+    rma_id: Uuid,
+    actor: &Actor,
+    from: Option<Status>,
+    to: Status,
+    note: Option<&str>,
+    fields: Value,
+    at: DateTime<Utc>,
+) -> AppResult<Uuid> {
+    let kind = if from.is_some() { "transition" } else { "opened" };
+    let note = note.map(str::to_string);
+    let entry = history::Entry {
+        rma_id,
+        kind,
+        from,
+        to: Some(to),
+        actor: Some(actor),
+        note,
+        fields,
+        at,
+    };
+    Ok(history::append(txn, entry).await?)
+}
+
+/// Moves an RMA along one row of the lifecycle table: reads the facts, plans, and carries the plan
+/// out in one transaction. The status and version (compare-and-set on `version`), the units,
+/// shipments and repair records, the event and the queued notifications commit together or not at all.
+#[tracing::instrument(skip(db, req), fields(actor = %actor.email, to = %req.to))]
+pub async fn transition(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    number: &str,
+    req: TransitionRequest,
+) -> AppResult<RmaView> {
+    let rma = find_visible(db, actor, number).await?;
+    let from: Status = parse(&rma.status)?;
+    let to: Status = parse(&req.to)?;
+    // The table's refusals come before anything is read for the plan.
+    let row = lifecycle::authorize(from, to, actor.role, rma.keep_your_drive, |f| req.has(f))?;
+    let reference = facts::reference(db, actor, rma, row, &req).await?;
+    let txn = begin_write(db).await?;
+    let facts = facts::under_lock(&txn, actor, &reference, row, &req).await?;
+    let plan = lifecycle::plan(&facts, &req)?;
+    let updated = execute::apply(&txn, actor, &facts, plan, reference.audience).await?;
+    txn.commit().await?;
+    metrics::counter!("depot_transitions_total", "to" => to.as_str()).increment(1);
+    detail(db, actor, updated).await
+}
+
+/// The message a transition queued, composed from the RMA as it is now (the dispatcher calls this
+/// when it sends, so the request that made the transition never renders templates).
+pub async fn compose_notice(
+    db: &impl ConnectionTrait,
+    rma_id: Uuid,
+    event_id: Uuid,
+    template: &str,
+    base_url: &str,
+) -> anyhow::Result<crate::mail::compose::Composed> {
+    let rma = rma::Entity::find_by_id(rma_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("RMA {rma_id} is gone"))?;
+    let fields = event::Entity::find_by_id(event_id)
+        .one(db)
+        .await?
+        .map_or(Value::Null, |e| e.fields);
+    let view = with_shipments(db, rma).await?;
+    let kind_part = view.replacement_part.as_deref().unwrap_or(&view.part);
+    let kind = part::Entity::find()
+        .filter(part::Column::Number.eq(kind_part))
+        .one(db)
+        .await?
+        .map(|p| p.kind)
+        .unwrap_or_default();
+    let shipment = view.shipments.iter().flatten().rfind(|s| s.direction == "outbound");
+    let ctx = json!({
+        "rma": view,
+        "link": format!("{base_url}/rmas/{}", view.number),
+        "base_url": base_url,
+        "event": {"fields": fields},
+        "shipment": shipment,
+        "swap_steps": crate::domain::swap::swap_steps(&kind),
+        "return_steps": crate::domain::swap::RETURN_STEPS,
+    });
+    crate::mail::compose::compose(template, &ctx)
+}
+
+/// What a scan at the receiving bench found.
+pub enum Scan {
+    /// A return headed to the scanning technician's depot.
+    Expected {
+        rma: Box<rma::Model>,
+        serial: Option<String>,
+    },
+    /// Nothing expected here; the message says what the scan is instead.
+    Unexpected(String),
+}
+
+/// Finds the return a scanned RMA number or serial belongs to, among those headed to `actor`'s depot.
+pub async fn receiving_scan(db: &DatabaseConnection, actor: &Actor, scan: &str) -> AppResult<Scan> {
+    let depot = actor.bench_depot("receive returns")?;
+    let here = actor.depot_code.clone().unwrap_or_default();
+    let scan = scan.trim();
+    let (candidates, serial) = if let Some(number) = RmaNumber::parse(scan) {
+        (
+            rma::Entity::find()
+                .filter(rma::Column::Number.eq(number.as_str()))
+                .all(db)
+                .await?,
+            None,
+        )
+    } else {
+        let Ok(serial) = Serial::parse(scan) else {
+            return Ok(Scan::Unexpected(format!(
+                "`{scan}` is neither an RMA number nor a serial"
+            )));
+        };
+        let Some(unit) = unit::Entity::find()
+            .filter(unit::Column::Serial.eq(serial.as_str()))
+            .one(db)
+            .await?
+        else {
+            return Ok(Scan::Unexpected(format!(
+                "{} is not a serial depot knows",
+                serial.as_str()
+            )));
+        };
+        let rmas = rma::Entity::find()
+            .filter(rma::Column::ReturnedUnitId.eq(unit.id))
+            .order_by_desc(rma::Column::Id)
+            .all(db)
+            .await?;
+        (rmas, Some(serial.into_string()))
+    };
+    let Some(latest) = candidates.first() else {
+        return Ok(Scan::Unexpected(format!(
+            "no RMA is waiting for {scan}: it is not expected at {here}"
+        )));
+    };
+    let expected = candidates
+        .iter()
+        .find(|r| r.status == Status::ReturnShipped.as_str() && r.return_depot_id == depot);
+    Ok(match expected {
+        Some(r) => Scan::Expected {
+            rma: Box::new(r.clone()),
+            serial,
+        },
+        None if latest.status != Status::ReturnShipped.as_str() => Scan::Unexpected(format!(
+            "{scan} belongs to {}, which is in status {}, not on its way back",
+            latest.number, latest.status
+        )),
+        None => Scan::Unexpected(format!(
+            "{scan} belongs to {}, which is headed to another depot, not {here}",
+            latest.number
+        )),
+    })
+}
+
+/// Starts or stops `actor` watching an RMA (watchers get its emails). Returns whether they watch now.
+pub async fn set_watching(db: &DatabaseConnection, actor: &Actor, number: &str, watch: bool) -> AppResult<bool> {
+    let rma = find_visible(db, actor, number).await?;
+    let existing = rma_watcher::Entity::find_by_id((rma.id, actor.user_id)).one(db).await?;
+    match (watch, existing) {
+        (true, None) => {
+            rma_watcher::ActiveModel {
+                rma_id: Set(rma.id),
+                user_id: Set(actor.user_id),
+            }
+            .insert(db)
+            .await?;
+        }
+        (false, Some(w)) => {
+            rma_watcher::Entity::delete_by_id((w.rma_id, w.user_id))
+                .exec(db)
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(watch)
+}
+
+/// Whether `actor` watches the RMA.
+pub async fn is_watching(db: &DatabaseConnection, actor: &Actor, rma_id: Uuid) -> AppResult<bool> {
+    Ok(rma_watcher::Entity::find_by_id((rma_id, actor.user_id))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// `PATCH /api/v1/rmas/{number}`: what may change outside the lifecycle.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RmaChanges {
+    /// Replaces the external references (CS ticket, engineering ticket, chat thread link).
+    #[schema(value_type = Object)]
+    pub external_refs: Value,
+    /// The version read; a stale one is refused with 409.
+    #[serde(default)]
+    pub version: Option<i32>,
+}
+
+/// Replaces an RMA's external references, recording the change as an event.
+pub async fn update(db: &DatabaseConnection, actor: &Actor, number: &str, changes: RmaChanges) -> AppResult<RmaView> {
+    actor.require(
+        &[Role::FieldEngineer, Role::DcTech, Role::Admin],
+        "edit an RMA's references",
+    )?;
+    let refs = external_refs(Some(changes.external_refs))?;
+    let txn = begin_write(db).await?;
+    let rma = find_visible(&txn, actor, number).await?;
+    let version = changes.version.unwrap_or(rma.version);
+    let now = Utc::now();
+    let updated = rma::Entity::update_many()
+        .set(rma::ActiveModel {
+            refs_text: Set(refs_text(&refs)),
+            external_refs: Set(refs.clone()),
+            version: Set(rma.version + 1),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .filter(rma::Column::Id.eq(rma.id))
+        .filter(rma::Column::Version.eq(version))
+        .exec(&txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::VersionConflict(format!(
+            "{} changed since version {version}; reload it",
+            rma.number
+        )));
+    }
+    let fields = json!({"external_refs": refs});
+    history::append(
+        &txn,
+        history::Entry::change(rma.id, "refs_updated", Some(actor), fields, now),
+    )
+    .await?;
+    let fresh = rma::Entity::find_by_id(rma.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("RMA vanished"))?;
+    let view = detail(&txn, actor, fresh).await?;
+    txn.commit().await?;
+    Ok(view)
+}
