@@ -126,3 +126,38 @@ async fn instances_starting_together_migrate_once() {
         db.close().await.unwrap();
     }
 }
+
+/// Writes that arrive together share commits (SQLite's group commit): a refused one is rolled back
+/// alone, and every accepted one is recorded once.
+#[tokio::test]
+async fn writes_arriving_together_commit_together_and_a_refusal_undoes_only_itself() {
+    let app = spawn_app().await;
+    let mut numbers = vec![];
+    // Every C-node of cw-ord1.
+    for i in 1..=8 {
+        let rma = app.open(FE, "cw-ord1", &format!("CN-ORD1-{:04}", 100 + i)).await;
+        numbers.push(rma["number"].as_str().unwrap().to_string());
+    }
+    let requests = numbers.iter().flat_map(|number| {
+        let path = format!("/api/v1/rmas/{number}/transitions");
+        [
+            (path.clone(), json!({"to": "diagnosing", "version": 1})),
+            (path, json!({"to": "diagnosing", "version": 0})),
+        ]
+    });
+    let requests: Vec<_> = requests.collect();
+    let answers = join_all(requests.iter().map(|(path, body)| app.post(FE, path, body))).await;
+    for ((_, body), answer) in requests.iter().zip(&answers) {
+        let want = if body["version"] == 1 { 200 } else { 409 };
+        assert_eq!(answer.status.as_u16(), want, "{body} → {:?}", answer.body);
+    }
+    for number in &numbers {
+        let rma = app.rma(number).await;
+        assert_eq!(
+            (rma["status"].as_str(), rma["version"].as_i64()),
+            (Some("diagnosing"), Some(2))
+        );
+        let events = app.events(number).await;
+        assert_eq!(events.iter().filter(|e| e["to"] == "diagnosing").count(), 1, "{number}");
+    }
+}

@@ -806,3 +806,68 @@ async fn low_stock_thresholds_alert_once_per_crossing_and_the_restock_view_says_
             .all(|l| l["depot"] != "SAC")
     );
 }
+
+/// An RMA's answer and page cost the same however long its history: the answer carries the latest
+/// 50 repair entries and their total, the page the latest 50 events and a link to all of them.
+#[tokio::test]
+async fn a_long_history_is_answered_by_its_latest_entries_and_their_total() {
+    let app = spawn_app().await;
+    let serial = "CN-ORD1-0101";
+    let number = app.approved(FE, "cw-ord1", serial, None).await;
+    app.swapped(&number, CW_TECH, serial).await;
+    app.back_at_triage(&number, CW_TECH, serial).await;
+    app.step(CAM, &number, "testing", json!({"finding": "no fault found yet"}))
+        .await;
+    const CYCLES: usize = 30;
+    for i in 0..CYCLES {
+        let failed = json!({"test_results": [{"name": format!("burn-in {i}"), "passed": false}]});
+        app.step(CAM, &number, "repair", failed).await;
+        app.step(CAM, &number, "testing", json!({"parts_consumed": []})).await;
+    }
+    let rma = app.rma(&number).await;
+    let repair = &rma["repair"];
+    let entries = repair["entries"].as_array().unwrap();
+    assert_eq!(
+        repair["entries_total"],
+        1 + 2 * CYCLES,
+        "the finding and two records a cycle"
+    );
+    assert_eq!(entries.len(), 50, "the latest 50 only");
+    assert_eq!(
+        entries.last().unwrap()["kind"],
+        "parts_consumed",
+        "oldest first, ending with the latest"
+    );
+    assert_eq!(
+        entries[entries.len() - 2]["details"]["test_results"][0]["name"],
+        format!("burn-in {}", CYCLES - 1)
+    );
+    assert_eq!(rma["clocks"][0]["name"], "first_response");
+    assert_eq!(rma["clocks"][0]["state"], "met");
+    let all_events = app.events(&number).await.len();
+    assert!(all_events > 60 + 8, "{all_events}");
+
+    let page = crate::support::signed_in(&app.base, CAM).await;
+    let html = |path: String| {
+        let page = page.clone();
+        async move { page.get(path).send().await.unwrap().text().await.unwrap() }
+    };
+    // The entries of the History section, the page's last.
+    let history = |page: &str| {
+        page.split("id=\"hist-h\"")
+            .nth(1)
+            .unwrap()
+            .matches("<time datetime=")
+            .count()
+    };
+    let recent = html(format!("{}/rmas/{number}", app.base)).await;
+    assert!(recent.contains("The latest 50 entries."), "the page says it shows part");
+    assert!(
+        recent.contains("The latest 50 of 61 entries"),
+        "and of the depot record"
+    );
+    assert_eq!(history(&recent), 50);
+    let whole = html(format!("{}/rmas/{number}?history=all", app.base)).await;
+    assert_eq!(history(&whole), all_events);
+    assert!(!whole.contains("The latest 50 entries."));
+}

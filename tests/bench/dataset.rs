@@ -10,7 +10,7 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use uuid::{Timestamp, Uuid};
 
-/// The columns of an event row, as the generator and the reference writer fill them.
+/// The columns of an event row, as the generator fills them.
 pub const EVENT_COLUMNS: [&str; 10] = [
     "id",
     "rma_id",

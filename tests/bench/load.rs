@@ -1,8 +1,7 @@
 //! The load: two clients, each loop bounded in count and in time, every latency kept.
-use crate::sql::{Conn, V};
+use crate::sql::Conn;
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
-use serde_json::json;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -95,9 +94,9 @@ where
     all
 }
 
-/// The reference: what an HTTP transition writes (the RMA with a version check, its event, one
-/// outbox row; one transaction each, `BEGIN IMMEDIATE` on SQLite as the server does) straight on
-/// the database through the same pool and durability settings, without HTTP or the ORM.
+/// The same-stack reference: the raw reference's statements (`raw::statements`), one transaction
+/// each, `BEGIN IMMEDIATE` on SQLite as the server does, through depot's own pool and driver
+/// without HTTP or the ORM.
 pub async fn direct_transitions(db: &DatabaseConnection, numbers: Vec<String>, bounds: Bounds) -> Measured {
     let numbers = std::sync::Arc::new(numbers);
     let db = db.clone();
@@ -116,81 +115,13 @@ pub async fn direct_transitions(db: &DatabaseConnection, numbers: Vec<String>, b
 
 async fn one_direct_transition(db: &DatabaseConnection, number: &str) -> anyhow::Result<()> {
     let mut conn = Conn::acquire(db).await?;
-    let now = Utc::now();
     let begin = if conn.is_sqlite() { "BEGIN IMMEDIATE" } else { "BEGIN" };
     conn.exec(begin, vec![]).await?;
     let rma_id: Uuid = conn.rma_id(number).await?;
-    let updated = conn
-        .exec(
-            "UPDATE rmas SET status = ?, version = version + 1, updated_at = ?, status_changed_at = ?, closed_at = ? \
-             WHERE id = ? AND version = ?",
-            vec![
-                V::Text("cancelled".into()),
-                V::Time(now),
-                V::Time(now),
-                V::OptTime(Some(now)),
-                V::Uuid(rma_id),
-                V::Int(1),
-            ],
-        )
-        .await?;
-    anyhow::ensure!(updated == 1, "version conflict");
-    let event_id = Uuid::now_v7();
-    conn.insert(
-        "events",
-        &crate::dataset::EVENT_COLUMNS,
-        vec![vec![
-            V::Uuid(event_id),
-            V::Uuid(rma_id),
-            V::Text("transition".into()),
-            V::OptText(Some("reported".into())),
-            V::OptText(Some("cancelled".into())),
-            V::OptUuid(None),
-            V::Text("bench@depot".into()),
-            V::Time(now),
-            V::OptText(Some("bench".into())),
-            V::Json(json!({"reason": "bench"})),
-        ]],
-    )
-    .await?;
-    conn.insert(
-        "notifications",
-        &[
-            "id",
-            "event_id",
-            "rma_id",
-            "template",
-            "channel",
-            "recipients",
-            "state",
-            "attempts",
-            "next_attempt_at",
-            "created_at",
-            "subject",
-            "body_text",
-            "body_html",
-            "message_id",
-            "attach_label",
-        ],
-        vec![vec![
-            V::Uuid(Uuid::now_v7()),
-            V::Uuid(event_id),
-            V::Uuid(rma_id),
-            V::Text("rma_closed".into()),
-            V::Text("email".into()),
-            V::Json(json!(["dc@example.com"])),
-            V::Text("pending".into()),
-            V::Int(0),
-            V::Time(now),
-            V::Time(now),
-            V::OptText(Some(format!("{number} closed"))),
-            V::OptText(Some(format!("{number} was cancelled: bench"))),
-            V::OptText(Some(format!("<p>{number} was cancelled: bench</p>"))),
-            V::OptText(Some(format!("<{}@depot>", Uuid::now_v7()))),
-            V::Bool(false),
-        ]],
-    )
-    .await?;
+    let [update, event, outbox] = crate::raw::statements(rma_id, number, Utc::now());
+    anyhow::ensure!(conn.exec(update.0, update.1).await? == 1, "version conflict");
+    conn.exec(event.0, event.1).await?;
+    conn.exec(outbox.0, outbox.1).await?;
     conn.exec("COMMIT", vec![]).await?;
     Ok(())
 }

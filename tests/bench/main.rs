@@ -1,5 +1,6 @@
 //! `make bench`: generates a dataset, serves it with the real `depot serve` on loopback, drives it
-//! with two clients and compares the write rate with the database's own, measured in the same run.
+//! with 2 and 16 clients and compares the write rate with the database's own (its command-line
+//! client, and depot's pool without HTTP), measured in the same run.
 //!
 //! Settings (environment): `BENCH_RMAS` (20000; 1000000 for the full run), `BENCH_DB`
 //! (`sqlite,postgres`), `BENCH_SECONDS` (10, the time bound of every loop), `BENCH_REQUESTS` (3000,
@@ -7,7 +8,9 @@
 //! `DEPOT_TEST_POSTGRES_URL` (the PostgreSQL server to create the bench database on), `BENCH_KEEP`
 //! (set: keep the database, the SQLite file under `target/bench` or the PostgreSQL one, to look into).
 mod dataset;
+mod history;
 mod load;
+mod raw;
 mod sql;
 #[allow(dead_code)]
 #[path = "../support/mod.rs"]
@@ -88,10 +91,13 @@ async fn expect(res: reqwest::Result<reqwest::Response>, want: u16) -> Result<()
     }
 }
 
-/// The servers the two clients talk to (the same one twice, or one each) and how they sign in.
+/// The most clients a write scenario runs.
+const MAX_CLIENTS: usize = 16;
+
+/// The servers the clients talk to (the same one, or one each of two, alternately) and how they sign in.
 struct Target {
     urls: [String; 2],
-    api: [reqwest::Client; 2],
+    api: Vec<reqwest::Client>,
     pages: [reqwest::Client; 2],
 }
 
@@ -102,7 +108,7 @@ impl Target {
             support::signed_in_with(client_builder(), &urls[1], "fe@vast.example").await,
         ];
         Target {
-            api: [api_client(token), api_client(token)],
+            api: (0..MAX_CLIENTS).map(|_| api_client(token)).collect(),
             pages,
             urls,
         }
@@ -128,20 +134,47 @@ async fn reads(
     .await
 }
 
-async fn transitions(target: &Arc<Target>, numbers: Vec<String>, bounds: Bounds) -> Measured {
+async fn transitions(target: &Arc<Target>, clients: usize, numbers: Vec<String>, bounds: Bounds) -> Measured {
     let target = target.clone();
     let numbers = Arc::new(numbers);
-    load::drive(2, bounds, move |c, i| {
+    load::drive(clients, bounds, move |c, i| {
         let target = target.clone();
         let numbers = numbers.clone();
         async move {
             let number = numbers.get(i).ok_or("the write pool is used up")?;
-            let url = format!("{}/api/v1/rmas/{number}/transitions", target.urls[c]);
+            let url = format!("{}/api/v1/rmas/{number}/transitions", target.urls[c % 2]);
             let body = serde_json::json!({"to": "cancelled", "version": 1, "reason": "bench: duplicate report"});
             expect(target.api[c].post(url).json(&body).send().await, 200).await
         }
     })
     .await
+}
+
+/// The write pools of the dataset: raw with 1, 2 and 16 clients, same-stack, HTTP with 2 and 16,
+/// and two PostgreSQL instances.
+const WRITE_POOLS: usize = 7;
+
+/// The ids of the RMAs numbered in `pools` (the raw clients write by id, as the server does once it
+/// has looked the number up).
+async fn rma_ids(
+    db: &sea_orm::DatabaseConnection,
+    pools: &[&[String]],
+) -> std::collections::HashMap<String, uuid::Uuid> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let mut out = std::collections::HashMap::new();
+    for numbers in pools.iter().flat_map(|p| p.chunks(500)) {
+        let rows: Vec<(uuid::Uuid, String)> = depot::entities::rma::Entity::find()
+            .select_only()
+            .column(depot::entities::rma::Column::Id)
+            .column(depot::entities::rma::Column::Number)
+            .filter(depot::entities::rma::Column::Number.is_in(numbers.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await
+            .unwrap();
+        out.extend(rows.into_iter().map(|(id, n)| (n, id)));
+    }
+    out
 }
 
 /// One column of the results table.
@@ -200,7 +233,7 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
         ..Default::default()
     };
     let started = Instant::now();
-    let ds = dataset::generate(&db, run.rmas, 3 * run.writes, chrono::Utc::now())
+    let ds = dataset::generate(&db, run.rmas, WRITE_POOLS * run.writes, chrono::Utc::now())
         .await
         .unwrap();
     let generated = started.elapsed();
@@ -249,7 +282,7 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
         .await
         .unwrap();
 
-    // The reference and the server take turns, a round each at a time, so that both meet the same
+    // The references and the server take turns, a round each at a time, so that all meet the same
     // moments of a shared machine; the rates are totals over the rounds.
     const ROUNDS: usize = 5;
     let round_writes = run.writes / ROUNDS;
@@ -257,39 +290,91 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
         requests: round_writes,
         time: run.bounds.time / ROUNDS as u32,
     };
-    let (reference_pool, rest) = ds.pool.split_at(run.writes);
-    let (http_pool, two_pool) = rest.split_at(run.writes);
+    let mut pools = ds.pool.chunks(run.writes).map(<[String]>::to_vec);
+    let mut pool = || pools.next().expect("a write pool per scenario");
+    let (raw_pool, raw16_pool, same_stack_pool, http_pool, http16_pool, two_pool, raw1_pool) =
+        (pool(), pool(), pool(), pool(), pool(), pool(), pool());
+    let ids = rma_ids(&db, &[&raw_pool, &raw16_pool, &raw1_pool]).await;
     let server = Server::start(&url);
     let target = Arc::new(Target::new([server.url.clone(), server.url.clone()], &token).await);
-    let (mut reference, mut http) = (Measured::default(), Measured::default());
+    let (mut raw1, mut raw2, mut raw16) = ((0, Duration::ZERO), (0, Duration::ZERO), (0, Duration::ZERO));
+    let (mut same_stack, mut http, mut http16) = (Measured::default(), Measured::default(), Measured::default());
     for round in 0..ROUNDS {
         let slice = |pool: &[String]| pool[round * round_writes..(round + 1) * round_writes].to_vec();
-        reference.absorb(load::direct_transitions(&db, slice(reference_pool), write_bounds).await);
-        http.absorb(transitions(&target, slice(http_pool), write_bounds).await);
+        let ids_of =
+            |pool: &[String]| -> Vec<(uuid::Uuid, String)> { slice(pool).into_iter().map(|n| (ids[&n], n)).collect() };
+        let (n, t) = raw::run(&url, 2, &ids_of(&raw_pool));
+        raw2 = (raw2.0 + n, raw2.1 + t);
+        if postgres {
+            // PostgreSQL's goal is set against one session.
+            let (n, t) = raw::run(&url, 1, &ids_of(&raw1_pool));
+            raw1 = (raw1.0 + n, raw1.1 + t);
+        }
+        same_stack.absorb(load::direct_transitions(&db, slice(&same_stack_pool), write_bounds).await);
+        http.absorb(transitions(&target, 2, slice(&http_pool), write_bounds).await);
+        let (n, t) = raw::run(&url, MAX_CLIENTS, &ids_of(&raw16_pool));
+        raw16 = (raw16.0 + n, raw16.1 + t);
+        http16.absorb(transitions(&target, MAX_CLIENTS, slice(&http16_pool), write_bounds).await);
+    }
+    let rate = |(n, t): (usize, Duration)| n as f64 / t.as_secs_f64().max(1e-9);
+    let (raw1, raw2, raw16) = (rate(raw1), rate(raw2), rate(raw16));
+    let client = if postgres { "psql" } else { "sqlite3" };
+    if postgres {
+        one.put("raw reference (psql, 1 session), writes/s", format!("{raw1:.0}"));
     }
     one.put(
-        "direct-database reference, writes/s",
-        format!(
-            "{:.0} (n={}, failed {})",
-            reference.per_second(),
-            reference.done,
-            reference.failed
-        ),
+        &format!("raw reference ({client} CLI, 2 clients), writes/s"),
+        format!("{raw2:.0}"),
     );
     one.put(
-        "HTTP transitions/s (ratio to reference)",
+        &format!("raw reference ({client} CLI, 16 clients), writes/s"),
+        format!("{raw16:.0}"),
+    );
+    one.put(
+        "same-stack reference (depot's pool, no HTTP, 2 clients), writes/s",
         format!(
-            "{:.0} ({:.0} %){}",
-            http.per_second(),
-            100.0 * http.per_second() / reference.per_second(),
-            if http.failed > 0 {
-                format!(" {} failed: {:?}", http.failed, http.first_failure)
-            } else {
-                String::new()
-            }
+            "{:.0} ({:.0} % of raw; n={}, failed {})",
+            same_stack.per_second(),
+            100.0 * same_stack.per_second() / raw2,
+            same_stack.done,
+            same_stack.failed
         ),
     );
-    one.latency("transition p50 / p99", &http);
+    let failures = |m: &Measured| match m.failed {
+        0 => String::new(),
+        n => format!(" {n} failed: {:?}", m.first_failure),
+    };
+    one.put(
+        "HTTP transitions/s, 2 clients (of raw / of same-stack)",
+        format!(
+            "{:.0} ({:.0} % / {:.0} %){}",
+            http.per_second(),
+            100.0 * http.per_second() / raw2,
+            100.0 * http.per_second() / same_stack.per_second(),
+            failures(&http)
+        ),
+    );
+    if postgres {
+        one.put(
+            "HTTP transitions/s, 2 clients, of raw with 1 session",
+            format!("{:.0} %", 100.0 * http.per_second() / raw1),
+        );
+    }
+    one.put(
+        "HTTP transitions/s, 16 clients (of raw with 2 / × HTTP with 2)",
+        format!(
+            "{:.0} ({:.0} % / {:.2}×){}",
+            http16.per_second(),
+            100.0 * http16.per_second() / raw2,
+            http16.per_second() / http.per_second(),
+            failures(&http16)
+        ),
+    );
+    one.latency("transition p50 / p99, 2 clients", &http);
+    one.latency("transition p50 / p99, 16 clients", &http16);
+    for (row, m) in history::long_and_short(&db, &server.url).await {
+        one.latency(&row, &m);
+    }
     let scenarios = read_scenarios(&target, &ds, run.bounds).await;
     for (row, m) in &scenarios {
         one.latency(row, m);
@@ -309,17 +394,18 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
             requests: run.writes,
             time: run.bounds.time,
         };
-        let http2 = transitions(&target, two_pool.to_vec(), all_writes).await;
+        let http2 = transitions(&target, 2, two_pool.to_vec(), all_writes).await;
         two.put(
-            "HTTP transitions/s (ratio to reference)",
+            "HTTP transitions/s, 2 clients (of raw / of same-stack)",
             format!(
-                "{:.0} ({:.0} % of reference, {:.2}x one instance)",
+                "{:.0} ({:.0} % / {:.0} %; {:.2}× one instance)",
                 http2.per_second(),
-                100.0 * http2.per_second() / reference.per_second(),
+                100.0 * http2.per_second() / raw2,
+                100.0 * http2.per_second() / same_stack.per_second(),
                 http2.per_second() / http.per_second()
             ),
         );
-        two.latency("transition p50 / p99", &http2);
+        two.latency("transition p50 / p99, 2 clients", &http2);
         for (row, m) in read_scenarios(&target, &ds, run.bounds).await {
             two.latency(&row, &m);
         }

@@ -27,6 +27,7 @@ fn stored<T: std::str::FromStr<Err = String>>(value: &str) -> AppResult<T> {
 }
 
 /// Who hears of the transition: the notice's recipients and the organization's webhook.
+#[derive(Default)]
 pub struct Audience {
     pub recipients: Vec<String>,
     pub webhook: Option<String>,
@@ -187,10 +188,7 @@ pub async fn reference(
             recipients: outbox::recipients(db, rma.id, &site).await?,
             webhook: outbox::webhook_of(db, rma.organization_id).await?,
         },
-        None => Audience {
-            recipients: vec![],
-            webhook: None,
-        },
+        None => Audience::default(),
     };
     Ok(Reference {
         site: site_place(&site),

@@ -482,12 +482,19 @@ pub async fn transition(
     let to: Status = parse(&req.to)?;
     // The table's refusals come before anything is read for the plan.
     let row = lifecycle::authorize(from, to, actor.role, rma.keep_your_drive, |f| req.has(f))?;
-    let reference = facts::reference(db, actor, rma, row, &req).await?;
-    let txn = begin_write(db).await?;
-    let facts = facts::under_lock(&txn, actor, &reference, row, &req).await?;
-    let plan = lifecycle::plan(&facts, &req)?;
-    let updated = execute::apply(&txn, actor, &facts, plan, reference.audience).await?;
-    txn.commit().await?;
+    let mut reference = facts::reference(db, actor, rma, row, &req).await?;
+    let audience = std::mem::take(&mut reference.audience);
+    let actor_in_lock = actor.clone();
+    // Under the write lock (shared with other writes waiting for it, see `db::write`): the facts
+    // that race with writes, the plan, and its execution.
+    let updated = crate::db::write(db, move |txn| {
+        Box::pin(async move {
+            let facts = facts::under_lock(txn, &actor_in_lock, &reference, row, &req).await?;
+            let plan = lifecycle::plan(&facts, &req)?;
+            execute::apply(txn, &actor_in_lock, &facts, plan, audience).await
+        })
+    })
+    .await?;
     metrics::counter!("depot_transitions_total", "to" => to.as_str()).increment(1);
     detail(db, actor, updated).await
 }
