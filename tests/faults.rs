@@ -77,7 +77,7 @@ async fn a_locked_or_full_database_answers_503_and_recovers() {
     };
     let file = fs.0.join("depot.db");
     let url = format!("sqlite://{}?mode=rwc", file.display());
-    assert!(depot(&url).arg("load-fixtures").status().unwrap().success());
+    support::load_demo_records(&url);
     let token = support::token(depot(&url), "fe@vast.example");
     let server = start(&url);
     let base = server.1.clone();
@@ -230,7 +230,7 @@ async fn a_read_only_database_answers_503_never_stale_data_and_recovers() {
     std::fs::create_dir(&data).unwrap();
     let file = data.join("depot.db");
     let url = format!("sqlite://{}?mode=rwc", file.display());
-    assert!(depot(&url).arg("load-fixtures").status().unwrap().success());
+    support::load_demo_records(&url);
     let token = support::token(depot(&url), "fe@vast.example");
     assert!(sh(&["chmod", "755", dir.path().to_str().unwrap()]));
     assert!(sh(&["chown", "-R", "nobody:nogroup", data.to_str().unwrap()]));

@@ -142,7 +142,7 @@ async fn killed_servers_lose_no_acknowledged_transition() {
     let round_ms = env_number("SOAK_ROUND_MS", 1500);
     let scratch = support::ScratchDb::for_suite("soak").await;
     let url = scratch.url.clone();
-    assert!(depot(&url).arg("load-fixtures").status().unwrap().success());
+    support::load_demo_records(&url);
     let token = support::token(depot(&url), "fe@vast.example");
 
     let (mut server, first_url) = serve(depot(&url));

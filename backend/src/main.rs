@@ -118,10 +118,11 @@ async fn main() -> anyhow::Result<()> {
                 fixtures::load_str(&db, fixtures::DEMO).await?
             };
             println!(
-                "fixtures loaded from {}: {} new units, {} new users",
+                "fixtures loaded from {}: {} new units, {} new users, {} new cases",
                 dir.display(),
                 loaded.units,
-                loaded.users
+                loaded.users,
+                loaded.cases
             );
         }
         Command::Serve => {

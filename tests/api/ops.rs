@@ -267,3 +267,38 @@ async fn housekeeping_forgets_expired_sessions_and_old_sign_in_windows_only() {
     assert_eq!(session::Entity::find().count(&app.db).await.unwrap(), 1);
     assert_eq!(sign_in_throttle::Entity::find().count(&app.db).await.unwrap(), 1);
 }
+
+/// `fixtures/` holds cases under way, loaded through the services as their people would have made
+/// them: a living depot after `make run`, and a second load changes nothing.
+#[tokio::test]
+async fn the_fixture_folder_holds_cases_in_four_states_and_loads_once() {
+    let app = spawn_app().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let first = depot::services::fixtures::load_dir(&app.db, &dir).await.unwrap();
+    assert!(first.cases >= 5, "{first:?}");
+    let again = depot::services::fixtures::load_dir(&app.db, &dir).await.unwrap();
+    assert_eq!(
+        (again.cases, again.units, again.users),
+        (0, 0, 0),
+        "loading twice changes nothing"
+    );
+    let rmas = app.get(FE, "/api/v1/rmas?limit=100").await.expect(200);
+    let items = rmas["items"].as_array().unwrap();
+    assert_eq!(items.len(), first.cases);
+    let mut states: Vec<&str> = items.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    states.sort();
+    states.dedup();
+    assert!(states.len() >= 4, "{states:?}");
+    let waiting = items
+        .iter()
+        .find(|r| r["severity"] == "sev1" && r["status"] == "reported")
+        .expect("an open sev1 waiting for its first response");
+    let clock = &app.rma(waiting["number"].as_str().unwrap()).await["clocks"][0];
+    assert_eq!(
+        (clock["name"].as_str(), clock["state"].as_str()),
+        (Some("first_response"), Some("running"))
+    );
+    // The customer's technician sees them, as cases of their site.
+    let theirs = app.get(CW_TECH, "/api/v1/rmas?limit=100").await.expect(200);
+    assert_eq!(theirs["items"].as_array().unwrap().len(), first.cases);
+}

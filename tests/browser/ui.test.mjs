@@ -209,7 +209,8 @@ test("the CoreWeave golden path, through forms only, with the receiving scanner"
   }
   await move(fe2, "diagnosing");
   await fe2.goto(`${base}/`);
-  assert.equal((await fe2.locator(".queue .count").first().textContent()).trim(), "1", "one reported");
+  // This test's sev1 moved on; the demo's own (fixtures/underway.toml) still waits for an answer.
+  assert.equal((await fe2.locator(".queue .count").first().textContent()).trim(), "2", "two reported");
   assert.equal(await fe2.locator("#impact-h").count(), 1, "each section once");
   await fe2.screenshot({ path: join(shots, "dashboard.png"), fullPage: true });
   await fe2.context().close();

@@ -723,7 +723,7 @@ async fn two_server_processes_one_killed_lose_nothing_and_send_each_mail_once() 
     // One PostgreSQL database, or one SQLite file shared by two processes.
     let scratch = support::ScratchDb::for_suite("two").await;
     let url = scratch.url.clone();
-    assert!(depot(&url).arg("load-fixtures").status().unwrap().success());
+    support::load_demo_records(&url);
     let token = support::token(depot(&url), "fe@vast.example");
 
     let port = free_port();

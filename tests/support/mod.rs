@@ -12,6 +12,20 @@ pub fn depot(url: &str) -> Command {
     cmd
 }
 
+/// Loads the demo's records (`fixtures/demo.toml`) without its cases under way: a test that counts
+/// RMAs or mails starts from an idle depot.
+pub fn load_demo_records(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.toml");
+    std::fs::copy(demo, dir.path().join("demo.toml")).unwrap();
+    let status = depot(url)
+        .args(["load-fixtures", "--dir"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "load-fixtures: {status}");
+}
+
 /// Runs `cmd serve` on a free port; returns the process and the URL it announced on its first
 /// line. The rest of its output is drained, so it never blocks on a full pipe.
 pub fn serve(mut cmd: Command) -> (Child, String) {

@@ -10,8 +10,7 @@ mod plan;
 mod request;
 pub use plan::{
     ActorFacts, Decision, Destination, FROM_VENDOR, KnownUnit, MAX_LABOR_MINUTES, Move, NewShipment, NewUnit, OUTBOUND,
-    PartRef, Place, Plan, PlanFacts, RETURN, Record, Reserve, RmaFacts, RmaUpdate, TO_VENDOR, UnitRef, normalize_codes,
-    plan,
+    PartRef, Place, Plan, PlanFacts, RETURN, Record, Reserve, RmaFacts, RmaUpdate, TO_VENDOR, UnitRef, plan,
 };
 pub use request::{RemovedPart, TransitionRequest};
 

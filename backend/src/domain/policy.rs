@@ -282,7 +282,7 @@ fn check_guard(guard: Guard, f: &Facts) -> Result<(), Refusal> {
         }
         Guard::FindingCodesKnown if f.unknown_finding_codes.is_empty() => Ok(()),
         Guard::FindingCodesKnown => Err(invalid(format!(
-            "unknown finding code(s): {}; the catalog is at /admin/catalog and GET /api/v1/finding-codes",
+            "unknown finding code(s): {}; choose from the codes the form lists (GET /api/v1/finding-codes)",
             f.unknown_finding_codes.join(", ")
         ))),
         Guard::MandatoryChecks => {

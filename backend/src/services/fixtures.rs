@@ -37,6 +37,31 @@ struct Fixtures {
     oncall: Vec<OncallRow>,
     #[serde(default)]
     finding_codes: Vec<FindingCodeRow>,
+    #[serde(default)]
+    cases: Vec<CaseRow>,
+}
+
+/// A case of the demo: opened by someone and carried along the lifecycle by the steps given, as its
+/// people would. Keyed by its ticket reference, which no other RMA carries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseRow {
+    ticket: String,
+    site: String,
+    serial: String,
+    severity: String,
+    symptom: String,
+    opened_by: String,
+    #[serde(default)]
+    steps: Vec<StepRow>,
+}
+
+/// One transition of a case: who makes it, and the request's fields (`to` and what the row needs).
+#[derive(Debug, Deserialize)]
+struct StepRow {
+    by: String,
+    #[serde(flatten)]
+    fields: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +203,7 @@ struct UserRow {
 pub struct Loaded {
     pub units: usize,
     pub users: usize,
+    pub cases: usize,
 }
 
 /// Loads every `*.toml` file of `dir`, in name order, each in one transaction.
@@ -197,6 +223,7 @@ pub async fn load_dir(db: &DatabaseConnection, dir: &Path) -> anyhow::Result<Loa
             .with_context(|| format!("loading {}", file.display()))?;
         total.units += loaded.units;
         total.users += loaded.users;
+        total.cases += loaded.cases;
     }
     Ok(total)
 }
@@ -219,7 +246,62 @@ fn lookup<'a>(map: &'a HashMap<String, Uuid>, what: &str, key: &str) -> anyhow::
     map.get(key).with_context(|| format!("unknown {what} `{key}`"))
 }
 
-async fn load(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
+async fn load(db: &DatabaseConnection, mut f: Fixtures) -> anyhow::Result<Loaded> {
+    let cases = std::mem::take(&mut f.cases);
+    let mut loaded = load_records(db, f).await?;
+    // After the records they stand on have committed: each case goes through the services, as
+    // its people would have carried it.
+    for case in cases {
+        let ticket = case.ticket.clone();
+        loaded.cases += load_case(db, case).await.with_context(|| format!("case {ticket}"))? as usize;
+    }
+    Ok(loaded)
+}
+
+async fn actor_of(db: &DatabaseConnection, email: &str) -> anyhow::Result<crate::services::Actor> {
+    let user = user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(db)
+        .await?
+        .with_context(|| format!("unknown user `{email}`"))?;
+    Ok(crate::services::tokens::actor_for(db, user).await?)
+}
+
+/// Opens `case` and makes its steps, unless an RMA with its ticket exists; whether it did.
+async fn load_case(db: &DatabaseConnection, case: CaseRow) -> anyhow::Result<bool> {
+    use crate::services::rmas::{self, OpenRma, TransitionRequest};
+    let ticket = case.ticket.to_uppercase();
+    let exists = crate::entities::rma::Entity::find()
+        .filter(crate::entities::rma::Column::RefsText.eq(ticket.as_str()))
+        .one(db)
+        .await?
+        .is_some();
+    if exists {
+        return Ok(false);
+    }
+    let opener = actor_of(db, &case.opened_by).await?;
+    let open = OpenRma {
+        site: case.site,
+        serial: case.serial,
+        severity: case.severity,
+        symptom: case.symptom,
+        external_refs: Some(serde_json::json!({ "ticket": ticket })),
+    };
+    let mut rma = rmas::open(db, &opener, open).await?;
+    for step in case.steps {
+        let actor = actor_of(db, &step.by).await?;
+        let mut fields = step.fields;
+        fields.insert("version".into(), rma.version.into());
+        let request: TransitionRequest = serde_json::from_value(fields.into())?;
+        let to = request.to.clone();
+        rma = rmas::transition(db, &actor, &rma.number, request)
+            .await
+            .with_context(|| format!("moving {} to {to}", rma.number))?;
+    }
+    Ok(true)
+}
+
+async fn load_records(db: &DatabaseConnection, f: Fixtures) -> anyhow::Result<Loaded> {
     let txn = begin_write(db).await?;
     let now = Utc::now();
     let mut loaded = Loaded::default();

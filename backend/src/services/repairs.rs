@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// Defined with the lifecycle's plan, which checks and records them.
-pub use crate::domain::lifecycle::{FROM_VENDOR, MAX_LABOR_MINUTES, TO_VENDOR, normalize_codes};
+pub use crate::domain::lifecycle::{FROM_VENDOR, MAX_LABOR_MINUTES, TO_VENDOR};
 
 /// A code of the findings catalog.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -35,19 +35,32 @@ pub async fn catalog(db: &impl ConnectionTrait) -> Result<Vec<FindingCode>, DbEr
         .collect())
 }
 
-/// The codes among `codes` that the catalog does not hold.
-pub async fn unknown_codes(db: &impl ConnectionTrait, codes: &[String]) -> Result<Vec<String>, DbErr> {
-    if codes.is_empty() {
-        return Ok(vec![]);
+/// The codes given, resolved against the catalog as people type them (any case, `_` or `-` or a
+/// space between words): the catalog's spelling of each known one, once, in the order given, and
+/// the unknown ones as typed.
+pub async fn resolve_codes(db: &impl ConnectionTrait, codes: &[String]) -> Result<(Vec<String>, Vec<String>), DbErr> {
+    let given: Vec<&str> = codes.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
+    if given.is_empty() {
+        return Ok((vec![], vec![]));
     }
-    let known: Vec<String> = finding_code::Entity::find()
-        .filter(finding_code::Column::Code.is_in(codes.iter().cloned()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| c.code)
-        .collect();
-    Ok(codes.iter().filter(|c| !known.contains(c)).cloned().collect())
+    let catalog: Vec<String> = catalog(db).await?.into_iter().map(|c| c.code).collect();
+    let (mut known, mut unknown): (Vec<String>, Vec<String>) = (vec![], vec![]);
+    for code in given {
+        match catalog.iter().find(|c| code_key(c) == code_key(code)) {
+            Some(c) if !known.contains(c) => known.push(c.clone()),
+            Some(_) => {}
+            None => unknown.push(code.to_string()),
+        }
+    }
+    Ok((known, unknown))
+}
+
+/// What two spellings of one code share: its letters and digits, upper-case.
+fn code_key(code: &str) -> String {
+    code.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// A unit's stay at its hardware vendor.

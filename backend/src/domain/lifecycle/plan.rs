@@ -102,6 +102,8 @@ pub struct PlanFacts {
     pub missing_checks: Vec<String>,
     /// The recorded checklist results (kept with a decision: approval or restore).
     pub checked: Vec<Value>,
+    /// The finding codes the request names, in the catalog's spelling, and those it does not hold.
+    pub finding_codes: Vec<String>,
     pub unknown_finding_codes: Vec<String>,
     /// The depots an approval reserves a spare from, in order of preference.
     pub reserve_from: Vec<Place>,
@@ -282,10 +284,6 @@ pub fn plan(facts: &PlanFacts, req: &TransitionRequest) -> Result<Plan, Refusal>
             "labor_minutes must be between 0 and {MAX_LABOR_MINUTES} (one day)"
         )));
     }
-    let finding_codes = match (uses(Field::FindingCodes), &req.finding_codes) {
-        (true, Some(codes)) => normalize_codes(codes),
-        _ => vec![],
-    };
 
     // Every serial the request names, normalised; a malformed one is refused naming its field.
     let serial_of = |field: Field| -> Result<Option<String>, Refusal> {
@@ -575,7 +573,7 @@ pub fn plan(facts: &PlanFacts, req: &TransitionRequest) -> Result<Plan, Refusal>
                 out.deliveries.push((RETURN, now));
             }
             UnitEffect::RecordFinding => {
-                let details = json!({"finding": req.text(Field::Finding), "codes": finding_codes});
+                let details = json!({"finding": req.text(Field::Finding), "codes": facts.finding_codes});
                 out.records.push(record(returned_id, "finding", details));
             }
             UnitEffect::SendToVendor => {
@@ -715,17 +713,6 @@ fn removed_parts(
     Ok(serials)
 }
 
-/// Finding codes as the catalog keeps them: trimmed, upper-case, each once.
-pub fn normalize_codes(codes: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for code in codes.iter().map(|c| c.trim().to_uppercase()).filter(|c| !c.is_empty()) {
-        if !out.contains(&code) {
-            out.push(code);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -829,6 +816,7 @@ mod tests {
             named,
             missing_checks: vec![],
             checked: vec![json!({"step": "bmc_log", "result": "fault"})],
+            finding_codes: vec![],
             unknown_finding_codes: vec![],
             reserve_from: vec![cam, place(21, "SAC")],
             vendor: Some("Acme".into()),

@@ -45,6 +45,7 @@ pub struct Reference {
     actor_depot: Option<Place>,
     missing_checks: Vec<String>,
     checked: Vec<Value>,
+    finding_codes: Vec<String>,
     unknown_finding_codes: Vec<String>,
     reserve_from: Vec<Place>,
     vendor: Option<String>,
@@ -158,9 +159,9 @@ pub async fn reference(
         Some(id) => part::Entity::find_by_id(id).one(db).await?.as_ref().map(part_ref),
         None => None,
     };
-    let finding_codes = match (uses(Field::FindingCodes), &req.finding_codes) {
-        (true, Some(codes)) => repairs::normalize_codes(codes),
-        _ => vec![],
+    let (finding_codes, unknown_finding_codes) = match (uses(Field::FindingCodes), &req.finding_codes) {
+        (true, Some(codes)) => repairs::resolve_codes(db, codes).await?,
+        _ => (vec![], vec![]),
     };
     let missing_checks = match row.guards.contains(&Guard::MandatoryChecks) {
         true => diagnosis::missing_mandatory(db, &rma).await?,
@@ -199,7 +200,8 @@ pub async fn reference(
         actor_depot: actor.depot_id.and_then(depot_place),
         missing_checks,
         checked,
-        unknown_finding_codes: repairs::unknown_codes(db, &finding_codes).await?,
+        finding_codes,
+        unknown_finding_codes,
         reserve_from,
         vendor,
         removed_parts,
@@ -330,6 +332,7 @@ pub async fn under_lock(
         named,
         missing_checks: r.missing_checks.clone(),
         checked: r.checked.clone(),
+        finding_codes: r.finding_codes.clone(),
         unknown_finding_codes: r.unknown_finding_codes.clone(),
         reserve_from: r.reserve_from.clone(),
         vendor: r.vendor.clone(),

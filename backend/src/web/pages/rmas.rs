@@ -296,6 +296,8 @@ struct DetailPage {
     chrome: Chrome,
     rma: RmaView,
     events: Vec<EventView>,
+    /// The findings catalog, when a form takes finding codes: the list they are picked from.
+    finding_codes: Vec<crate::services::repairs::FindingCode>,
     /// Older events exist than those shown.
     older_events: bool,
     forms: Vec<TransitionForm>,
@@ -326,6 +328,14 @@ async fn detail_page(
     let shown = if whole_history { WHOLE_HISTORY } else { RECENT_HISTORY };
     let (events, older_events) = rmas::recent_events(&state.db, &viewer.actor, number, shown).await?;
     let forms = forms(&rma, viewer.role, scanned, entered);
+    let takes_codes = forms
+        .iter()
+        .flat_map(|f| &f.fields)
+        .any(|f| f.name == Field::FindingCodes.as_str());
+    let finding_codes = match takes_codes {
+        true => crate::services::repairs::catalog(&state.db).await?,
+        false => vec![],
+    };
     let model = rmas::find_visible(&state.db, &viewer.actor, number).await?;
     let checks = crate::services::diagnosis::checks_of(&state.db, &model).await?;
     let attachments = crate::services::attachments::list(&state.db, &viewer.actor, number).await?;
@@ -386,6 +396,7 @@ async fn detail_page(
             chrome: Chrome::new(viewer, "rmas"),
             rma,
             events,
+            finding_codes,
             older_events,
             forms,
             refs,
