@@ -1,7 +1,7 @@
-//! The raw reference: the write an HTTP transition makes, run by the database's own command-line
-//! client — `sqlite3` (the C library itself; WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`, as the
-//! server) and `psql` (libpq, one session per client) — so that nothing of depot's (HTTP, the pool,
-//! sqlx, the ORM) is in the reference. The same statements also run through depot's own pool
+//! The raw reference: the write an HTTP transition makes, run by the database's own client —
+//! `sqlite3` (the C library itself; WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`, as the server) and
+//! `pgbench` (libpq, prepared statements, one session per client) — so that nothing of depot's
+//! (HTTP, the pool, sqlx, the ORM) is in the reference. The same statements also run through depot's own pool
 //! (`load::direct_transitions`), the second line of the table: the gap between the two lines is the
 //! driver's, the gap between the second and HTTP is depot's.
 use crate::sql::V;
@@ -70,50 +70,45 @@ pub fn statements(rma_id: Uuid, number: &str, now: DateTime<Utc>) -> [(&'static 
     ]
 }
 
-/// A value as an SQL literal, in the form the application stores it (sqlx keeps UUIDs as blobs
-/// and times as RFC 3339 text on SQLite).
-fn literal(v: &V, sqlite: bool) -> String {
+/// A value as an SQLite literal, in the form the application stores it (sqlx keeps UUIDs as blobs
+/// and times as RFC 3339 text).
+fn literal(v: &V) -> String {
     let text = |s: &str| format!("'{}'", s.replace('\'', "''"));
     match v {
-        V::Uuid(u) | V::OptUuid(Some(u)) if sqlite => format!("X'{}'", u.simple()),
-        V::Uuid(u) | V::OptUuid(Some(u)) => text(&u.to_string()),
+        V::Uuid(u) | V::OptUuid(Some(u)) => format!("X'{}'", u.simple()),
         V::Text(s) | V::OptText(Some(s)) => text(s),
         V::Int(i) => i.to_string(),
         V::Big(i) => i.to_string(),
-        V::Bool(b) if sqlite => (*b as i32).to_string(),
-        V::Bool(b) => b.to_string(),
+        V::Bool(b) => (*b as i32).to_string(),
         V::Time(t) | V::OptTime(Some(t)) => text(&t.to_rfc3339_opts(SecondsFormat::AutoSi, false)),
         V::Json(j) => text(&j.to_string()),
         V::OptUuid(None) | V::OptText(None) | V::OptTime(None) => "NULL".into(),
     }
 }
 
-fn render(sql: &str, values: &[V], sqlite: bool) -> String {
+fn render(sql: &str, values: &[V]) -> String {
     let mut out = String::with_capacity(sql.len() + 64 * values.len());
     let mut values = values.iter();
     for c in sql.chars() {
         match c {
-            '?' => out.push_str(&literal(values.next().expect("a value per placeholder"), sqlite)),
+            '?' => out.push_str(&literal(values.next().expect("a value per placeholder"))),
             c => out.push(c),
         }
     }
     out
 }
 
-/// One client's script: a transaction per RMA, each looking its RMA up by number first.
-fn script(sqlite: bool, rmas: &[(Uuid, String)]) -> String {
-    let mut out = String::new();
-    if sqlite {
-        // The server's settings (db.rs): WAL, full sync, foreign keys, waiting for the lock.
-        out.push_str(
-            ".bail on\n.timeout 30000\nPRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nPRAGMA foreign_keys=ON;\n",
-        );
-    }
+/// One `sqlite3` client's script: a transaction per RMA, each looking its RMA up by number first,
+/// with the server's settings (db.rs): WAL, full sync, foreign keys, waiting for the lock.
+fn script(rmas: &[(Uuid, String)]) -> String {
+    let mut out = String::from(
+        ".bail on\n.timeout 30000\nPRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nPRAGMA foreign_keys=ON;\n",
+    );
     for (id, number) in rmas {
-        out.push_str(if sqlite { "BEGIN IMMEDIATE;\n" } else { "BEGIN;\n" });
+        out.push_str("BEGIN IMMEDIATE;\n");
         out.push_str(&format!("SELECT id FROM rmas WHERE number = '{number}';\n"));
         for (sql, values) in statements(*id, number, Utc::now()) {
-            out.push_str(&render(sql, &values, sqlite));
+            out.push_str(&render(sql, &values));
             out.push_str(";\n");
         }
         out.push_str("COMMIT;\n");
@@ -121,42 +116,34 @@ fn script(sqlite: bool, rmas: &[(Uuid, String)]) -> String {
     out
 }
 
-/// Writes every RMA of `rmas` once, from `clients` client processes side by side; returns the
-/// writes and the wall time they took.
+/// Writes every RMA of `rmas` once, from `clients` clients side by side; returns the writes and
+/// the time they took.
 pub fn run(database_url: &str, clients: usize, rmas: &[(Uuid, String)]) -> (usize, Duration) {
-    let sqlite = database_url.starts_with("sqlite:");
-    let scripts: Vec<String> = rmas
-        .chunks(rmas.len().div_ceil(clients).max(1))
-        .map(|share| script(sqlite, share))
-        .collect();
+    match database_url.starts_with("sqlite:") {
+        true => run_sqlite3(database_url, clients, rmas),
+        false => run_pgbench(database_url, clients, rmas),
+    }
+}
+
+/// `sqlite3` processes, each with a script of its share.
+fn run_sqlite3(database_url: &str, clients: usize, rmas: &[(Uuid, String)]) -> (usize, Duration) {
+    let path = database_url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    let scripts: Vec<String> = rmas.chunks(rmas.len().div_ceil(clients).max(1)).map(script).collect();
     let started = Instant::now();
     let children: Vec<_> = scripts
-        .iter()
-        .map(|s| {
-            let mut cmd = match sqlite {
-                true => {
-                    let path = database_url
-                        .trim_start_matches("sqlite://")
-                        .split('?')
-                        .next()
-                        .unwrap_or_default();
-                    let mut c = Command::new("sqlite3");
-                    c.arg(path);
-                    c
-                }
-                false => {
-                    let mut c = Command::new("psql");
-                    c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", database_url]);
-                    c
-                }
-            };
-            let mut child = cmd
+        .into_iter()
+        .map(|script| {
+            let mut child = Command::new("sqlite3")
+                .arg(path)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .spawn()
-                .expect("sqlite3 or psql on PATH (apt-get install sqlite3 postgresql-client)");
+                .expect("sqlite3 on PATH (apt-get install sqlite3)");
             let mut stdin = child.stdin.take().unwrap();
-            let script = s.clone();
             std::thread::spawn(move || stdin.write_all(script.as_bytes()));
             child
         })
@@ -166,4 +153,71 @@ pub fn run(database_url: &str, clients: usize, rmas: &[(Uuid, String)]) -> (usiz
         assert!(status.success(), "the raw reference client failed: {status}");
     }
     (rmas.len(), started.elapsed())
+}
+
+/// The transaction `pgbench` runs: the RMA looked up (the next of the pool), then the same three
+/// writes, as prepared statements.
+const PGBENCH_SCRIPT: &str = "\
+BEGIN;
+SELECT id AS rid, number AS num, gen_random_uuid() AS eid FROM bench_raw_pool WHERE i = (SELECT nextval('bench_raw_next')) \\gset
+UPDATE rmas SET status = 'cancelled', version = version + 1, updated_at = now(), status_changed_at = now(), closed_at = now() WHERE id = :rid AND version = 1;
+INSERT INTO events (id, rma_id, kind, from_status, to_status, actor_id, actor_email, at, note, fields) VALUES (:eid, :rid, 'transition', 'reported', 'cancelled', NULL, 'bench@depot', now(), 'bench', '{\"reason\": \"bench\"}');
+INSERT INTO notifications (id, event_id, rma_id, template, channel, recipients, state, attempts, next_attempt_at, created_at, subject, body_text, body_html, message_id, attach_label) VALUES (gen_random_uuid(), :eid, :rid, 'rma_closed', 'email', '[\"dc@example.com\"]', 'pending', 0, now(), now(), :num || ' closed', :num || ' was cancelled: bench', '<p>' || :num || ' was cancelled: bench</p>', '<' || gen_random_uuid() || '@depot>', false);
+COMMIT;
+";
+
+/// `pgbench` with `clients` sessions over the pool (set up first, not timed); its rate excludes
+/// connecting.
+fn run_pgbench(database_url: &str, clients: usize, rmas: &[(Uuid, String)]) -> (usize, Duration) {
+    let values: Vec<String> = rmas
+        .iter()
+        .enumerate()
+        .map(|(i, (id, number))| format!("({}, '{id}', '{number}')", i + 1))
+        .collect();
+    let setup = format!(
+        "DROP TABLE IF EXISTS bench_raw_pool; DROP SEQUENCE IF EXISTS bench_raw_next; \
+         CREATE TABLE bench_raw_pool (i int PRIMARY KEY, id uuid NOT NULL, number text NOT NULL); \
+         CREATE SEQUENCE bench_raw_next; INSERT INTO bench_raw_pool VALUES {};",
+        values.join(",")
+    );
+    let status = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", &setup, database_url])
+        .stdout(Stdio::null())
+        .status()
+        .expect("psql on PATH (apt-get install postgresql-client)");
+    assert!(status.success(), "setting up the pgbench pool failed");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("transition.sql");
+    std::fs::write(&file, PGBENCH_SCRIPT).unwrap();
+    let per_client = rmas.len() / clients;
+    let out = Command::new("pgbench")
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &clients.min(2).to_string(),
+        ])
+        .args(["-t", &per_client.to_string(), "-f"])
+        .arg(&file)
+        .arg(database_url)
+        .output()
+        .expect("pgbench on PATH (apt-get install postgresql-contrib or postgresql-client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pgbench failed: {}{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tps: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no tps in pgbench's report: {text}"));
+    let done = per_client * clients;
+    (done, Duration::from_secs_f64(done as f64 / tps))
 }
