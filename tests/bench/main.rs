@@ -317,17 +317,17 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
     }
     let rate = |(n, t): (usize, Duration)| n as f64 / t.as_secs_f64().max(1e-9);
     let (raw1, raw2, raw16) = (rate(raw1), rate(raw2), rate(raw16));
-    let client = if postgres { "psql" } else { "sqlite3" };
+    let client = if postgres { "pgbench" } else { "sqlite3 CLI" };
     one.put(
-        &format!("raw reference ({client} CLI, 1 client), writes/s"),
+        &format!("raw reference ({client}, 1 client), writes/s"),
         format!("{raw1:.0}"),
     );
     one.put(
-        &format!("raw reference ({client} CLI, 2 clients), writes/s"),
+        &format!("raw reference ({client}, 2 clients), writes/s"),
         format!("{raw2:.0}"),
     );
     one.put(
-        &format!("raw reference ({client} CLI, 16 clients), writes/s"),
+        &format!("raw reference ({client}, 16 clients), writes/s"),
         format!("{raw16:.0}"),
     );
     one.put(

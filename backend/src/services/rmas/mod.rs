@@ -1,17 +1,21 @@
 //! Opening, listing, reading and moving RMAs. [`transition`] is the only code that writes an RMA's status.
 mod execute;
 mod facts;
+mod view;
+
+use view::detail;
+pub use view::{compose_notice, find_visible, get};
 
 use crate::db::begin_write;
 use crate::domain::lifecycle::{self, Status};
 pub use crate::domain::lifecycle::{RemovedPart, TransitionRequest};
 use crate::domain::sla::Entered;
 use crate::domain::{Location, RmaNumber, Role, Serial, Severity};
-use crate::entities::{depot, event, part, rma, rma_counter, rma_watcher, shipment, site, slot, unit};
+use crate::entities::{depot, event, rma, rma_counter, rma_watcher, site, slot, unit};
 use crate::error::{AppError, AppResult};
-use crate::services::views::{self, EventView, NextTransition, RmaView};
+use crate::services::views::{self, EventView, RmaView};
 use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
-use crate::services::{history, repairs, stock};
+use crate::services::history;
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -63,17 +67,6 @@ fn parse<T: std::str::FromStr<Err = String>>(value: &str) -> AppResult<T> {
 
 fn serial(raw: &str) -> AppResult<Serial> {
     Serial::parse(raw).map_err(AppError::invalid)
-}
-
-/// Finds an RMA by number as `actor` may see it; another organization's RMA is "not found".
-pub async fn find_visible(db: &impl ConnectionTrait, actor: &Actor, number: &str) -> AppResult<rma::Model> {
-    let not_found = || AppError::not_found(format!("no RMA {}", number.trim()));
-    let number = RmaNumber::parse(number).ok_or_else(not_found)?;
-    let mut query = rma::Entity::find().filter(rma::Column::Number.eq(number.as_str()));
-    if let Some(org) = actor.organization_scope() {
-        query = query.filter(rma::Column::OrganizationId.eq(org));
-    }
-    query.one(db).await?.ok_or_else(not_found)
 }
 
 /// Opens an RMA in `reported`, numbered gap-free within its year.
@@ -338,58 +331,6 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
     })
 }
 
-/// One RMA with its shipments and what `actor` may do next.
-pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppResult<RmaView> {
-    let rma = find_visible(db, actor, number).await?;
-    detail(db, actor, rma).await
-}
-
-async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> AppResult<RmaView> {
-    let status: Status = parse(&rma.status)?;
-    let organization_id = rma.organization_id;
-    // Three independent reads, side by side (each on a connection of its own outside a transaction).
-    let flags =
-        async { Ok::<_, AppError>(crate::services::genealogy::rma_flags(db, &rma, actor.organization_scope()).await?) };
-    // Nothing is recorded at the depot before the unit arrives (or the customer keeps it).
-    let repair = async {
-        match status.is_at_depot_or_closed() {
-            true => repairs::record_of(db, rma.id, rma.labor_minutes).await,
-            false => Ok(None),
-        }
-    };
-    let shipments = async { Ok::<_, AppError>(with_shipments(db, rma.clone()).await?) };
-    let (flags, repair, mut view) = tokio::try_join!(flags, repair, shipments)?;
-    view.flags = Some(flags);
-    view.repair = repair;
-    view.next_transitions = Some(NextTransition::for_role(status, actor.role, view.keep_your_drive));
-    if view.severity == Severity::Sev1.as_str() && view.closed_at.is_none() {
-        view.on_call = crate::services::oncall::on_call(db, organization_id, Utc::now()).await?;
-    }
-    Ok(view)
-}
-
-/// The RMA's view with its shipments, as its page, its API answer and its emails show it.
-async fn with_shipments(db: &impl ConnectionTrait, rma: rma::Model) -> Result<RmaView, sea_orm::DbErr> {
-    let shipments = shipment::Entity::find()
-        .filter(shipment::Column::RmaId.eq(rma.id))
-        .order_by_asc(shipment::Column::Id)
-        .all(db)
-        .await?;
-    // Only an approved RMA holds a spare: the page and API answers skip the lookup otherwise.
-    let reserved = match rma.status == Status::Approved.as_str() {
-        true => stock::reservation_of(db, rma.id).await?,
-        false => None,
-    };
-    let mut view = views::rma_views(db, vec![rma]).await?.remove(0);
-    view.shipments = Some(views::shipment_views(db, shipments).await?);
-    view.reserved = reserved.map(|(unit, depot)| views::ReservedSpare {
-        serial: unit.serial,
-        depot,
-        condition: unit.condition,
-    });
-    Ok(view)
-}
-
 /// Pagination of `GET .../events` and other id-ordered lists.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct PageParams {
@@ -497,44 +438,6 @@ pub async fn transition(
     .await?;
     metrics::counter!("depot_transitions_total", "to" => to.as_str()).increment(1);
     detail(db, actor, updated).await
-}
-
-/// The message a transition queued, composed from the RMA as it is now (the dispatcher calls this
-/// when it sends, so the request that made the transition never renders templates).
-pub async fn compose_notice(
-    db: &impl ConnectionTrait,
-    rma_id: Uuid,
-    event_id: Uuid,
-    template: &str,
-    base_url: &str,
-) -> anyhow::Result<crate::mail::compose::Composed> {
-    let rma = rma::Entity::find_by_id(rma_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("RMA {rma_id} is gone"))?;
-    let fields = event::Entity::find_by_id(event_id)
-        .one(db)
-        .await?
-        .map_or(Value::Null, |e| e.fields);
-    let view = with_shipments(db, rma).await?;
-    let kind_part = view.replacement_part.as_deref().unwrap_or(&view.part);
-    let kind = part::Entity::find()
-        .filter(part::Column::Number.eq(kind_part))
-        .one(db)
-        .await?
-        .map(|p| p.kind)
-        .unwrap_or_default();
-    let shipment = view.shipments.iter().flatten().rfind(|s| s.direction == "outbound");
-    let ctx = json!({
-        "rma": view,
-        "link": format!("{base_url}/rmas/{}", view.number),
-        "base_url": base_url,
-        "event": {"fields": fields},
-        "shipment": shipment,
-        "swap_steps": crate::domain::swap::swap_steps(&kind),
-        "return_steps": crate::domain::swap::RETURN_STEPS,
-    });
-    crate::mail::compose::compose(template, &ctx)
 }
 
 /// What a scan at the receiving bench found.
