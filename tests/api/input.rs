@@ -132,3 +132,35 @@ async fn external_refs_are_kept_and_search_finds_by_number_and_serial() {
         .expect(200);
     assert_eq!(sev1["items"].as_array().unwrap().len(), 1);
 }
+
+/// No address a person can land on answers 405: a form's address visited (after signing in again,
+/// a reload, a copied link) leads to the page the form is on.
+#[tokio::test]
+async fn a_visit_to_a_form_address_lands_on_its_page_never_405() {
+    let app = spawn_app().await;
+    let number = app.open(FE, "cw-ord1", "CN-ORD1-0101").await["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = crate::support::signed_in(&app.base, FE).await;
+    for (path, lands) in [
+        (format!("/rmas/{number}/transition"), format!("/rmas/{number}")),
+        (format!("/rmas/{number}/refs"), format!("/rmas/{number}")),
+        ("/stock/thresholds".to_string(), "/stock".to_string()),
+        ("/sign-out".to_string(), "/".to_string()),
+    ] {
+        let res = page.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(res.status(), 303, "{path}");
+        assert_eq!(res.headers()["location"], lands.as_str(), "{path}");
+        let landed = page.get(format!("{}{lands}", app.base)).send().await.unwrap();
+        assert_eq!(landed.status(), 200, "{lands}");
+    }
+    // The API keeps saying what it takes.
+    let res = app
+        .client
+        .get(format!("{}/api/v1/rmas/{number}/transitions", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+}

@@ -379,3 +379,32 @@ test("diagnosis from the page: checklist, evidence upload, references, on-call",
   assert.match(await fe.locator("tbody").textContent(), /CN-ORD1-0201/);
   await fe.context().close();
 });
+
+test("two tabs: a stale submit says who moved the RMA on, to what, and keeps what was typed", async () => {
+  const first = await signedIn("fe@vast.example");
+  await first.goto(`${base}/rmas/new?site=cw-lga1`);
+  await first.getByLabel("… or serial").fill("CN-LGA1-0205");
+  await first.getByLabel("3. Severity").selectOption("sev2");
+  await first.getByLabel("Symptom").fill("Node hangs under load");
+  await first.getByRole("button", { name: "Open RMA" }).click();
+  await first.waitForURL(/\/rmas\/RMA-/);
+  const url = first.url();
+  const second = await first.context().newPage();
+  await second.goto(url);
+  await move(first, "diagnosing");
+  // The second tab still shows the RMA as reported: its cancel form is stale.
+  const form = second.locator("#form-cancelled");
+  await form.evaluate((d) => (d.open = true));
+  await form.getByLabel("Reason").fill("duplicate of the storage-network case");
+  await form.getByLabel("Note").fill("typed in the second tab");
+  await form.getByRole("button", { name: /^Move to/ }).click();
+  await second.waitForLoadState();
+  const alert = (await second.locator(".alert").allTextContents()).join(" ");
+  assert.match(alert, /moved on while you were editing: fe@vast\.example moved it to diagnosing/, alert);
+  assert.match(alert, /typed in the second tab/, "what was typed is kept");
+  assert.equal((await second.locator("h1 .badge").textContent()).trim(), "diagnosing", "the page shows it as it is");
+  // Reloading the address the form posted to lands on the RMA, not on 405.
+  await second.goto(`${url}/transition`);
+  assert.equal(second.url(), url);
+  await first.context().close();
+});

@@ -13,9 +13,9 @@ use crate::domain::sla::Entered;
 use crate::domain::{Location, RmaNumber, Role, Serial, Severity};
 use crate::entities::{depot, event, rma, rma_counter, rma_watcher, site, slot, unit};
 use crate::error::{AppError, AppResult};
+use crate::services::history;
 use crate::services::views::{self, EventView, RmaView};
 use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
-use crate::services::history;
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{

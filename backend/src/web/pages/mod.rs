@@ -37,6 +37,23 @@ pub fn routes() -> Router<AppState> {
         .merge(lifecycle::routes())
         .merge(admin::routes())
         .route("/static/{file}", get(static_file))
+        .method_not_allowed_fallback(to_the_form_page)
+}
+
+/// An address that only takes a form answers a visit (after a sign-in, a reload, a link copied
+/// from the address bar) with the page the form is on, never 405.
+async fn to_the_form_page(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    match method {
+        axum::http::Method::GET | axum::http::Method::HEAD => {
+            let parent = uri.path().rsplit_once('/').map_or("", |(p, _)| p);
+            axum::response::Redirect::to(if parent.is_empty() { "/" } else { parent }).into_response()
+        }
+        other => PageError(AppError::MethodNotAllowed(format!(
+            "{} does not take {other}",
+            uri.path()
+        )))
+        .into_response(),
+    }
 }
 
 macro_rules! templates {

@@ -300,6 +300,7 @@ struct DetailPage {
     finding_codes: Vec<crate::services::repairs::FindingCode>,
     /// Older events exist than those shown.
     older_events: bool,
+    unplaced_error: Option<String>,
     forms: Vec<TransitionForm>,
     refs: Vec<ExternalRef>,
 }
@@ -327,7 +328,12 @@ async fn detail_page(
     let rma = rmas::get(&state.db, &viewer.actor, number).await?;
     let shown = if whole_history { WHOLE_HISTORY } else { RECENT_HISTORY };
     let (events, older_events) = rmas::recent_events(&state.db, &viewer.actor, number, shown).await?;
+    let stale = entered.as_ref().map(|(to, _, e)| (to.to_string(), e.clone()));
     let forms = forms(&rma, viewer.role, scanned, entered);
+    // An error whose form is no longer offered (the RMA moved on) is shown above the forms.
+    let unplaced_error = stale
+        .filter(|(to, _)| !forms.iter().any(|f| f.to == to.as_str()))
+        .map(|(_, e)| e);
     let takes_codes = forms
         .iter()
         .flat_map(|f| &f.fields)
@@ -398,6 +404,7 @@ async fn detail_page(
             events,
             finding_codes,
             older_events,
+            unplaced_error,
             forms,
             refs,
         },
@@ -554,21 +561,46 @@ async fn transition(
         Err(err) => {
             let status = err.status();
             let to = form.get("to").cloned().unwrap_or_default();
-            match detail_page(
-                &state,
-                viewer,
-                &number,
-                None,
-                false,
-                Some((&to, &form, err.to_string())),
-            )
-            .await
-            {
+            let err = match err {
+                AppError::VersionConflict(_) => moved_on(&state, &viewer, &number, &form).await,
+                other => other.to_string(),
+            };
+            match detail_page(&state, viewer, &number, None, false, Some((&to, &form, err))).await {
                 Ok(html) => (status, html).into_response(),
                 Err(e) => e.into_response(),
             }
         }
     }
+}
+
+/// What a stale submit is told: who moved the RMA on, to what and when, and that what they typed is
+/// kept (the form is filled again with it, or listed when that step is no longer open).
+async fn moved_on(state: &AppState, viewer: &Viewer, number: &str, form: &HashMap<String, String>) -> String {
+    let latest = rmas::recent_events(&state.db, &viewer.actor, number, 1).await.ok();
+    let what = match latest.as_ref().and_then(|(events, _)| events.last()) {
+        Some(e) => {
+            let change = match &e.to {
+                Some(to) => format!("moved it to {}", to.replace('_', " ")),
+                None => format!("recorded {}", e.kind.replace('_', " ")),
+            };
+            format!("{} {change} at {} UTC", e.actor, e.at.format("%H:%M"))
+        }
+        None => "someone changed it".into(),
+    };
+    let mut typed: Vec<String> = form
+        .iter()
+        .filter(|(k, v)| !["csrf", "version", "to"].contains(&k.as_str()) && !v.trim().is_empty())
+        .map(|(k, v)| format!("{}: {}", k.replace('_', " "), v.trim()))
+        .collect();
+    typed.sort();
+    let kept = match typed.is_empty() {
+        true => String::new(),
+        false => format!(" What you typed: {}.", typed.join("; ")),
+    };
+    format!(
+        "This RMA moved on while you were editing: {what}. Nothing of yours was saved; the page now shows it as it \
+         is.{kept}"
+    )
 }
 
 #[derive(Serialize)]
