@@ -302,3 +302,40 @@ async fn the_fixture_folder_holds_cases_in_four_states_and_loads_once() {
     let theirs = app.get(CW_TECH, "/api/v1/rmas?limit=100").await.expect(200);
     assert_eq!(theirs["items"].as_array().unwrap().len(), first.cases);
 }
+
+/// The search box finds an RMA from what people have at hand: its number, the serial or part of
+/// it, the hostname or slot from an alert, a ticket reference.
+#[tokio::test]
+async fn search_finds_an_rma_by_number_serial_part_hostname_slot_and_ticket() {
+    let app = spawn_app().await;
+    let body = json!({"site": "cw-ord1", "serial": "CN-ORD1-0103", "severity": "sev2", "symptom": "x",
+        "external_refs": {"cs_ticket": "CS-48213"}});
+    let rma = app.post(FE, "/api/v1/rmas", &body).await.expect(201);
+    let number = rma["number"].as_str().unwrap();
+    let slot = rma["slot"].as_str().unwrap().to_string();
+    for q in [
+        number,
+        "CN-ORD1-0103",
+        "ord1-0103",
+        "ORD1-R01-C03",
+        &slot,
+        "cs-48213",
+        "48213",
+    ] {
+        let found = app.get(FE, &format!("/api/v1/rmas?q={q}")).await.expect(200);
+        let numbers: Vec<&str> = found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["number"].as_str().unwrap())
+            .collect();
+        assert_eq!(numbers, [number], "q={q}");
+    }
+    let none = app.get(FE, "/api/v1/rmas?q=no-such-host").await.expect(200);
+    assert_eq!(none["items"], json!([]));
+    // Another customer's technician finds nothing of it, whatever the query.
+    for q in ["ord1-r01-c03", "CN-ORD1-0103", "CS-48213"] {
+        let theirs = app.get(XAI_TECH, &format!("/api/v1/rmas?q={q}")).await.expect(200);
+        assert_eq!(theirs["items"], json!([]), "q={q}");
+    }
+}

@@ -408,3 +408,23 @@ test("two tabs: a stale submit says who moved the RMA on, to what, and keeps wha
   assert.equal(second.url(), url);
   await first.context().close();
 });
+
+test("the header search: / focuses it, a hostname from an alert finds its RMA, whose sev1 clock counts down in words", async () => {
+  const page = await signedIn("fe@vast.example");
+  await page.keyboard.press("/");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "global-search", "/ focuses the search");
+  await page.keyboard.type("ord1-r09-c01");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/rmas\?q=/);
+  const link = page.locator("table a[href^='/rmas/RMA-']").first();
+  await link.click();
+  await page.waitForURL(/\/rmas\/RMA-/);
+  assert.match(await page.locator(".symptom").textContent(), /PSU failure/, "the demo's unanswered sev1");
+  const left = (await page.locator(".clocks .countdown").first().textContent()).trim();
+  assert.match(left, /^first response: \d+ min left$|^first response: breached/, left);
+  assert.equal(await page.locator(".clocks progress.budget").count() >= 1, true, "a progress bar per running clock");
+  // Times read in the viewer's zone, with UTC on hover.
+  const opened = page.locator(".facts time").first();
+  assert.match(await opened.getAttribute("title"), /UTC$/);
+  await page.context().close();
+});

@@ -42,6 +42,9 @@ pub struct OpenRma {
     pub external_refs: Option<Value>,
 }
 
+/// The most slots or units a search by hostname, slot or part of a serial looks at.
+const SEARCH_MATCHES: u64 = 200;
+
 /// Filters of `GET /api/v1/rmas`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct RmaFilter {
@@ -308,7 +311,34 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
                 .add(rma::Column::UnitId.is_in(serial_ids.clone()))
                 .add(rma::Column::ReturnedUnitId.is_in(serial_ids.clone()))
                 .add(rma::Column::ReplacementUnitId.is_in(serial_ids)),
-            None => Where::any().add(rma::Column::RefsText.like(containing(&q.to_uppercase()))),
+            None => {
+                // A hostname or slot from an alert, or part of a serial, finds its RMAs too.
+                let slot_ids: Vec<Uuid> = slot::Entity::find()
+                    .select_only()
+                    .column(slot::Column::Id)
+                    .filter(
+                        Where::any()
+                            .add(slot::Column::Hostname.eq(q.to_lowercase()))
+                            .add(slot::Column::Name.eq(q.to_uppercase())),
+                    )
+                    .limit(SEARCH_MATCHES)
+                    .into_tuple()
+                    .all(db)
+                    .await?;
+                let unit_ids: Vec<Uuid> = unit::Entity::find()
+                    .select_only()
+                    .column(unit::Column::Id)
+                    .filter(unit::Column::Serial.like(containing(&q.to_uppercase())))
+                    .limit(SEARCH_MATCHES)
+                    .into_tuple()
+                    .all(db)
+                    .await?;
+                Where::any()
+                    .add(rma::Column::RefsText.like(containing(&q.to_uppercase())))
+                    .add(rma::Column::SlotId.is_in(slot_ids))
+                    .add(rma::Column::UnitId.is_in(unit_ids.clone()))
+                    .add(rma::Column::ReturnedUnitId.is_in(unit_ids))
+            }
         };
         query = query.filter(any);
     }
