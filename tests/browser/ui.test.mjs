@@ -389,9 +389,13 @@ test("two tabs: a stale submit says who moved the RMA on, to what, and keeps wha
   await first.getByRole("button", { name: "Open RMA" }).click();
   await first.waitForURL(/\/rmas\/RMA-/);
   const url = first.url();
+  assert.match(await first.locator(".flash").textContent(), /^Opened RMA-\d{4}-\d{6} for CN-LGA1-0205 at cw-lga1\.$/);
   const second = await first.context().newPage();
   await second.goto(url);
   await move(first, "diagnosing");
+  assert.match(await first.locator(".flash").textContent(), /moved to diagnosing\./, "each change is confirmed");
+  await first.reload();
+  assert.equal(await first.locator(".flash").count(), 0, "once: a reload does not say it again");
   // The second tab still shows the RMA as reported: its cancel form is stale.
   const form = second.locator("#form-cancelled");
   await form.evaluate((d) => (d.open = true));

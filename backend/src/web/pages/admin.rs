@@ -75,7 +75,8 @@ fn user_input(form: &Fields) -> UserInput<'_> {
 
 async fn create_user(State(state): State<AppState>, SignedForm { viewer, form }: SignedForm<Fields>) -> Response {
     let result = admin::create_user(&state.db, &viewer.actor, user_input(&form), field(&form, "password")).await;
-    after(result, "/admin/users", |e| {
+    let created = format!("Created {}; they can sign in now.", field(&form, "email"));
+    after(result, "/admin/users", &created, |e| {
         users_page(&state, viewer, Some(e), form.clone())
     })
     .await
@@ -99,7 +100,7 @@ async fn change_user(
         other => return PageError(AppError::invalid(format!("unknown action `{other}`"))).into_response(),
     };
     let result = admin::change_user(&state.db, &viewer.actor, id, change).await;
-    after(result, "/admin/users", |e| {
+    after(result, "/admin/users", "User updated.", |e| {
         users_page(&state, viewer, Some(e), Fields::new())
     })
     .await
@@ -205,7 +206,10 @@ async fn save_catalog(State(state): State<AppState>, SignedForm { viewer, form }
         }
         other => Err(AppError::invalid(format!("unknown record kind `{other}`"))),
     };
-    after(result, "/admin/catalog", |e| catalog_page(&state, viewer, Some(e))).await
+    after(result, "/admin/catalog", "Catalog saved.", |e| {
+        catalog_page(&state, viewer, Some(e))
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -240,7 +244,13 @@ async fn retry(
         return PageError(AppError::not_found("no such message")).into_response();
     };
     let result = admin::retry_notification(&state.db, &viewer.actor, id).await;
-    after(result, "/admin/outbox", |e| outbox_page(&state, viewer, Some(e))).await
+    after(
+        result,
+        "/admin/outbox",
+        "The message is queued again; it goes out within a minute.",
+        |e| outbox_page(&state, viewer, Some(e)),
+    )
+    .await
 }
 
 #[derive(Serialize)]
@@ -301,7 +311,7 @@ async fn save_rule(State(state): State<AppState>, SignedForm { viewer, form }: S
         .await
     }
     .await;
-    after(result, "/admin/signals#rules", |e| {
+    after(result, "/admin/signals#rules", "Rule saved.", |e| {
         signals_page(&state, viewer, Some(e))
     })
     .await

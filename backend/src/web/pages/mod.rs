@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
         .route("/static/{file}", get(static_file))
         .method_not_allowed_fallback(to_the_form_page)
+        .layer(axum::middleware::from_fn(forget_shown_flash))
 }
 
 /// An address that only takes a form answers a visit (after a sign-in, a reload, a link copied
@@ -168,6 +169,8 @@ pub struct Viewer {
     pub role: Role,
     pub depot: Option<String>,
     pub csrf: String,
+    /// What the previous request changed, said once on the page it led to.
+    pub flash: Option<String>,
 }
 
 impl Viewer {
@@ -196,6 +199,7 @@ impl FromRequestParts<AppState> for Viewer {
                 actor,
                 name,
                 csrf,
+                flash: jar.get(FLASH_COOKIE).and_then(|c| read_flash(c.value())),
             }),
             Err(AppError::Unauthorized) => Err(to_sign_in()),
             Err(other) => Err(PageError(other).into_response()),
@@ -255,14 +259,44 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedForm<T> {
     }
 }
 
-/// Re-renders a page with the refusal inline, or redirects on success.
-pub async fn after<F, Fut>(result: Result<(), AppError>, back: &str, rerender: F) -> Response
+/// The cookie that carries a confirmation across a post/redirect/get.
+const FLASH_COOKIE: &str = "depot_flash";
+
+/// Redirects after a change, saying on the next page what was done.
+pub fn done(to: &str, message: &str) -> Response {
+    let value = serde_urlencoded::to_string([("m", message)]).unwrap_or_default();
+    let cookie = format!("{FLASH_COOKIE}={value}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax");
+    ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
+}
+
+fn read_flash(value: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(value)
+        .ok()?
+        .into_iter()
+        .find_map(|(k, v)| (k == "m").then_some(v))
+}
+
+/// A page that showed the confirmation forgets it, so that a reload does not say it again.
+async fn forget_shown_flash(request: Request, next: axum::middleware::Next) -> Response {
+    let had = CookieJar::from_headers(request.headers()).get(FLASH_COOKIE).is_some();
+    let mut response = next.run(request).await;
+    if had && response.status() == StatusCode::OK {
+        let clear = format!("{FLASH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+        if let Ok(value) = header::HeaderValue::from_str(&clear) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// Re-renders a page with the refusal inline, or redirects on success saying what was `done`.
+pub async fn after<F, Fut>(result: Result<(), AppError>, back: &str, done_message: &str, rerender: F) -> Response
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = Result<Html<String>, PageError>>,
 {
     match result {
-        Ok(()) => Redirect::to(back).into_response(),
+        Ok(()) => done(back, done_message),
         Err(err @ (AppError::Unprocessable { .. } | AppError::Conflict(_))) => {
             let status: StatusCode = err.status();
             match rerender(err.to_string()).await {

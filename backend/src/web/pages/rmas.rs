@@ -1,6 +1,6 @@
 //! `/rmas`, `/rmas/new` and `/rmas/{number}`: the list, the new-case form, and the detail page with
 //! a form for each transition the viewer may make, read from the lifecycle table.
-use super::{Chrome, PageError, SignedForm, Viewer, form_values, render};
+use super::{Chrome, PageError, SignedForm, Viewer, done, form_values, render};
 use crate::domain::lifecycle::{Field, Status};
 use crate::domain::policy::TestResult;
 use crate::domain::{Role, Severity};
@@ -12,7 +12,7 @@ use crate::services::views::{EventView, RmaView, UnitView};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -553,7 +553,10 @@ async fn transition(
         Err(e) => Err(e),
     };
     match result {
-        Ok(rma) => Redirect::to(&format!("/rmas/{}", rma.number)).into_response(),
+        Ok(rma) => done(
+            &format!("/rmas/{}", rma.number),
+            &format!("{} moved to {}.", rma.number, rma.status.replace('_', " ")),
+        ),
         // Not visible, or the RMA is gone: the plain error page.
         Err(err @ (AppError::NotFound(_) | AppError::Internal(_) | AppError::Unavailable(_))) => {
             PageError(err).into_response()
@@ -687,7 +690,10 @@ async fn create(
         external_refs: Some(refs.into()),
     };
     match rmas::open(&state.db, &viewer.actor, input).await {
-        Ok(rma) => Redirect::to(&format!("/rmas/{}", rma.number)).into_response(),
+        Ok(rma) => done(
+            &format!("/rmas/{}", rma.number),
+            &format!("Opened {} for {} at {}.", rma.number, rma.serial, rma.site),
+        ),
         Err(err @ (AppError::Unprocessable { .. } | AppError::Conflict(_))) => {
             let status = err.status();
             match new_page(&state, viewer, form, Some(err.to_string())).await {
@@ -708,9 +714,13 @@ async fn toggle_watch(
     State(state): State<AppState>,
     Path(number): Path<String>,
     SignedForm { viewer, form }: SignedForm<WatchForm>,
-) -> Result<Redirect, PageError> {
-    rmas::set_watching(&state.db, &viewer.actor, &number, form.watch == "on").await?;
-    Ok(Redirect::to(&format!("/rmas/{}", number.trim())))
+) -> Result<Response, PageError> {
+    let watching = rmas::set_watching(&state.db, &viewer.actor, &number, form.watch == "on").await?;
+    let said = match watching {
+        true => "You will get an email at each of its changes.",
+        false => "You no longer get its emails.",
+    };
+    Ok(done(&format!("/rmas/{}", number.trim()), said))
 }
 
 #[derive(Deserialize)]
@@ -723,11 +733,12 @@ async fn report_dead_on_arrival(
     State(state): State<AppState>,
     Path(number): Path<String>,
     SignedForm { viewer, form }: SignedForm<DeadOnArrivalForm>,
-) -> Result<Redirect, PageError> {
+) -> Result<Response, PageError> {
     let base_url = &state.settings.base_url;
     crate::services::quality::report_dead_on_arrival(&state.db, base_url, &viewer.actor, number.trim(), form.note)
         .await?;
-    Ok(Redirect::to(&format!("/rmas/{}", number.trim())))
+    let said = "Reported dead on arrival; the shipping depot has been told.";
+    Ok(done(&format!("/rmas/{}", number.trim()), said))
 }
 
 #[derive(Deserialize)]
@@ -743,14 +754,18 @@ async fn record_check(
     State(state): State<AppState>,
     Path(number): Path<String>,
     SignedForm { viewer, form }: SignedForm<CheckForm>,
-) -> Result<Redirect, PageError> {
+) -> Result<Response, PageError> {
     let input = crate::services::diagnosis::RecordCheck {
         step: form.step,
         result: form.result,
         note: form.note,
     };
+    let step = input.step.replace('_', " ");
     crate::services::diagnosis::record(&state.db, &viewer.actor, &number, input).await?;
-    Ok(Redirect::to(&format!("/rmas/{}#checklist", number.trim())))
+    Ok(done(
+        &format!("/rmas/{}#checklist", number.trim()),
+        &format!("Recorded: {step}."),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -769,7 +784,7 @@ async fn save_refs(
     State(state): State<AppState>,
     Path(number): Path<String>,
     SignedForm { viewer, form }: SignedForm<RefsForm>,
-) -> Result<Redirect, PageError> {
+) -> Result<Response, PageError> {
     let mut refs = serde_json::Map::new();
     for (key, value) in [
         ("cs_ticket", form.cs_ticket),
@@ -785,7 +800,7 @@ async fn save_refs(
         version: Some(form.version),
     };
     rmas::update(&state.db, &viewer.actor, &number, changes).await?;
-    Ok(Redirect::to(&format!("/rmas/{}", number.trim())))
+    Ok(done(&format!("/rmas/{}", number.trim()), "References saved."))
 }
 
 /// Uploads evidence from the RMA page: a multipart form whose `csrf` field comes before the file.
@@ -794,7 +809,7 @@ async fn upload_evidence(
     Path(number): Path<String>,
     viewer: Viewer,
     multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<Redirect, PageError> {
+) -> Result<Response, PageError> {
     let mut multipart = multipart.map_err(|e| AppError::Malformed(format!("bad upload: {e}")))?;
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -813,7 +828,8 @@ async fn upload_evidence(
                 let name = field.file_name().unwrap_or("attachment").to_string();
                 let bytes = field.bytes().await.map_err(bad)?;
                 crate::services::attachments::upload(&state.db, &viewer.actor, &number, &name, bytes.to_vec()).await?;
-                return Ok(Redirect::to(&format!("/rmas/{}#evidence", number.trim())));
+                let said = format!("Uploaded {name}.");
+                return Ok(done(&format!("/rmas/{}#evidence", number.trim()), &said));
             }
             _ => {}
         }

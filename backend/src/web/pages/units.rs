@@ -93,7 +93,10 @@ async fn set_threshold(
             form.minimum.trim()
         ))),
     };
-    after(result, "/stock#thresholds", |e| stock_page(&state, viewer, Some(e))).await
+    after(result, "/stock#thresholds", "Threshold saved.", |e| {
+        stock_page(&state, viewer, Some(e))
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -127,7 +130,10 @@ async fn set_spares_policy(
             [a.err(), b.err()].into_iter().flatten().collect::<Vec<_>>().join("; "),
         )),
     };
-    after(result, "/stock#spares", |e| stock_page(&state, viewer, Some(e))).await
+    after(result, "/stock#spares", "Spares policy saved.", |e| {
+        stock_page(&state, viewer, Some(e))
+    })
+    .await
 }
 
 /// A node's BMC subscription, as admins see it.
@@ -211,7 +217,10 @@ async fn subscribe_bmc(
     .await
     .map(|_| ());
     let back = format!("/units/{}#bmc", serial.trim());
-    after(result, &back, |e| unit_page(&state, viewer, &serial, Some(e))).await
+    after(result, &back, "Subscribed to the BMC's events.", |e| {
+        unit_page(&state, viewer, &serial, Some(e))
+    })
+    .await
 }
 
 #[derive(Serialize)]
