@@ -869,6 +869,13 @@ async fn a_long_history_is_answered_by_its_latest_entries_and_their_total() {
         "and of the depot record"
     );
     assert_eq!(history(&recent), 50);
+    // The history reads in words: a test run is its name and result, not JSON.
+    let section = recent.split("id=\"hist-h\"").nth(1).unwrap();
+    assert!(section.contains("passed no"), "results in words");
+    assert!(
+        !section.contains("{&quot;") && !section.contains("dedupe_key"),
+        "no JSON or internal keys"
+    );
     let whole = html(format!("{}/rmas/{number}?history=all", app.base)).await;
     assert_eq!(history(&whole), all_events);
     assert!(!whole.contains("The latest 50 entries."));

@@ -217,6 +217,8 @@ struct OutboxPage {
     chrome: Chrome,
     rows: Vec<OutboxRow>,
     error: Option<String>,
+    /// No SMTP server is set: nothing is sent, and the page says so.
+    mail_off: bool,
 }
 
 async fn outbox_page(state: &AppState, viewer: Viewer, error: Option<String>) -> Result<Html<String>, PageError> {
@@ -227,6 +229,7 @@ async fn outbox_page(state: &AppState, viewer: Viewer, error: Option<String>) ->
             chrome: Chrome::new(viewer, "admin"),
             rows,
             error,
+            mail_off: state.settings.smtp_url.is_none(),
         },
     )
 }
