@@ -432,3 +432,27 @@ test("the header search: / focuses it, a hostname from an alert finds its RMA, w
   assert.match(await opened.getAttribute("title"), /UTC$/);
   await page.context().close();
 });
+
+test("the New-case page offers a node's open case instead of a second one, and takes one source of the serial", async () => {
+  const page = await signedIn("dctech@coreweave.example");
+  await page.goto(`${base}/rmas/new?site=cw-ord1`);
+  await page.getByLabel("2. Node by cluster and slot").selectOption({ index: 1 });
+  await page.getByLabel("… or serial").fill("CN-ORD1-0108");
+  await page.getByLabel("3. Severity").selectOption("sev2");
+  await page.getByLabel("Symptom").fill("Node down");
+  await page.getByRole("button", { name: "Open RMA" }).click();
+  await page.waitForLoadState();
+  assert.match(await page.locator(".alert").textContent(), /you chose node .* and typed serial CN-ORD1-0108: keep one of them/);
+  assert.equal(await page.getByLabel("Symptom").inputValue(), "Node down", "what was typed is kept");
+  // The demo's sev1 is open on CN-ORD1-0901: the page offers it.
+  await page.getByLabel("2. Node by cluster and slot").selectOption("");
+  await page.getByLabel("… or serial").fill("cn-ord1-0901");
+  await page.getByRole("button", { name: "Open RMA" }).click();
+  await page.waitForLoadState();
+  const alert = await page.locator(".alert").textContent();
+  assert.match(alert, /CN-ORD1-0901 already has an open case, RMA-\d{4}-\d{6} \(reported\)/, alert);
+  await page.locator(".alert a").click();
+  await page.waitForURL(/\/rmas\/RMA-/);
+  assert.match(await page.locator(".symptom").textContent(), /PSU failure/);
+  await page.context().close();
+});

@@ -3,13 +3,13 @@
 use crate::db::begin_write;
 use crate::domain::diagnosis::map_severity;
 use crate::domain::{Location, Serial};
-use crate::entities::{idempotency_key, organization, rma, site, unit};
+use crate::entities::{idempotency_key, organization, site, unit};
 use crate::error::{AppError, AppResult};
 use crate::services::rmas::{self, OpenRma};
 use crate::services::views::{self, RmaView};
 use crate::services::{Actor, history, tokens};
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -117,16 +117,7 @@ async fn take(txn: &DatabaseTransaction, actor: &Actor, alarm: Alarm) -> AppResu
         map_severity(&alarm.severity, org.as_ref().and_then(|o| o.severity_map.as_ref())).map_err(AppError::invalid)?;
     let fields = json!({"serial": serial.as_str(), "severity": alarm.severity, "summary": summary, "source": alarm.source.trim()});
 
-    let open = rma::Entity::find()
-        .filter(
-            Condition::any()
-                .add(rma::Column::UnitId.eq(unit.id))
-                .add(rma::Column::ReturnedUnitId.eq(unit.id)),
-        )
-        .filter(rma::Column::ClosedAt.is_null())
-        .one(txn)
-        .await?;
-    if let Some(existing) = open {
+    if let Some(existing) = crate::services::rmas::open_rma_of_unit(txn, unit.id).await? {
         let entry = history::Entry::change(existing.id, "alarm", Some(actor), fields, Utc::now());
         history::append(txn, entry.with_note(Some(summary.to_string()))).await?;
         return Ok((200, views::rma_views(txn, vec![existing]).await?.remove(0)));

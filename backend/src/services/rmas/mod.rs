@@ -72,6 +72,35 @@ fn serial(raw: &str) -> AppResult<Serial> {
     Serial::parse(raw).map_err(AppError::invalid)
 }
 
+/// The open RMA of a unit (failed or returned), if it has one: a unit has one case at a time.
+pub async fn open_rma_of_unit(db: &impl ConnectionTrait, unit_id: Uuid) -> AppResult<Option<rma::Model>> {
+    Ok(rma::Entity::find()
+        .filter(
+            Where::any()
+                .add(rma::Column::UnitId.eq(unit_id))
+                .add(rma::Column::ReturnedUnitId.eq(unit_id)),
+        )
+        .filter(rma::Column::ClosedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// The open RMA of the unit with `serial`, as `actor` may see it.
+pub async fn open_rma_of(db: &DatabaseConnection, actor: &Actor, serial: &str) -> AppResult<Option<rma::Model>> {
+    let Ok(serial) = Serial::parse(serial) else {
+        return Ok(None);
+    };
+    let unit = unit::Entity::find()
+        .filter(unit::Column::Serial.eq(serial.as_str()))
+        .one(db)
+        .await?;
+    let open = match unit {
+        Some(u) => open_rma_of_unit(db, u.id).await?,
+        None => None,
+    };
+    Ok(open.filter(|r| actor.organization_scope().is_none_or(|org| org == r.organization_id)))
+}
+
 /// Opens an RMA in `reported`, numbered gap-free within its year.
 #[tracing::instrument(skip(db, input), fields(actor = %actor.email))]
 pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> AppResult<RmaView> {

@@ -615,6 +615,23 @@ struct NewPage {
     severities: Vec<&'static str>,
     form: HashMap<String, String>,
     error: Option<String>,
+    /// The open RMA of the serial asked for: offered instead of a second case.
+    existing: Option<String>,
+}
+
+/// The New-case form again, with the refusal and what was typed (and the open case it names).
+async fn refused_new(
+    state: &AppState,
+    viewer: Viewer,
+    form: HashMap<String, String>,
+    err: AppError,
+    existing: Option<String>,
+) -> Response {
+    let status = err.status();
+    match new_page(state, viewer, form, Some(err.to_string()), existing).await {
+        Ok(html) => (status, html).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn new_page(
@@ -622,6 +639,7 @@ async fn new_page(
     viewer: Viewer,
     form: HashMap<String, String>,
     error: Option<String>,
+    existing: Option<String>,
 ) -> Result<Html<String>, PageError> {
     viewer
         .actor
@@ -654,6 +672,7 @@ async fn new_page(
             severities,
             form,
             error,
+            existing,
         },
     )
 }
@@ -663,7 +682,7 @@ async fn new_form(
     viewer: Viewer,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Html<String>, PageError> {
-    new_page(&state, viewer, q, None).await
+    new_page(&state, viewer, q, None, None).await
 }
 
 async fn create(
@@ -671,11 +690,26 @@ async fn create(
     SignedForm { viewer, form }: SignedForm<HashMap<String, String>>,
 ) -> Response {
     let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
-    let serial = if text("serial").is_empty() {
-        text("slot_serial")
-    } else {
-        text("serial")
-    };
+    // One source of the serial: a node chosen and another serial typed is a question, not a guess.
+    let (chosen, typed) = (text("slot_serial"), text("serial"));
+    if !chosen.is_empty() && !typed.is_empty() && !chosen.eq_ignore_ascii_case(&typed) {
+        let err = format!("you chose node {chosen} and typed serial {typed}: keep one of them");
+        return refused_new(&state, viewer, form, AppError::invalid(err), None).await;
+    }
+    let serial = if typed.is_empty() { chosen } else { typed };
+    match rmas::open_rma_of(&state.db, &viewer.actor, &serial).await {
+        Ok(Some(open)) => {
+            let err = AppError::Conflict(format!(
+                "{} already has an open case, {} ({}): work on it there rather than open a second one",
+                serial.to_uppercase(),
+                open.number,
+                open.status.replace('_', " ")
+            ));
+            return refused_new(&state, viewer, form, err, Some(open.number)).await;
+        }
+        Ok(None) => {}
+        Err(e) => return PageError(e).into_response(),
+    }
     let mut refs = serde_json::Map::new();
     for key in ["cs_ticket", "engineering_ticket", "chat_thread"] {
         if !text(key).is_empty() {
@@ -695,11 +729,7 @@ async fn create(
             &format!("Opened {} for {} at {}.", rma.number, rma.serial, rma.site),
         ),
         Err(err @ (AppError::Unprocessable { .. } | AppError::Conflict(_))) => {
-            let status = err.status();
-            match new_page(&state, viewer, form, Some(err.to_string())).await {
-                Ok(html) => (status, html).into_response(),
-                Err(e) => e.into_response(),
-            }
+            refused_new(&state, viewer, form, err, None).await
         }
         Err(err) => PageError(err).into_response(),
     }
