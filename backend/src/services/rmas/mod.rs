@@ -1,4 +1,6 @@
-//! Opening, listing, reading and moving RMAs. [`transition`] is the only code that writes an RMA's status.
+//! Opening, listing, reading and moving RMAs. After [`open`], only [`transition`] changes an RMA's
+//! status: it reads the facts (`facts`), plans with `domain::lifecycle::plan`, and carries the plan
+//! out (`execute`).
 mod execute;
 mod facts;
 mod view;
@@ -56,7 +58,8 @@ pub struct RmaFilter {
     pub organization: Option<String>,
     /// Return depot code.
     pub depot: Option<String>,
-    /// An RMA number or a serial (failed, returned or replacement unit).
+    /// An RMA number, a serial (failed, returned or replacement unit) or part of one, a hostname or
+    /// slot name, or part of an external reference.
     pub q: Option<String>,
     /// `newest` (default) or `oldest` first.
     pub sort: Option<String>,
