@@ -312,3 +312,58 @@ async fn fleet_figures_and_charts_match_hand_counts() {
         "labels are escaped"
     );
 }
+
+/// The dashboard's ranking puts a sev1 nobody has answered first, above older cases and those of a
+/// cluster that lost redundancy; once answered, it takes its place among the rest.
+#[tokio::test]
+async fn an_unanswered_sev1_is_always_first_by_impact() {
+    let app = spawn_app().await;
+    let mut others = vec![];
+    for serial in ["CN-ORD1-0101", "CN-ORD1-0102", "CN-ORD1-0103"] {
+        let body = json!({"site": "cw-ord1", "serial": serial, "severity": "sev2", "symptom": "down"});
+        others.push(
+            app.post(FE, "/api/v1/rmas", &body).await.expect(201)["number"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let body = json!({"site": "cw-lga1", "serial": "CN-LGA1-0201", "severity": "sev1", "symptom": "down"});
+    let sev1 = app.post(FE, "/api/v1/rmas", &body).await.expect(201)["number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = crate::support::signed_in(&app.base, FE).await;
+    let ranking = || async {
+        let html = page
+            .get(format!("{}/", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let impact = html
+            .split("class=\"impact\"")
+            .nth(1)
+            .unwrap()
+            .split("</ol>")
+            .next()
+            .unwrap()
+            .to_string();
+        let mut found: Vec<(usize, String)> = others
+            .iter()
+            .chain([&sev1])
+            .map(|n| (impact.find(&format!(">{n}<")).expect("ranked"), n.clone()))
+            .collect();
+        found.sort();
+        found.into_iter().map(|(_, n)| n).collect::<Vec<String>>()
+    };
+    assert_eq!(ranking().await[0], sev1, "unanswered sev1 first");
+    app.step(FE, &sev1, "diagnosing", json!({})).await;
+    assert_eq!(
+        ranking().await.last(),
+        Some(&sev1),
+        "answered, alone in its cluster: after the reduced redundancy"
+    );
+}

@@ -1,6 +1,6 @@
 //! The dashboard: the lifecycle as queues, and what waits on the viewer, oldest first.
-use crate::domain::Role;
 use crate::domain::lifecycle::Status;
+use crate::domain::{Role, Severity};
 use crate::entities::{organization, rma};
 use crate::error::AppResult;
 use crate::services::Actor;
@@ -134,13 +134,14 @@ pub struct Ranked {
     pub why: String,
 }
 
-/// How many open RMAs, oldest first, the impact ranking weighs (their clocks come from their events).
+/// How many open RMAs, oldest first, the impact ranking weighs.
 const CANDIDATES: u64 = 100;
 
 /// The head of the viewer's queue; the whole queue is a click away in the list.
 const WAITING_SHOWN: u64 = 30;
 
-/// Open RMAs by impact: lost redundancy in the cluster first, then SLA urgency, severity and age.
+/// Open RMAs by impact: a sev1 nobody has answered yet always first, then breached and at-risk
+/// clocks, lost redundancy in the cluster, severity and age.
 pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<Ranked>> {
     let mut open = rma::Entity::find().filter(rma::Column::ClosedAt.is_null());
     if let Some(org) = actor.organization_scope() {
@@ -162,9 +163,12 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
         .collect();
     let urgency =
         |r: &rma::Model| crate::services::sla::urgency(clocks.get(&r.id).map(Vec::as_slice).unwrap_or_default());
+    let answered = |r: &rma::Model| !(r.severity == Severity::Sev1.as_str() && r.status == Status::Reported.as_str());
     candidates.sort_by(|(da, a), (db, b)| {
-        db.cmp(da)
+        answered(a)
+            .cmp(&answered(b))
             .then(urgency(a).cmp(&urgency(b)))
+            .then(db.cmp(da))
             .then(a.severity.cmp(&b.severity))
             .then(a.created_at.cmp(&b.created_at))
     });
