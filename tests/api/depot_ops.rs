@@ -850,10 +850,7 @@ async fn a_long_history_is_answered_by_its_latest_entries_and_their_total() {
     assert!(all_events > 60 + 8, "{all_events}");
 
     let page = crate::support::signed_in(&app.base, CAM).await;
-    let html = |path: String| {
-        let page = page.clone();
-        async move { page.get(path).send().await.unwrap().text().await.unwrap() }
-    };
+    let html = |url: String| crate::support::page_text(&page, url);
     // The entries of the History section, the page's last.
     let history = |page: &str| {
         page.split("id=\"hist-h\"")

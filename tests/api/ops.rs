@@ -346,24 +346,10 @@ async fn the_outbox_says_when_mail_is_not_configured() {
     let banner = "Mail is not configured";
     let app = spawn_app().await;
     let admin = crate::support::signed_in(&app.base, ADMIN).await;
-    let page = admin
-        .get(format!("{}/admin/outbox", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::support::page_text(&admin, format!("{}/admin/outbox", app.base)).await;
     assert!(page.contains(banner), "no SMTP_URL: said");
     let with_mail = spawn_app_with(&[("SMTP_URL", "smtp://127.0.0.1:2525".to_string())]).await;
     let admin = crate::support::signed_in(&with_mail.base, ADMIN).await;
-    let page = admin
-        .get(format!("{}/admin/outbox", with_mail.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::support::page_text(&admin, format!("{}/admin/outbox", with_mail.base)).await;
     assert!(!page.contains(banner), "SMTP_URL set: not said");
 }

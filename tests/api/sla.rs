@@ -335,14 +335,7 @@ async fn an_unanswered_sev1_is_always_first_by_impact() {
         .to_string();
     let page = crate::support::signed_in(&app.base, FE).await;
     let ranking = || async {
-        let html = page
-            .get(format!("{}/", app.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let html = crate::support::page_text(&page, format!("{}/", app.base)).await;
         let impact = html
             .split("class=\"impact\"")
             .nth(1)

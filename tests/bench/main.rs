@@ -333,7 +333,7 @@ async fn bench_backend(run: &Run, postgres: bool) -> Vec<Column> {
     one.put(
         "same-stack reference (depot's pool, no HTTP, 2 clients), writes/s",
         format!(
-            "{:.0} ({:.0} % of raw; n={}, failed {})",
+            "{:.0} ({:.0} % of raw with 2 clients; n={}, failed {})",
             same_stack.per_second(),
             100.0 * same_stack.per_second() / raw2,
             same_stack.done,

@@ -12,6 +12,11 @@ pub fn depot(url: &str) -> Command {
     cmd
 }
 
+/// The text of the page at `url`, as `client` (signed in, or not) gets it.
+pub async fn page_text(client: &reqwest::Client, url: String) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// Loads the demo's records (`fixtures/demo.toml`) without its cases under way: a test that counts
 /// RMAs or mails starts from an idle depot.
 pub fn load_demo_records(url: &str) {

@@ -2,7 +2,7 @@
 //! front and the request, checks every rule of the table's row, and returns the [`Plan`] of every
 //! change (the RMA's columns, unit moves, stock, shipments, records, the event and its notice),
 //! or the [`Refusal`]. Pure: no database, no clock (the facts carry `now`).
-use super::{Field, Notice, Refusal, Status, Transition, TransitionRequest, UnitEffect, authorize};
+use super::{Field, Notice, Refusal, Status, TransitionRequest, UnitEffect, authorize};
 use crate::domain::carrier::Carrier;
 use crate::domain::policy::{self, Facts, PartFacts, ReplacementKind, UnitFacts};
 use crate::domain::sla::Entered;
@@ -228,7 +228,6 @@ pub struct Record {
 /// Every change a transition makes, decided.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    pub row: &'static Transition,
     pub from: Status,
     pub to: Status,
     /// The version the RMA must still be at.
@@ -433,7 +432,6 @@ pub fn plan(facts: &PlanFacts, req: &TransitionRequest) -> Result<Plan, Refusal>
     let mut entered = rma.entered.clone();
     entered.enter(to, now);
     let mut out = Plan {
-        row,
         from,
         to,
         version: rma.version,
@@ -716,7 +714,7 @@ fn removed_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::lifecycle::{Applies, TRANSITIONS};
+    use crate::domain::lifecycle::{Applies, TRANSITIONS, Transition};
     use crate::domain::policy::TestResult;
 
     fn id(n: u128) -> Uuid {

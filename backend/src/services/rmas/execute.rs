@@ -1,7 +1,7 @@
 //! Carries out a [`Plan`] in the caller's write transaction: the only code that writes an RMA's
 //! status after it is opened. Everything was decided by the plan; what is left here are the races
 //! only the database can settle (a spare or part just taken by someone else).
-use super::facts::Audience;
+use super::facts::{Audience, changed_meanwhile};
 use crate::domain::lifecycle::{Plan, PlanFacts};
 use crate::domain::{Condition, Location};
 use crate::entities::{repair_record, rma, shipment, slot_history, unit};
@@ -15,10 +15,6 @@ use uuid::Uuid;
 
 /// The template of the alert a transition queues when it leaves a shelf below its threshold.
 const LOW_STOCK: &str = "low_stock";
-
-fn moved_on(number: &str) -> AppError {
-    AppError::VersionConflict(format!("{number} was changed by someone else; reload it and try again"))
-}
 
 /// Applies `plan`; returns the RMA as it now stands.
 pub async fn apply(
@@ -285,5 +281,5 @@ async fn update_rma(txn: &DatabaseTransaction, plan: &Plan, facts: &PlanFacts) -
         .exec_with_returning(txn)
         .await?
         .pop()
-        .ok_or_else(|| moved_on(&facts.rma.number))
+        .ok_or_else(|| changed_meanwhile(&facts.rma.number))
 }

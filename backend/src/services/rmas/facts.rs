@@ -56,7 +56,7 @@ pub struct Reference {
 /// The serials a request names, normalised (a malformed one is left to the plan to refuse).
 fn named_serials(row: &Transition, req: &TransitionRequest) -> Vec<String> {
     let uses = |f: Field| row.required.contains(&f) || row.optional.contains(&f);
-    let mut serials: Vec<String> = [
+    let single = [
         Field::ReplacementSerial,
         Field::SpareSerial,
         Field::InstalledSerial,
@@ -65,15 +65,17 @@ fn named_serials(row: &Transition, req: &TransitionRequest) -> Vec<String> {
     ]
     .into_iter()
     .filter(|f| uses(*f))
-    .filter_map(|f| req.text(f))
-    .collect::<Vec<_>>()
-    .into_iter()
-    .chain(match uses(Field::PartsConsumed) {
-        true => req.parts_consumed.iter().flatten().map(String::as_str).collect(),
-        false => vec![],
-    })
-    .filter_map(|raw| Serial::parse(raw).ok().map(Serial::into_string))
-    .collect();
+    .filter_map(|f| req.text(f));
+    let consumed = req
+        .parts_consumed
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .filter(|_| uses(Field::PartsConsumed));
+    let mut serials: Vec<String> = single
+        .chain(consumed)
+        .filter_map(|raw| Serial::parse(raw).ok().map(Serial::into_string))
+        .collect();
     serials.sort();
     serials.dedup();
     serials
@@ -210,6 +212,11 @@ pub async fn reference(
     })
 }
 
+/// The refusal of a transition whose RMA changed between its reading and its writing.
+pub fn changed_meanwhile(number: &str) -> AppError {
+    AppError::VersionConflict(format!("{number} was changed by someone else; reload it and try again"))
+}
+
 /// Re-reads the RMA under the write lock (a change since [`reference`] is a 409) and loads its
 /// units and those the request names, completing the facts.
 pub async fn under_lock(
@@ -224,12 +231,7 @@ pub async fn under_lock(
         .one(txn)
         .await?
         .filter(|r| r.version == seen.version)
-        .ok_or_else(|| {
-            AppError::VersionConflict(format!(
-                "{} was changed by someone else; reload it and try again",
-                seen.number
-            ))
-        })?;
+        .ok_or_else(|| changed_meanwhile(&seen.number))?;
     let names = named_serials(row, req);
     let removed: Vec<String> = match row.effects.contains(&UnitEffect::ConsumeParts) {
         true => req
