@@ -379,6 +379,18 @@ async fn guards_refuse_with_messages_and_change_nothing() {
             .contains("not in stock"),
         "{in_service}"
     );
+    // A form's problems come together, not one per submit: the wrong depot's unit and a tracking
+    // number that is not UPS's, in one answer.
+    let both = json!({"replacement_serial": sac_node, "carrier": "UPS", "tracking_number": "12345"});
+    let err = app
+        .try_move(CAM, &number, "replacement_shipped", both)
+        .await
+        .expect(422);
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not in stock at CAM") && message.contains("12345"),
+        "{err}"
+    );
     assert_eq!(app.snapshot(&number).await, before);
 
     // Tests must all pass to return to stock.

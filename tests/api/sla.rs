@@ -360,3 +360,41 @@ async fn an_unanswered_sev1_is_always_first_by_impact() {
         "answered, alone in its cluster: after the reduced redundancy"
     );
 }
+
+/// The RMA list shows breached and at-risk cases first, above what the filter matches, and keeps
+/// to the filter.
+#[tokio::test]
+async fn the_list_page_puts_breached_cases_first() {
+    let app = spawn_app().await;
+    let mut numbers = vec![];
+    for serial in ["CN-ORD1-0101", "CN-ORD1-0102"] {
+        let body = json!({"site": "cw-ord1", "serial": serial, "severity": "sev2", "symptom": "down"});
+        numbers.push(
+            app.post(FE, "/api/v1/rmas", &body).await.expect(201)["number"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // The first one has waited a day for its first response.
+    retime(&app, &numbers[0], Utc::now() - Duration::days(1), None).await;
+    let page = crate::support::signed_in(&app.base, FE).await;
+    let urgent = |query: &'static str| {
+        let (page, base) = (&page, &app.base);
+        async move {
+            let html = crate::support::page_text(page, format!("{base}/rmas{query}")).await;
+            html.split("id=\"urgent-h\"")
+                .nth(1)
+                .map(|s| s.split("</section>").next().unwrap().to_string())
+        }
+    };
+    let strip = urgent("").await.expect("a breached case is shown first");
+    assert!(strip.contains(&format!(">{}<", numbers[0])), "{strip}");
+    assert!(!strip.contains(&format!(">{}<", numbers[1])), "only the breached one");
+    assert!(strip.contains("countdown c-breached"), "its clock says so");
+    assert!(urgent("?site=cw-lga1").await.is_none(), "the filter's site has none");
+    assert!(
+        urgent("?q=CN-ORD1-0102").await.is_none(),
+        "a search shows what it found"
+    );
+}

@@ -136,8 +136,12 @@ test("the CoreWeave golden path, through forms only, with the receiving scanner"
 
   const cam = await signedIn("cam@vast.example");
   await cam.goto(url);
+  // The unit reserved at approval is prefilled, and the picker lists what is on CAM's shelf.
+  const reserved = (await cam.locator("dt:text-is('Reserved') + dd a").textContent()).trim();
+  assert.equal(await cam.locator("#form-replacement_shipped").getByLabel(/Replacement serial/).inputValue(), reserved);
+  const shelf = await cam.locator("#shelf-list option").evaluateAll((os) => os.map((o) => o.value));
+  assert.ok(shelf.length >= 2 && shelf[0] === reserved && shelf.every((s) => s.startsWith("CN-CAM-")), shelf.join());
   await move(cam, "replacement_shipped", async (f) => {
-    await f.getByLabel(/Replacement serial/).fill("CN-CAM-S001");
     await f.getByLabel("Carrier").selectOption("UPS");
     await f.getByLabel("Tracking number").fill("1Z999AA10123456784");
   });
@@ -407,6 +411,18 @@ test("two tabs: a stale submit says who moved the RMA on, to what, and keeps wha
   assert.match(alert, /moved on while you were editing: fe@vast\.example moved it to diagnosing/, alert);
   assert.match(alert, /typed in the second tab/, "what was typed is kept");
   assert.equal((await second.locator("h1 .badge").textContent()).trim(), "diagnosing", "the page shows it as it is");
+  // A stale "Save references" is told the same way, in its own form, with the typed ticket kept.
+  await first.reload();
+  await first.locator("#ref-cs").fill("CS-1001");
+  await first.getByRole("button", { name: "Save references" }).click();
+  await first.waitForLoadState();
+  assert.match(await first.locator(".flash").textContent(), /References saved/);
+  await second.locator("#ref-eng").fill("ENG-2002");
+  await second.getByRole("button", { name: "Save references" }).click();
+  await second.waitForLoadState();
+  const refsAlert = await second.locator("#refs .alert").textContent();
+  assert.match(refsAlert, /moved on while you were editing: fe@vast\.example/, refsAlert);
+  assert.equal(await second.locator("#ref-eng").inputValue(), "ENG-2002", "what was typed is kept");
   // Reloading the address the form posted to lands on the RMA, not on 405.
   await second.goto(`${url}/transition`);
   assert.equal(second.url(), url);
@@ -454,5 +470,196 @@ test("the New-case page offers a node's open case instead of a second one, and t
   await page.locator(".alert a").click();
   await page.waitForURL(/\/rmas\/RMA-/);
   assert.match(await page.locator(".symptom").textContent(), /PSU failure/);
+  await page.context().close();
+});
+
+const PHONE = { width: 390, height: 844 };
+
+// Every element's right edge within the viewport: no sideways scrolling anywhere on the page.
+async function widerThanScreen(page) {
+  return page.evaluate(() => {
+    const limit = document.documentElement.clientWidth + 1;
+    const wide = [...document.querySelectorAll("body *")]
+      .filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > limit)
+      .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${[...e.classList].join(".")} ${Math.round(e.getBoundingClientRect().right)} px`);
+    return { scrollWidth: document.documentElement.scrollWidth, wide: wide.slice(0, 5) };
+  });
+}
+
+test("a CoreWeave DC technician on a 390 px phone: their site's case first, its next steps on top as large targets", async () => {
+  const page = await signedIn("dctech@coreweave.example", PHONE);
+  // What waits on their site comes before the depot's queues.
+  const headings = await page.locator("main h2").allTextContents();
+  assert.match(headings[0], /^Waiting on your site/, headings.join(" | "));
+  assert.match(headings[1], /^Your open RMAs by impact/, headings.join(" | "));
+  const row = page.locator("section[aria-labelledby=waiting-h] tbody tr").filter({ hasText: "replacement shipped" }).first();
+  await row.locator("a[href^='/rmas/RMA-']").click();
+  await page.waitForURL(/\/rmas\/RMA-/);
+  assert.deepEqual((await widerThanScreen(page)).wide, [], "nothing wider than the phone");
+  // Confirming delivery and the return label are on the first screen, as full-width touch targets.
+  const label = page.getByRole("link", { name: "Print the return label (PDF)" });
+  const confirm = page.getByRole("button", { name: "Move to replacement delivered" });
+  for (const [what, target] of [["the return label", label], ["confirm delivery", confirm]]) {
+    const box = await target.boundingBox();
+    assert.ok(box.y + box.height <= PHONE.height, `${what} is on the first screen (${box.y} px down)`);
+    assert.ok(box.height >= 44 && box.width >= 300, `${what} is a large touch target (${box.width}×${box.height})`);
+  }
+  await page.screenshot({ path: join(shots, "phone-rma.png") });
+  const pdf = await page.request.get(`${base}${await label.getAttribute("href")}`);
+  assert.equal(pdf.headers()["content-type"], "application/pdf");
+  await confirm.click();
+  await page.waitForLoadState();
+  assert.equal((await page.locator("h1 .badge").textContent()).trim(), "replacement delivered");
+  await page.context().close();
+});
+
+test("at 390 px no page of any role is wider than the screen", async () => {
+  for (const email of ["dctech@coreweave.example", "fe@vast.example", "cam@vast.example", "admin@vast.example"]) {
+    const page = await signedIn(email, PHONE);
+    // Every page the navigation reaches, and every kind of page linked from those (one of each).
+    const seen = new Set();
+    const queue = ["/"];
+    while (queue.length) {
+      const path = queue.shift();
+      const response = await page.goto(`${base}${path}`);
+      if (!response.headers()["content-type"]?.includes("text/html")) continue;
+      const { scrollWidth, wide } = await widerThanScreen(page);
+      assert.deepEqual(wide, [], `${email} on ${path}`);
+      assert.ok(scrollWidth <= PHONE.width, `${email} on ${path}: ${scrollWidth} px wide`);
+      const links = await page.evaluate(() => [...document.querySelectorAll("a[href^='/']")].map((a) => a.getAttribute("href")));
+      for (const link of links) {
+        const address = link.split("#")[0];
+        const kind = address.replace(/\?.*/, "").replace(/\/[^/]*\d[^/]*$/, "/:id");
+        if (!address.startsWith("/api/") && !seen.has(kind)) { seen.add(kind); queue.push(address); }
+      }
+    }
+    assert.ok(seen.size >= 8, `${email} walked ${[...seen].join(" ")}`);
+    await page.context().close();
+  }
+});
+
+test("an expired session: after signing in again the engineer is back on the RMA with the typed note", async () => {
+  const page = await signedIn("fe@vast.example");
+  await page.goto(`${base}/rmas/new?site=cw-lga1`);
+  await page.getByLabel("… or serial").fill("CN-LGA1-0206");
+  await page.getByLabel("3. Severity").selectOption("sev3");
+  await page.getByLabel("Symptom").fill("Fan noise");
+  await page.getByRole("button", { name: "Open RMA" }).click();
+  await page.waitForURL(/\/rmas\/RMA-/);
+  const url = page.url();
+  const form = page.locator("#form-cancelled");
+  await form.evaluate((d) => (d.open = true));
+  await form.getByLabel("Reason").fill("the customer fixed it");
+  await form.getByLabel("Note").fill("typed at 2 a.m. before the session ended");
+  // The session ends on the server (as after its lifetime): the browser's cookie is no longer known.
+  const context = page.context();
+  await context.addCookies([{ name: "depot_session", value: "ended-session", url: base }]);
+  await form.getByRole("button", { name: /^Move to/ }).click();
+  await page.waitForURL(/\/sign-in/);
+  assert.match(await page.locator(".flash").textContent(), /what you typed is kept/);
+  await page.getByLabel("Email").fill("fe@vast.example");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(url);
+  assert.equal((await page.locator("h1 .badge").textContent()).trim(), "reported", "nothing was changed while signed out");
+  const back = page.locator("#form-cancelled");
+  assert.equal(await back.evaluate((d) => d.open), true, "its form is open");
+  assert.equal(await back.getByLabel("Reason").inputValue(), "the customer fixed it");
+  assert.equal(await back.getByLabel("Note").inputValue(), "typed at 2 a.m. before the session ended");
+  assert.match(await back.locator(".restored").textContent(), /back: check it and submit/);
+  await back.getByRole("button", { name: /^Move to/ }).click();
+  await page.waitForLoadState();
+  assert.equal((await page.locator("h1 .badge").textContent()).trim(), "cancelled");
+  assert.match(await page.locator(".timeline").textContent(), /typed at 2 a\.m\./, "the note is in the history");
+  // Once through, the draft is gone: the form is empty on the next visit to a new case.
+  await page.goto(`${base}/rmas/new?site=cw-lga1`);
+  assert.equal(await page.getByLabel("Symptom").inputValue(), "");
+  await context.close();
+});
+
+test("the bench by scanner and keyboard alone: each step's focus is where the next keystroke belongs", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const focused = () => page.evaluate(() => {
+    const e = document.activeElement;
+    return e.labels?.[0]?.textContent.replace("*", "").trim() || e.textContent.trim();
+  });
+  // One keystroke or scan, and the page it leads to.
+  const press = (key) => Promise.all([page.waitForNavigation(), page.keyboard.press(key)]);
+  await page.goto(`${base}/receiving`);
+  // Sign-in: the email field has the focus; Tab, Enter.
+  await page.locator("#email:focus").waitFor();
+  await page.keyboard.type("cam@vast.example");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type(PASSWORD);
+  await press("Enter");
+  assert.equal(page.url(), `${base}/receiving`);
+  // The scan box has the focus. The demo's fan-tray node (fixtures/underway.toml) waits in triage at CAM.
+  await page.keyboard.type("CN-ORD1-0905");
+  await press("Enter");
+  assert.match(page.url(), /\/rmas\/RMA-\d{4}-\d{6}#next$/);
+  assert.equal((await page.locator("h1 .badge").textContent()).trim(), "triage");
+  assert.equal(await focused(), "Finding", "the repair form's first field to fill");
+  await page.keyboard.type("Fan tray 2 motor seized");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "Finding codes");
+  await page.keyboard.type("fan_rpm");
+  await press("Control+Enter");
+  assert.equal((await page.locator("h1 .badge").textContent()).trim(), "repair", (await page.locator(".alert").allTextContents()).join());
+  assert.equal(await focused(), "Move to testing", "nothing to fill in: Enter moves it on");
+  await press("Enter");
+  assert.equal((await page.locator("h1 .badge").textContent()).trim(), "testing");
+  assert.equal(await focused(), "Test results");
+  await page.keyboard.type("burn-in 24h: pass\nfan spin-up: pass");
+  await press("Control+Enter");
+  assert.equal((await page.locator("h1 .badge").textContent()).trim(), "returned to stock");
+  const record = await page.locator("#repair").textContent();
+  assert.match(record, /FAN-RPM/, "the catalog's code recorded");
+  assert.match(record, /name burn-in 24h, passed yes/, "test results in words, the name without its colon");
+  await context.close();
+});
+
+test("pages stay current: the dashboard follows a new case by itself; an RMA page being typed in says it changed", async () => {
+  const board = await signedIn("fe@vast.example");
+  const other = await signedIn("fe@vast.example");
+  await other.goto(`${base}/rmas/new?site=cw-lga1`);
+  await other.getByLabel("… or serial").fill("CN-LGA1-0207");
+  await other.getByLabel("3. Severity").selectOption("sev1");
+  await other.getByLabel("Symptom").fill("Node lost all NVMe paths");
+  await other.getByRole("button", { name: "Open RMA" }).click();
+  await other.waitForURL(/\/rmas\/RMA-/);
+  const url = other.url();
+  const number = url.split("/").pop();
+  // No reload by hand: the dashboard's poll notices and shows it.
+  await board.locator(`#impact-h ~ ol a[href='/rmas/${number}']`).waitFor({ timeout: 25000 });
+  // On the RMA page, someone is typing when another moves the case on: nothing they typed is lost.
+  await board.goto(url);
+  const cancel = board.locator("#form-cancelled");
+  await cancel.evaluate((d) => (d.open = true));
+  await cancel.getByLabel("Reason").fill("opened twice");
+  await move(other, "diagnosing");
+  await board.locator("#changed").waitFor({ timeout: 25000 });
+  assert.equal(await cancel.getByLabel("Reason").inputValue(), "opened twice", "not reloaded under the typist");
+  await board.locator("#changed button").click();
+  await board.waitForLoadState();
+  await board.locator("h1 .badge", { hasText: "diagnosing" }).waitFor();
+  assert.equal(await board.locator("#form-cancelled").getByLabel("Reason").inputValue(), "opened twice", "kept across the reload");
+  await board.context().close();
+  await other.context().close();
+});
+
+test("a table sorts by the column whose heading is clicked, then the other way", async () => {
+  const page = await signedIn("fe@vast.example");
+  await page.goto(`${base}/rmas`);
+  const severities = async () => (await page.locator("main tbody tr td:nth-child(3)").allTextContents()).map((s) => s.trim());
+  const heading = page.getByRole("button", { name: "Sev", exact: true });
+  await heading.click();
+  const up = await severities();
+  assert.ok(up.length >= 5 && new Set(up).size >= 2, up.join());
+  assert.deepEqual(up, [...up].sort(), "ascending");
+  assert.equal(await page.locator("th[aria-sort=ascending]").textContent(), "Sev");
+  await heading.click();
+  const down = await severities();
+  assert.deepEqual(down, [...up].sort().reverse(), "descending");
   await page.context().close();
 });

@@ -119,9 +119,23 @@ fn invalid(msg: impl Into<String>) -> Refusal {
     Refusal::Invalid(msg.into())
 }
 
-/// Checks every guard of `row`; the first failure is returned.
+/// Checks every guard of `row`.
+///
+/// Every guard is checked, so that a form's problems are told at once: the invalid values are
+/// refused together in one message; any other refusal (forbidden, conflict) wins outright.
 pub fn check_guards(row: &Transition, facts: &Facts) -> Result<(), Refusal> {
-    row.guards.iter().try_for_each(|guard| check_guard(*guard, facts))
+    let mut problems = vec![];
+    for guard in row.guards {
+        match check_guard(*guard, facts) {
+            Ok(()) => {}
+            Err(Refusal::Invalid(problem)) => problems.push(problem),
+            Err(other) => return Err(other),
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(Refusal::Invalid(problems.join("; "))),
+    }
 }
 
 fn check_guard(guard: Guard, f: &Facts) -> Result<(), Refusal> {

@@ -504,6 +504,8 @@ pub struct OutboxRow {
     pub id: Uuid,
     pub rma: String,
     pub template: String,
+    /// The message's subject line, once composed: what the outbox shows it by.
+    pub subject: Option<String>,
     pub channel: String,
     pub recipients: String,
     pub state: String,
@@ -544,6 +546,7 @@ pub async fn outbox(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<Out
                 .unwrap_or_default()
                 .join(", "),
             template: n.template,
+            subject: n.subject,
             channel: n.channel,
             state: n.state,
             attempts: n.attempts,

@@ -322,6 +322,10 @@ async fn stock_history(
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
 
+/// Axis labels large enough to read when the chart is shown at its own width (plotters' default
+/// is 12 px, about 8 px once a chart shrinks into a card).
+const LABELS: (&str, u32) = ("sans-serif", 15);
+
 /// Draws a 560×300 chart on white with `draw`, as an SVG document.
 fn svg(title: &str, draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> Drawn) -> AppResult<String> {
     let mut svg = String::new();
@@ -351,6 +355,8 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar]) -> AppResult<String> 
         let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
         chart
             .configure_mesh()
+            .label_style(LABELS)
+            .axis_desc_style(LABELS)
             .disable_x_mesh()
             .y_desc(y_label)
             .x_labels(bars.len().max(1))
@@ -383,6 +389,8 @@ pub fn rate_chart(title: &str, rows: &[crate::services::reliability::AfrRow]) ->
         let labels: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
         chart
             .configure_mesh()
+            .label_style(LABELS)
+            .axis_desc_style(LABELS)
             .disable_x_mesh()
             .y_desc("% per unit-year")
             .x_labels(rows.len().max(1))
@@ -420,6 +428,8 @@ pub fn survival_chart(title: &str, survival: &crate::services::reliability::Surv
             .build_cartesian_2d(0f64..last, 0f64..1.02)?;
         chart
             .configure_mesh()
+            .label_style(LABELS)
+            .axis_desc_style(LABELS)
             .x_desc("days in service")
             .y_desc("surviving")
             .label_style(("sans-serif", 13))

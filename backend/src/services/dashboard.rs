@@ -32,6 +32,8 @@ pub struct Dashboard {
     pub by_impact: Vec<Ranked>,
     pub waiting: Vec<RmaView>,
     pub waiting_label: &'static str,
+    /// What the page is current with: see [`stamp`].
+    pub stamp: String,
 }
 
 /// The statuses in which an RMA waits on a role, and how the dashboard names that wait.
@@ -66,12 +68,45 @@ fn waits_on(role: Role) -> (&'static [Status], &'static str) {
 pub async fn build(db: &DatabaseConnection, actor: &Actor) -> AppResult<Dashboard> {
     // Three independent reads, each on a connection of its own: the page waits for the slowest,
     // not for their sum.
-    let (queues, waiting, by_impact) = tokio::try_join!(queues(db, actor), waiting(db, actor), by_impact(db, actor))?;
+    let (queues, waiting, by_impact, stamp) = tokio::try_join!(
+        queues(db, actor),
+        waiting(db, actor),
+        by_impact(db, actor),
+        stamp(db, actor)
+    )?;
     Ok(Dashboard {
         queues,
         by_impact,
         waiting,
         waiting_label: waits_on(actor.role).1,
+        stamp,
+    })
+}
+
+#[derive(Debug, FromQueryResult)]
+struct OpenFigures {
+    open: i64,
+    latest: Option<DateTime<Utc>>,
+}
+
+/// A short fingerprint of the open RMAs the viewer sees (how many, and the latest status change):
+/// it changes when a case opens, moves or closes, so a page can tell that it is out of date by
+/// polling it, without a reload and without learning anything of other customers' cases.
+pub async fn stamp(db: &DatabaseConnection, actor: &Actor) -> AppResult<String> {
+    let mut open = rma::Entity::find()
+        .select_only()
+        .column_as(Expr::from(Func::count(Expr::col(sea_orm::sea_query::Asterisk))), "open")
+        .column_as(Expr::from(Func::max(Expr::col(rma::Column::StatusChangedAt))), "latest")
+        .filter(rma::Column::ClosedAt.is_null());
+    if let Some(org) = actor.organization_scope() {
+        open = open.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let figures = open.into_model::<OpenFigures>().one(db).await?;
+    Ok(match figures {
+        Some(OpenFigures { open, latest }) => {
+            format!("{open}/{}", latest.map(|t| t.timestamp_micros()).unwrap_or_default())
+        }
+        None => "0/0".into(),
     })
 }
 

@@ -16,6 +16,16 @@ fn has_return_label(status: Status) -> bool {
     )
 }
 
+/// Whether the site's next step is to print the return label and ship the failed unit back: from
+/// the replacement's shipping until the return ships, unless the customer keeps the drive.
+pub fn return_is_due(status: Status, keep_your_drive: bool) -> bool {
+    !keep_your_drive
+        && matches!(
+            status,
+            Status::ReplacementShipped | Status::ReplacementDelivered | Status::Swapped
+        )
+}
+
 /// A site's postal address, line by line (labels, slips, shipment records).
 pub fn site_lines(s: &site::Model) -> Vec<String> {
     vec![

@@ -204,6 +204,10 @@ pub async fn scan(db: &DatabaseConnection, actor: &Actor, id: &str, input: ScanR
         Some(_) => (REPEATED, None, format!("{serial} was already received in this session")),
         None => match rmas::receiving_scan(db, actor, &serial).await? {
             Scan::Unexpected(message) => (UNEXPECTED, None, message),
+            Scan::OnTheBench(rma) => {
+                let message = format!("{serial} was already received: {} is in {}", rma.number, rma.status);
+                (UNEXPECTED, None, message)
+            }
             Scan::Expected { rma, .. } => {
                 let (outcome, message) = receive(db, actor, &session, &rma, &serial, bag_number).await?;
                 (outcome, Some(*rma), message)

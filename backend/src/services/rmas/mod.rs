@@ -509,6 +509,8 @@ pub enum Scan {
         rma: Box<rma::Model>,
         serial: Option<String>,
     },
+    /// A unit already at the technician's depot, its RMA open: the bench's work on it goes on.
+    OnTheBench(Box<rma::Model>),
     /// Nothing expected here; the message says what the scan is instead.
     Unexpected(String),
 }
@@ -557,11 +559,18 @@ pub async fn receiving_scan(db: &DatabaseConnection, actor: &Actor, scan: &str) 
     let expected = candidates
         .iter()
         .find(|r| r.status == Status::ReturnShipped.as_str() && r.return_depot_id == depot);
+    let at_the_bench = |r: &rma::Model| {
+        r.return_depot_id == depot
+            && r.status
+                .parse::<Status>()
+                .is_ok_and(|s| s.is_at_depot_or_closed() && !s.is_end())
+    };
     Ok(match expected {
         Some(r) => Scan::Expected {
             rma: Box::new(r.clone()),
             serial,
         },
+        None if at_the_bench(latest) => Scan::OnTheBench(Box::new(latest.clone())),
         None if latest.status != Status::ReturnShipped.as_str() => Scan::Unexpected(format!(
             "{scan} belongs to {}, which is in status {}, not on its way back",
             latest.number, latest.status

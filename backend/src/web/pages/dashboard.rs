@@ -3,13 +3,13 @@ use super::{Chrome, PageError, Viewer, render};
 use crate::services::dashboard::{self, Dashboard};
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Html;
 use axum::routing::get;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", get(show))
+    Router::new().route("/", get(show)).route("/live", get(live))
 }
 
 #[derive(Serialize)]
@@ -27,4 +27,26 @@ async fn show(State(state): State<AppState>, viewer: Viewer) -> Result<Html<Stri
             dashboard,
         },
     )
+}
+
+#[derive(Deserialize)]
+struct LiveQuery {
+    /// An RMA number: its version is the stamp. Without it, the viewer's open RMAs'.
+    rma: Option<String>,
+}
+
+/// What a page polls to stay current: a stamp that changes when what it shows does.
+async fn live(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<LiveQuery>,
+) -> Result<axum::Json<serde_json::Value>, PageError> {
+    let stamp = match q.rma {
+        Some(number) => crate::services::rmas::find_visible(&state.db, &viewer.actor, &number)
+            .await?
+            .version
+            .to_string(),
+        None => dashboard::stamp(&state.db, &viewer.actor).await?,
+    };
+    Ok(axum::Json(serde_json::json!({ "stamp": stamp })))
 }

@@ -77,6 +77,7 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         "receiving/index.html",
         "receiving/session.html",
         "units/stock.html",
+        "units/shelf.html",
         "units/detail.html",
         "units/slot.html",
         "lifecycle/index.html",

@@ -52,6 +52,9 @@ async fn bench(
                     .unwrap_or_default();
                 return Ok(Redirect::to(&format!("/rmas/{number}{query}#form-received")).into_response());
             }
+            Scan::OnTheBench(rma) => {
+                return Ok(Redirect::to(&format!("/rmas/{}#next", rma.number)).into_response());
+            }
             Scan::Unexpected(message) => {
                 unexpected = Some(message);
                 status = StatusCode::NOT_FOUND;

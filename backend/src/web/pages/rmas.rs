@@ -40,6 +40,8 @@ pub fn routes() -> Router<AppState> {
 #[derive(Serialize)]
 struct ListPage {
     chrome: Chrome,
+    /// Open RMAs with a breached or at-risk clock, most urgent first.
+    urgent: Vec<RmaView>,
     page: Page<RmaView>,
     filter: HashMap<String, String>,
     next_url: Option<String>,
@@ -72,6 +74,12 @@ async fn list(
             .transpose()?,
         cursor: get("cursor"),
     };
+    // Breached and at-risk cases first: on the first page, those of the open ones that the
+    // filter's status, site, severity, customer and depot let through (a search shows what it found).
+    let urgent = match (&filter.cursor, &filter.q) {
+        (None, None) => urgent_matching(&state, &viewer, &filter).await?,
+        _ => vec![],
+    };
     let page = rmas::list(&state.db, &viewer.actor, filter).await?;
     let kept: HashMap<String, String> = raw
         .into_iter()
@@ -93,6 +101,7 @@ async fn list(
         "rmas/list.html",
         &ListPage {
             chrome: Chrome::new(viewer, "rmas"),
+            urgent,
             page,
             filter: form_values(
                 kept,
@@ -106,6 +115,26 @@ async fn list(
             organizations,
         },
     )
+}
+
+async fn urgent_matching(state: &AppState, viewer: &Viewer, filter: &RmaFilter) -> Result<Vec<RmaView>, PageError> {
+    use crate::services::sla::urgency;
+    let lets_through = |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
+    let mut urgent: Vec<RmaView> = crate::services::dashboard::by_impact(&state.db, &viewer.actor)
+        .await?
+        .into_iter()
+        .map(|ranked| ranked.rma)
+        .filter(|r| urgency(&r.clocks) < 2)
+        .filter(|r| {
+            lets_through(&filter.status, &r.status)
+                && lets_through(&filter.site, &r.site)
+                && lets_through(&filter.severity, &r.severity)
+                && lets_through(&filter.organization, &r.organization)
+                && lets_through(&filter.depot, &r.return_depot)
+        })
+        .collect();
+    urgent.sort_by_key(|r| (urgency(&r.clocks), r.status_changed_at));
+    Ok(urgent)
 }
 
 /// One input of a transition form.
@@ -222,6 +251,7 @@ fn options(field: Field) -> Vec<&'static str> {
 fn default_value(field: Field, to: Status, rma: &RmaView, scanned: Option<&str>) -> String {
     match field {
         Field::Depot if to == Status::Approved => String::new(),
+        Field::ReplacementSerial => rma.reserved.as_ref().map(|r| r.serial.clone()).unwrap_or_default(),
         Field::InstalledSerial => rma.replacement_serial.clone().unwrap_or_default(),
         Field::PulledSerial if rma.replacement_kind.as_deref() != Some("fru") => rma.serial.clone(),
         Field::Depot => rma.return_depot.clone(),
@@ -292,7 +322,11 @@ struct DetailPage {
     attachments: Vec<crate::services::attachments::AttachmentView>,
     can_check: bool,
     can_edit_refs: bool,
+    /// The return label is one of the viewer's next steps (the site ships the failed unit back).
+    return_label_due: bool,
     refs_form: HashMap<String, String>,
+    /// Why the references were not saved (what was typed is in `refs_form`).
+    refs_error: Option<String>,
     chrome: Chrome,
     rma: RmaView,
     events: Vec<EventView>,
@@ -300,9 +334,44 @@ struct DetailPage {
     finding_codes: Vec<crate::services::repairs::FindingCode>,
     /// Older events exist than those shown.
     older_events: bool,
+    /// When the viewer ships the replacement: what is on their depot's shelf of its part.
+    shelf: Option<Shelf>,
     unplaced_error: Option<String>,
     forms: Vec<TransitionForm>,
     refs: Vec<ExternalRef>,
+}
+
+/// The spares a depot technician can ship for an RMA: on their depot's shelf, of the part the RMA
+/// needs, free or reserved for this RMA (that one first).
+#[derive(Serialize)]
+struct Shelf {
+    depot: String,
+    part: String,
+    units: Vec<UnitView>,
+}
+
+/// The most spares the picker lists; a scanner takes any other serial.
+const SHELF_SHOWN: u64 = 100;
+
+async fn shelf_for(state: &AppState, viewer: &Viewer, rma: &RmaView) -> Result<Option<Shelf>, PageError> {
+    let Some(depot) = viewer.depot.clone() else {
+        return Ok(None);
+    };
+    let part = rma.replacement_part.clone().unwrap_or_else(|| rma.part.clone());
+    let filter = units::UnitFilter {
+        depot: Some(depot.clone()),
+        part: Some(part.clone()),
+        limit: Some(SHELF_SHOWN),
+        ..Default::default()
+    };
+    let mut units: Vec<UnitView> = units::stock(&state.db, &viewer.actor, filter)
+        .await?
+        .items
+        .into_iter()
+        .filter(|u| u.reserved_for.as_deref().is_none_or(|n| n == rma.number))
+        .collect();
+    units.sort_by_key(|u| u.reserved_for.is_none());
+    Ok(Some(Shelf { depot, part, units }))
 }
 
 #[derive(Deserialize)]
@@ -328,6 +397,11 @@ async fn detail_page(
     let rma = rmas::get(&state.db, &viewer.actor, number).await?;
     let shown = if whole_history { WHOLE_HISTORY } else { RECENT_HISTORY };
     let (events, older_events) = rmas::recent_events(&state.db, &viewer.actor, number, shown).await?;
+    // The references form's refusal stays with that form, with what was typed in it.
+    let (refs_entered, entered) = match entered {
+        Some((REFS_FORM, values, error)) => (Some((values.clone(), error)), None),
+        other => (None, other),
+    };
     let stale = entered.as_ref().map(|(to, _, e)| (to.to_string(), e.clone()));
     let forms = forms(&rma, viewer.role, scanned, entered);
     // An error whose form is no longer offered (the RMA moved on) is shown above the forms.
@@ -338,6 +412,14 @@ async fn detail_page(
         .iter()
         .flat_map(|f| &f.fields)
         .any(|f| f.name == Field::FindingCodes.as_str());
+    let ships_replacement = forms
+        .iter()
+        .flat_map(|f| &f.fields)
+        .any(|f| f.name == Field::ReplacementSerial.as_str());
+    let shelf = match ships_replacement {
+        true => shelf_for(state, &viewer, &rma).await?,
+        false => None,
+    };
     let finding_codes = match takes_codes {
         true => crate::services::repairs::catalog(&state.db).await?,
         false => vec![],
@@ -359,17 +441,26 @@ async fn detail_page(
     let can_report_dead_on_arrival = viewer.is(&[Role::DcTech, Role::FieldEngineer, Role::Admin])
         && rma.dead_on_arrival_at.is_none()
         && rma.shipments.iter().flatten().any(|s| s.direction == "outbound");
-    let refs_form = form_values(
-        rma.external_refs
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        &["cs_ticket", "engineering_ticket", "chat_thread"],
-    );
+    let return_label_due = viewer.is(&[Role::DcTech, Role::FieldEngineer, Role::Admin])
+        && rma
+            .status
+            .parse()
+            .is_ok_and(|status| crate::services::labels::return_is_due(status, rma.keep_your_drive));
+    let (refs_values, refs_error) = match refs_entered {
+        Some((typed, error)) => (typed, Some(error)),
+        None => (
+            rma.external_refs
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None,
+        ),
+    };
+    let refs_form = form_values(refs_values, &REFS_FIELDS);
     let watching = rmas::is_watching(&state.db, &viewer.actor, rma.id).await?;
     let refs = rma
         .external_refs
@@ -398,12 +489,15 @@ async fn detail_page(
             attachments,
             can_check,
             can_edit_refs,
+            return_label_due,
             refs_form,
+            refs_error,
             chrome: Chrome::new(viewer, "rmas"),
             rma,
             events,
             finding_codes,
             older_events,
+            shelf,
             unplaced_error,
             forms,
             refs,
@@ -428,61 +522,70 @@ async fn detail(
     .await
 }
 
-/// Turns a posted transition form into the API's request; bad values are 422 like the API.
+/// Turns a posted transition form into the API's request. Values that do not read are refused
+/// together (422 like the API), so a form's problems are told at once.
 fn transition_request(form: &HashMap<String, String>) -> Result<TransitionRequest, AppError> {
     let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    let version = text("version")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| AppError::invalid("version is missing"))?;
-    let delivered_at = match text("delivered_at") {
-        None => None,
-        Some(v) => Some(
-            NaiveDateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M")
-                .map(|n| Utc.from_utc_datetime(&n))
-                .or_else(|_| chrono::DateTime::parse_from_rfc3339(&v).map(|d| d.with_timezone(&Utc)))
-                .map_err(|_| AppError::invalid(format!("delivered_at `{v}` is not a date and time")))?,
-        ),
+    let mut problems: Vec<String> = vec![];
+    // A value read, or nothing with its problem noted.
+    fn read<T>(problems: &mut Vec<String>, outcome: Result<Option<T>, String>) -> Option<T> {
+        outcome.unwrap_or_else(|problem| {
+            problems.push(problem);
+            None
+        })
+    }
+    let version = read(
+        &mut problems,
+        text("version")
+            .and_then(|v| v.parse().ok())
+            .map(Some)
+            .ok_or_else(|| "version is missing".to_string()),
+    );
+    let delivered_at = read(
+        &mut problems,
+        text("delivered_at")
+            .map(|v| {
+                NaiveDateTime::parse_from_str(&v, "%Y-%m-%dT%H:%M")
+                    .map(|n| Utc.from_utc_datetime(&n))
+                    .or_else(|_| chrono::DateTime::parse_from_rfc3339(&v).map(|d| d.with_timezone(&Utc)))
+                    .map_err(|_| format!("delivered_at `{v}` is not a date and time"))
+            })
+            .transpose(),
+    );
+    let whole_number = |name: &str| {
+        text(name)
+            .map(|v| v.parse().map_err(|_| format!("{name} `{v}` is not a whole number")))
+            .transpose()
+    };
+    let labor_minutes = read(&mut problems, whole_number("labor_minutes"));
+    let packages = read(&mut problems, whole_number("packages"));
+    let weight_kg = read(
+        &mut problems,
+        text("weight_kg")
+            .map(|v| v.parse().map_err(|_| format!("weight_kg `{v}` is not a number")))
+            .transpose(),
+    );
+    let test_results = read(
+        &mut problems,
+        text("test_results").map(|v| read_test_results(&v)).transpose(),
+    );
+    let keep_your_drive = read(
+        &mut problems,
+        match text("keep_your_drive").as_deref() {
+            None => Ok(None),
+            Some("yes" | "true" | "on") => Ok(Some(true)),
+            Some("no" | "false") => Ok(Some(false)),
+            Some(v) => Err(format!("keep_your_drive `{v}`: choose yes or no")),
+        },
+    );
+    let (Some(version), true) = (version, problems.is_empty()) else {
+        return Err(AppError::invalid(problems.join("; ")));
     };
     let words = |v: &String| -> Vec<String> {
         v.split(|c: char| c.is_whitespace() || c == ',')
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect()
-    };
-    let parts_consumed = form.get("parts_consumed").map(words);
-    let whole_number = |name: &str| {
-        text(name)
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| AppError::invalid(format!("{name} `{v}` is not a whole number")))
-            })
-            .transpose()
-    };
-    let test_results = match text("test_results") {
-        None => None,
-        Some(v) => Some(
-            v.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(|line| {
-                    let (name, result) = line.rsplit_once([':', ' ']).unwrap_or((line, ""));
-                    let passed = match result.trim().to_lowercase().as_str() {
-                        "pass" | "passed" | "ok" => true,
-                        "fail" | "failed" => false,
-                        _ => {
-                            return Err(AppError::invalid(format!(
-                                "test result `{line}`: write `name: pass` or `name: fail`"
-                            )));
-                        }
-                    };
-                    Ok(TestResult {
-                        name: name.trim().to_string(),
-                        passed,
-                        measurements: None,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
     };
     let parts_removed = text("parts_removed").map(|v| {
         v.lines()
@@ -502,15 +605,10 @@ fn transition_request(form: &HashMap<String, String>) -> Result<TransitionReques
         parts_removed,
         sanitization_method: text("sanitization_method"),
         sanitization_certificate: text("sanitization_certificate"),
-        keep_your_drive: match text("keep_your_drive").as_deref() {
-            None => None,
-            Some("yes" | "true" | "on") => Some(true),
-            Some("no" | "false") => Some(false),
-            Some(v) => return Err(AppError::invalid(format!("keep_your_drive `{v}`: choose yes or no"))),
-        },
+        keep_your_drive,
         destruction_certificate: text("destruction_certificate"),
         finding_codes: text("finding_codes").as_ref().map(words),
-        labor_minutes: whole_number("labor_minutes")?,
+        labor_minutes,
         version,
         note: text("note"),
         resolution: text("resolution"),
@@ -530,17 +628,38 @@ fn transition_request(form: &HashMap<String, String>) -> Result<TransitionReques
         vendor: text("vendor"),
         vendor_reference: text("vendor_reference"),
         vendor_return_reference: text("vendor_return_reference"),
-        parts_consumed,
+        parts_consumed: form.get("parts_consumed").map(words),
         test_results,
         reason: text("reason"),
-        packages: whole_number("packages")?,
-        weight_kg: text("weight_kg")
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| AppError::invalid(format!("weight_kg `{v}` is not a number")))
-            })
-            .transpose()?,
+        packages,
+        weight_kg,
     })
+}
+
+/// Test results as typed, one per line: `name: pass` or `name: fail` (or `name pass`).
+fn read_test_results(typed: &str) -> Result<Vec<TestResult>, String> {
+    typed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            // The colon is punctuation, not part of the name.
+            let (name, result) = line
+                .rsplit_once(':')
+                .or_else(|| line.rsplit_once(char::is_whitespace))
+                .unwrap_or((line, ""));
+            let passed = match result.trim().to_lowercase().as_str() {
+                "pass" | "passed" | "ok" => true,
+                "fail" | "failed" => false,
+                _ => return Err(format!("test result `{line}`: write `name: pass` or `name: fail`")),
+            };
+            Ok(TestResult {
+                name: name.trim().to_string(),
+                passed,
+                measurements: None,
+            })
+        })
+        .collect()
 }
 
 async fn transition(
@@ -558,21 +677,38 @@ async fn transition(
             &format!("{} moved to {}.", rma.number, rma.status.replace('_', " ")),
         ),
         // Not visible, or the RMA is gone: the plain error page.
-        Err(err @ (AppError::NotFound(_) | AppError::Internal(_) | AppError::Unavailable(_))) => {
-            PageError(err).into_response()
-        }
         Err(err) => {
-            let status = err.status();
             let to = form.get("to").cloned().unwrap_or_default();
-            let err = match err {
-                AppError::VersionConflict(_) => moved_on(&state, &viewer, &number, &form).await,
-                other => other.to_string(),
-            };
-            match detail_page(&state, viewer, &number, None, false, Some((&to, &form, err))).await {
-                Ok(html) => (status, html).into_response(),
-                Err(e) => e.into_response(),
-            }
+            refused_on_page(&state, viewer, &number, &to, &form, err).await
         }
+    }
+}
+
+/// A form of the RMA page refused: the page again, showing why in that form (a stale version told
+/// as who moved the RMA on) with what was typed. An RMA not to be seen, or a failure of depot's own,
+/// is the plain error page.
+async fn refused_on_page(
+    state: &AppState,
+    viewer: Viewer,
+    number: &str,
+    form_key: &str,
+    form: &HashMap<String, String>,
+    err: AppError,
+) -> Response {
+    if matches!(
+        err,
+        AppError::NotFound(_) | AppError::Internal(_) | AppError::Unavailable(_)
+    ) {
+        return PageError(err).into_response();
+    }
+    let status = err.status();
+    let message = match err {
+        AppError::VersionConflict(_) => moved_on(state, &viewer, number, form).await,
+        other => other.to_string(),
+    };
+    match detail_page(state, viewer, number, None, false, Some((form_key, form, message))).await {
+        Ok(html) => (status, html).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -798,39 +934,38 @@ async fn record_check(
     ))
 }
 
-#[derive(Deserialize)]
-struct RefsForm {
-    version: i32,
-    #[serde(default)]
-    cs_ticket: String,
-    #[serde(default)]
-    engineering_ticket: String,
-    #[serde(default)]
-    chat_thread: String,
-}
+/// The references form, among the page's forms (as a transition's `to` names its form).
+const REFS_FORM: &str = "refs";
+const REFS_FIELDS: [&str; 3] = ["cs_ticket", "engineering_ticket", "chat_thread"];
 
-/// Saves the external references from the RMA page.
+/// Saves the RMA's external references; a refusal (a stale version, a bad value) shows the page
+/// again with what was typed and why.
 async fn save_refs(
     State(state): State<AppState>,
     Path(number): Path<String>,
-    SignedForm { viewer, form }: SignedForm<RefsForm>,
-) -> Result<Response, PageError> {
-    let mut refs = serde_json::Map::new();
-    for (key, value) in [
-        ("cs_ticket", form.cs_ticket),
-        ("engineering_ticket", form.engineering_ticket),
-        ("chat_thread", form.chat_thread),
-    ] {
-        if !value.trim().is_empty() {
-            refs.insert(key.into(), json!(value.trim()));
+    SignedForm { viewer, form }: SignedForm<HashMap<String, String>>,
+) -> Response {
+    let refs: serde_json::Map<String, serde_json::Value> = REFS_FIELDS
+        .iter()
+        .filter_map(|k| {
+            let value = form.get(*k).map(|v| v.trim()).filter(|v| !v.is_empty())?;
+            Some((k.to_string(), json!(value)))
+        })
+        .collect();
+    let result = match form.get("version").and_then(|v| v.trim().parse().ok()) {
+        Some(version) => {
+            let changes = crate::services::rmas::RmaChanges {
+                external_refs: refs.into(),
+                version: Some(version),
+            };
+            rmas::update(&state.db, &viewer.actor, &number, changes).await
         }
-    }
-    let changes = crate::services::rmas::RmaChanges {
-        external_refs: refs.into(),
-        version: Some(form.version),
+        None => Err(AppError::invalid("version is missing")),
     };
-    rmas::update(&state.db, &viewer.actor, &number, changes).await?;
-    Ok(done(&format!("/rmas/{}", number.trim()), "References saved."))
+    match result {
+        Ok(_) => done(&format!("/rmas/{}", number.trim()), "References saved."),
+        Err(err) => refused_on_page(&state, viewer, &number, REFS_FORM, &form, err).await,
+    }
 }
 
 /// Uploads evidence from the RMA page: a multipart form whose `csrf` field comes before the file.

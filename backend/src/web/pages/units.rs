@@ -4,6 +4,7 @@ use crate::domain::Role;
 use crate::error::AppError;
 use crate::services::stock::{self, Restock, SetThreshold, ThresholdLine};
 use crate::services::units::{self, SlotHistory, StockLine, UnitHistory};
+use crate::services::views::UnitView;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/stock", get(stock))
+        .route("/stock/{depot}/{part}", get(shelf))
         .route("/stock/thresholds", post(set_threshold))
         .route("/stock/spares-policy", post(set_spares_policy))
         .route("/units/{serial}", get(unit))
@@ -66,6 +68,43 @@ async fn stock_page(state: &AppState, viewer: Viewer, error: Option<String>) -> 
 
 async fn stock(State(state): State<AppState>, viewer: Viewer) -> Result<Html<String>, PageError> {
     stock_page(&state, viewer, None).await
+}
+
+#[derive(Serialize)]
+struct ShelfPage {
+    chrome: Chrome,
+    depot: String,
+    part: String,
+    units: Vec<UnitView>,
+    more: bool,
+}
+
+/// The most units one shelf page lists (the API pages the rest).
+const SHELF_PAGE: u64 = 500;
+
+/// One part on one depot's shelf, unit by unit: what a technician picks from.
+async fn shelf(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((depot, part)): Path<(String, String)>,
+) -> Result<Html<String>, PageError> {
+    let filter = units::UnitFilter {
+        depot: Some(depot.clone()),
+        part: Some(part.clone()),
+        limit: Some(SHELF_PAGE),
+        ..Default::default()
+    };
+    let page = units::stock(&state.db, &viewer.actor, filter).await?;
+    render(
+        "units/shelf.html",
+        &ShelfPage {
+            chrome: Chrome::new(viewer, "stock"),
+            depot,
+            part,
+            more: page.next_cursor.is_some(),
+            units: page.items,
+        },
+    )
 }
 
 #[derive(Deserialize)]
