@@ -117,7 +117,7 @@ function stayCurrent() {
     const now = (await answer.json()).stamp;
     if (now === stamp) return;
     stamp = now;
-    if (![...document.querySelectorAll("form[method=post]")].some(edited)) return location.reload();
+    if (![...document.forms].some(edited)) return location.reload();
     if (!document.getElementById("changed")) {
       live.insertAdjacentHTML("afterend", '<p class="flash" id="changed" role="status">This has changed since the page opened. <button type="button" class="secondary">Show it now</button> (what you typed here is kept)</p>');
       document.querySelector("#changed button").addEventListener("click", () => {

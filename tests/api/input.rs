@@ -164,3 +164,40 @@ async fn a_visit_to_a_form_address_lands_on_its_page_never_405() {
         .unwrap();
     assert_eq!(res.status(), 405);
 }
+
+/// A step's form with several values that do not read is refused once, naming each of them, and
+/// changes nothing.
+#[tokio::test]
+async fn a_forms_unreadable_values_are_told_together() {
+    let app = spawn_app().await;
+    let rma = app.open(FE, "cw-ord1", "CN-ORD1-0101").await;
+    let number = rma["number"].as_str().unwrap();
+    let before = app.snapshot(number).await;
+    let page = crate::support::signed_in(&app.base, FE).await;
+    let url = format!("{}/rmas/{number}", app.base);
+    let csrf = crate::support::form_csrf(&page, &url).await;
+    let res = page
+        .post(format!("{url}/transition"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("to", "cancelled"),
+            ("version", "1"),
+            ("reason", "duplicate"),
+            ("labor_minutes", "half an hour"),
+            ("delivered_at", "yesterday"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("labor_minutes `half an hour` is not a whole number"),
+        "{html}"
+    );
+    assert!(
+        html.contains("delivered_at `yesterday` is not a date and time"),
+        "{html}"
+    );
+    assert_eq!(app.snapshot(number).await, before);
+}

@@ -51,6 +51,17 @@ async function signedIn(email, viewport = { width: 1280, height: 900 }) {
   return page;
 }
 
+// Opens a case from the New-case page by typed serial, as a person would; lands on its page.
+async function openCase(page, site, serial, severity, symptom) {
+  await page.goto(`${base}/rmas/new?site=${site}`);
+  await page.getByLabel("… or serial").fill(serial);
+  await page.getByLabel("3. Severity").selectOption(severity);
+  await page.getByLabel("Symptom").fill(symptom);
+  await page.getByRole("button", { name: "Open RMA" }).click();
+  await page.waitForURL(/\/rmas\/RMA-/);
+  return page.url();
+}
+
 async function move(page, to, fill = async () => {}) {
   const form = page.locator(`#form-${to}`);
   await form.evaluate((d) => (d.open = true));
@@ -204,12 +215,7 @@ test("the CoreWeave golden path, through forms only, with the receiving scanner"
     ["xai-colossus", "DN-COL1-0102", "sev1", "Fan 2 tachometer reads 0 RPM; enclosure over temperature"],
     ["cw-lga1", "CN-LGA1-0204", "sev3", "Intermittent reboots, BMC logs PSU AC loss"],
   ]) {
-    await fe2.goto(`${base}/rmas/new?site=${site}`);
-    await fe2.getByLabel("… or serial").fill(serial);
-    await fe2.getByLabel("3. Severity").selectOption(severity);
-    await fe2.getByLabel("Symptom").fill(symptom);
-    await fe2.getByRole("button", { name: "Open RMA" }).click();
-    await fe2.waitForURL(/\/rmas\/RMA-/);
+    await openCase(fe2, site, serial, severity, symptom);
   }
   await move(fe2, "diagnosing");
   await fe2.goto(`${base}/`);
@@ -359,12 +365,7 @@ test("an admin creates a depot technician, who signs in; disabling ends it", asy
 
 test("diagnosis from the page: checklist, evidence upload, references, on-call", async () => {
   const fe = await signedIn("fe@vast.example");
-  await fe.goto(`${base}/rmas/new?site=cw-ord1`);
-  await fe.getByLabel("… or serial").fill("CN-ORD1-0201");
-  await fe.getByLabel("3. Severity").selectOption("sev1");
-  await fe.getByLabel("Symptom").fill("No POST after firmware update");
-  await fe.getByRole("button", { name: "Open RMA" }).click();
-  await fe.waitForURL(/\/rmas\/RMA-/);
+  await openCase(fe, "cw-ord1", "CN-ORD1-0201", "sev1", "No POST after firmware update");
   assert.equal(await fe.locator(".facts dt", { hasText: "On call" }).count(), 1);
   await fe.getByLabel("Result of BMC sensors read").selectOption("fail");
   await fe.getByLabel("Note for BMC sensors read").fill("CPU0 VRM fault");
@@ -386,13 +387,7 @@ test("diagnosis from the page: checklist, evidence upload, references, on-call",
 
 test("two tabs: a stale submit says who moved the RMA on, to what, and keeps what was typed", async () => {
   const first = await signedIn("fe@vast.example");
-  await first.goto(`${base}/rmas/new?site=cw-lga1`);
-  await first.getByLabel("… or serial").fill("CN-LGA1-0205");
-  await first.getByLabel("3. Severity").selectOption("sev2");
-  await first.getByLabel("Symptom").fill("Node hangs under load");
-  await first.getByRole("button", { name: "Open RMA" }).click();
-  await first.waitForURL(/\/rmas\/RMA-/);
-  const url = first.url();
+  const url = await openCase(first, "cw-lga1", "CN-LGA1-0205", "sev2", "Node hangs under load");
   assert.match(await first.locator(".flash").textContent(), /^Opened RMA-\d{4}-\d{6} for CN-LGA1-0205 at cw-lga1\.$/);
   const second = await first.context().newPage();
   await second.goto(url);
@@ -540,13 +535,7 @@ test("at 390 px no page of any role is wider than the screen", async () => {
 
 test("an expired session: after signing in again the engineer is back on the RMA with the typed note", async () => {
   const page = await signedIn("fe@vast.example");
-  await page.goto(`${base}/rmas/new?site=cw-lga1`);
-  await page.getByLabel("… or serial").fill("CN-LGA1-0206");
-  await page.getByLabel("3. Severity").selectOption("sev3");
-  await page.getByLabel("Symptom").fill("Fan noise");
-  await page.getByRole("button", { name: "Open RMA" }).click();
-  await page.waitForURL(/\/rmas\/RMA-/);
-  const url = page.url();
+  const url = await openCase(page, "cw-lga1", "CN-LGA1-0206", "sev3", "Fan noise");
   const form = page.locator("#form-cancelled");
   await form.evaluate((d) => (d.open = true));
   await form.getByLabel("Reason").fill("the customer fixed it");
@@ -622,13 +611,7 @@ test("the bench by scanner and keyboard alone: each step's focus is where the ne
 test("pages stay current: the dashboard follows a new case by itself; an RMA page being typed in says it changed", async () => {
   const board = await signedIn("fe@vast.example");
   const other = await signedIn("fe@vast.example");
-  await other.goto(`${base}/rmas/new?site=cw-lga1`);
-  await other.getByLabel("… or serial").fill("CN-LGA1-0207");
-  await other.getByLabel("3. Severity").selectOption("sev1");
-  await other.getByLabel("Symptom").fill("Node lost all NVMe paths");
-  await other.getByRole("button", { name: "Open RMA" }).click();
-  await other.waitForURL(/\/rmas\/RMA-/);
-  const url = other.url();
+  const url = await openCase(other, "cw-lga1", "CN-LGA1-0207", "sev1", "Node lost all NVMe paths");
   const number = url.split("/").pop();
   // No reload by hand: the dashboard's poll notices and shows it.
   await board.locator(`#impact-h ~ ol a[href='/rmas/${number}']`).waitFor({ timeout: 25000 });

@@ -42,6 +42,8 @@ struct ListPage {
     chrome: Chrome,
     /// Open RMAs with a breached or at-risk clock, most urgent first.
     urgent: Vec<RmaView>,
+    /// What the page is current with (`GET /live`).
+    stamp: String,
     page: Page<RmaView>,
     filter: HashMap<String, String>,
     next_url: Option<String>,
@@ -80,6 +82,7 @@ async fn list(
         (None, None) => urgent_matching(&state, &viewer, &filter).await?,
         _ => vec![],
     };
+    let stamp = crate::services::dashboard::stamp(&state.db, &viewer.actor).await?;
     let page = rmas::list(&state.db, &viewer.actor, filter).await?;
     let kept: HashMap<String, String> = raw
         .into_iter()
@@ -102,6 +105,7 @@ async fn list(
         &ListPage {
             chrome: Chrome::new(viewer, "rmas"),
             urgent,
+            stamp,
             page,
             filter: form_values(
                 kept,
@@ -117,6 +121,8 @@ async fn list(
     )
 }
 
+/// The open RMAs (among those the dashboard ranks) whose clocks are breached or at risk and that
+/// the list's filter lets through, most urgent first.
 async fn urgent_matching(state: &AppState, viewer: &Viewer, filter: &RmaFilter) -> Result<Vec<RmaView>, PageError> {
     use crate::services::sla::urgency;
     let lets_through = |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
@@ -408,15 +414,9 @@ async fn detail_page(
     let unplaced_error = stale
         .filter(|(to, _)| !forms.iter().any(|f| f.to == to.as_str()))
         .map(|(_, e)| e);
-    let takes_codes = forms
-        .iter()
-        .flat_map(|f| &f.fields)
-        .any(|f| f.name == Field::FindingCodes.as_str());
-    let ships_replacement = forms
-        .iter()
-        .flat_map(|f| &f.fields)
-        .any(|f| f.name == Field::ReplacementSerial.as_str());
-    let shelf = match ships_replacement {
+    let offered = |field: Field| forms.iter().flat_map(|f| &f.fields).any(|f| f.name == field.as_str());
+    let takes_codes = offered(Field::FindingCodes);
+    let shelf = match offered(Field::ReplacementSerial) {
         true => shelf_for(state, &viewer, &rma).await?,
         false => None,
     };
