@@ -197,6 +197,8 @@ struct RmaFacts {
 /// shipped to it).
 pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<Quality> {
     use crate::entities::event;
+    // Large reads are streamed, never `all()`: see `reliability::fix_tables`.
+    use futures_util::TryStreamExt;
     let mut q = rma::Entity::find()
         .select_only()
         .columns([
@@ -214,10 +216,7 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
     if let Some(org) = scope {
         q = q.filter(rma::Column::OrganizationId.eq(org));
     }
-    let all: Vec<RmaFacts> = {
-        use futures_util::TryStreamExt;
-        q.into_model::<RmaFacts>().stream(db).await?.try_collect().await?
-    };
+    let all: Vec<RmaFacts> = q.into_model::<RmaFacts>().stream(db).await?.try_collect().await?;
     let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
     let depots = crate::services::views::names_by_id::<depot::Entity>(db, |d| d.code).await?;
     let sites = crate::services::views::names_by_id::<site::Entity>(db, |s| s.code).await?;
@@ -228,10 +227,10 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         .column(unit::Column::Id)
         .filter(unit::Column::Condition.eq("refurbished"))
         .into_tuple::<Uuid>()
-        .all(db)
+        .stream(db)
         .await?
-        .into_iter()
-        .collect();
+        .try_collect()
+        .await?;
     // (depot, shipped at) of each RMA's outbound shipment.
     let outbound: BTreeMap<Uuid, (Option<Uuid>, DateTime<Utc>)> = shipment::Entity::find()
         .select_only()
@@ -242,20 +241,20 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         ])
         .filter(shipment::Column::Direction.eq("outbound"))
         .into_tuple::<(Uuid, Option<Uuid>, DateTime<Utc>)>()
-        .all(db)
+        .stream(db)
         .await?
-        .into_iter()
-        .map(|(rma, depot, at)| (rma, (depot, at)))
-        .collect();
+        .map_ok(|(rma, depot, at)| (rma, (depot, at)))
+        .try_collect()
+        .await?;
     let swaps: BTreeMap<Uuid, DateTime<Utc>> = slot_history::Entity::find()
         .select_only()
         .columns([slot_history::Column::RmaId, slot_history::Column::InstalledAt])
         .filter(slot_history::Column::RmaId.is_not_null())
         .into_tuple::<(Uuid, DateTime<Utc>)>()
-        .all(db)
+        .stream(db)
         .await?
-        .into_iter()
-        .collect();
+        .try_collect()
+        .await?;
     // Each unit's RMAs: as the failed unit (reported) and as the unit sent back (refurbished).
     use crate::services::reliability::SortedIndex;
     let reported = SortedIndex::new(all.iter().enumerate().map(|(i, r)| (r.unit_id, i as u32)));

@@ -431,16 +431,19 @@ pub struct FixRow {
     pub median_hours_to_restore: Option<f64>,
 }
 
-/// What "did the fix hold" reads of an RMA.
-#[derive(sea_orm::FromQueryResult)]
+/// What "did the fix hold" keeps of an RMA, read from a stream: at a million RMAs, text held per
+/// row (and rows held by the driver) was most of the computation's memory.
 struct FixFacts {
     id: Uuid,
     unit_id: Uuid,
     slot_id: Option<Uuid>,
     part_id: Uuid,
-    resolution: Option<String>,
-    fault_code: Option<String>,
-    replacement_kind: Option<String>,
+    /// The field action its resolution names, when it was restored in the field.
+    field_action: &'static str,
+    /// Its fault code, as an index into the distinct codes.
+    fault_code: u32,
+    /// Replaced as an FRU rather than a whole node.
+    fru: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -467,22 +470,56 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
     if let Some(org) = scope {
         q = q.filter(rma::Column::OrganizationId.eq(org));
     }
-    let rmas: Vec<FixFacts> = {
-        use futures_util::TryStreamExt;
-        q.into_model::<FixFacts>().stream(db).await?.try_collect().await?
-    };
+    use futures_util::TryStreamExt;
+    // Streamed, never `all()`: that holds every row as the driver's row first, several times the
+    // size of what is kept (at a million RMAs, most of this computation's memory).
+    // Fault codes, each held once; 0 is "none".
+    let mut codes: Vec<String> = vec!["(no fault code)".into()];
+    let mut code_index: HashMap<String, u32> = HashMap::new();
+    type Row = (
+        Uuid,
+        Uuid,
+        Option<Uuid>,
+        Uuid,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        DateTime<Utc>,
+    );
+    let mut rmas: Vec<FixFacts> = vec![];
+    let mut rows = q.into_tuple::<Row>().stream(db).await?;
+    while let Some((id, unit_id, slot_id, part_id, resolution, fault_code, kind, created_at)) = rows.try_next().await? {
+        let fault_code = match fault_code {
+            None => 0,
+            Some(code) => *code_index.entry(code).or_insert_with_key(|code| {
+                codes.push(code.clone());
+                (codes.len() - 1) as u32
+            }),
+        };
+        rmas.push(FixFacts {
+            id,
+            unit_id,
+            slot_id,
+            part_id,
+            field_action: reliability::field_action(resolution.as_deref().unwrap_or_default()),
+            fault_code,
+            fru: kind.as_deref() == Some("fru"),
+            created_at,
+        });
+    }
+    drop(rows);
     let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
-    let restored_at: BTreeMap<Uuid, DateTime<Utc>> = event::Entity::find()
+    let restored_at: HashMap<Uuid, DateTime<Utc>> = event::Entity::find()
         .select_only()
         .columns([event::Column::RmaId, event::Column::At])
         .filter(event::Column::ToStatus.eq(Status::Restored.as_str()))
         .into_tuple::<(Uuid, DateTime<Utc>)>()
-        .all(db)
+        .stream(db)
         .await?
-        .into_iter()
-        .collect();
+        .try_collect()
+        .await?;
     // The unit swapped in by each RMA: (unit, slot, when).
-    let swaps: BTreeMap<Uuid, (Uuid, Uuid, DateTime<Utc>)> = slot_history::Entity::find()
+    let swaps: HashMap<Uuid, (Uuid, Uuid, DateTime<Utc>)> = slot_history::Entity::find()
         .select_only()
         .columns([
             slot_history::Column::RmaId,
@@ -492,11 +529,11 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
         ])
         .filter(slot_history::Column::RmaId.is_not_null())
         .into_tuple::<(Uuid, Uuid, Uuid, DateTime<Utc>)>()
-        .all(db)
+        .stream(db)
         .await?
-        .into_iter()
-        .map(|(rma, unit, slot, at)| (rma, (unit, slot, at)))
-        .collect();
+        .map_ok(|(rma, unit, slot, at)| (rma, (unit, slot, at)))
+        .try_collect()
+        .await?;
     // Each serial's and slot's reports, oldest first, to find the next one after a fix.
     let reported = SortedIndex::new(rmas.iter().flat_map(|r| {
         [
@@ -511,13 +548,9 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
     let mut tallies: BTreeMap<(FixBy, Option<String>), BTreeMap<String, reliability::HoldTally>> = BTreeMap::new();
     for r in &rmas {
         let (action, unit, slot, fixed_at) = if let Some(at) = restored_at.get(&r.id) {
-            let action = reliability::field_action(r.resolution.as_deref().unwrap_or_default());
-            (action, r.unit_id, r.slot_id, *at)
+            (r.field_action, r.unit_id, r.slot_id, *at)
         } else if let Some(&(unit, slot, at)) = swaps.get(&r.id) {
-            let action = match r.replacement_kind.as_deref() {
-                Some("fru") => "replace FRU",
-                _ => "replace node",
-            };
+            let action = if r.fru { "replace FRU" } else { "replace node" };
             (action, unit, Some(slot), at)
         } else {
             continue;
@@ -530,7 +563,7 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
                 .flatten()
                 .min(),
         };
-        let code = r.fault_code.clone().unwrap_or_else(|| "(no fault code)".into());
+        let code = codes[r.fault_code as usize].clone();
         let part = parts.get(&r.part_id).cloned();
         for (by, key) in [(FixBy::Action, action.to_string()), (FixBy::FaultCode, code)] {
             for table in [None, part.clone()] {

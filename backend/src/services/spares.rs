@@ -114,6 +114,8 @@ pub async fn set_policy(db: &DatabaseConnection, actor: &Actor, policy: SparesPo
 /// depot's turnaround (received → returned to stock: this depot and part, else this depot, else
 /// [`DEFAULT_TURNAROUND_DAYS`]).
 pub async fn demand(db: &DatabaseConnection, fleet: &Fleet) -> AppResult<Vec<Demand>> {
+    // Large reads are streamed, never `all()`: see `reliability::fix_tables`.
+    use futures_util::TryStreamExt;
     let rates = fleet.failures_and_years(By::Part);
     let depots = crate::services::views::names_by_id::<depot::Entity>(db, |d| d.code).await?;
     let serving: BTreeMap<Uuid, Uuid> = site::Entity::find()
@@ -135,11 +137,11 @@ pub async fn demand(db: &DatabaseConnection, fleet: &Fleet) -> AppResult<Vec<Dem
         .columns([rma::Column::Id, rma::Column::ReturnDepotId, rma::Column::PartId])
         .filter(rma::Column::Status.eq(Status::ReturnedToStock.as_str()))
         .into_tuple::<(Uuid, Uuid, Uuid)>()
-        .all(db)
+        .stream(db)
         .await?
-        .into_iter()
-        .map(|(id, depot, part)| (id, (depot, part)))
-        .collect();
+        .map_ok(|(id, depot, part)| (id, (depot, part)))
+        .try_collect()
+        .await?;
     // Each receipt and return to stock of those RMAs, streamed: millions of events stay in the database.
     let mut received: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
     let mut returned: Vec<(Uuid, DateTime<Utc>)> = vec![];
@@ -150,7 +152,7 @@ pub async fn demand(db: &DatabaseConnection, fleet: &Fleet) -> AppResult<Vec<Dem
         .into_tuple::<(Uuid, Option<String>, DateTime<Utc>)>()
         .stream(db)
         .await?;
-    while let Some((id, to, at)) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+    while let Some((id, to, at)) = rows.try_next().await? {
         if !shelf_of.contains_key(&id) {
             continue;
         }
