@@ -160,6 +160,25 @@ async fn waiting(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<RmaVie
     Ok(waiting)
 }
 
+/// The open RMAs (among the [`CANDIDATES`] oldest the viewer sees) with a breached or at-risk
+/// clock, most urgent first. Clocks come from the rows alone; views are built only for these few.
+pub async fn urgent(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<RmaView>> {
+    use crate::services::sla::{clocks_of, urgency};
+    let mut open = rma::Entity::find().filter(rma::Column::ClosedAt.is_null());
+    if let Some(org) = actor.organization_scope() {
+        open = open.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let rows = open.order_by_asc(rma::Column::Id).limit(CANDIDATES).all(db).await?;
+    let clocks = clocks_of(db, &rows, Utc::now()).await?;
+    let at_risk: Vec<rma::Model> = rows
+        .into_iter()
+        .filter(|r| clocks.get(&r.id).is_some_and(|c| urgency(c) < 2))
+        .collect();
+    let mut urgent = views::rma_views(db, at_risk).await?;
+    urgent.sort_by_key(|r| (urgency(&r.clocks), r.status_changed_at));
+    Ok(urgent)
+}
+
 /// An open RMA ranked by what its failure costs the customer, with the reason in words.
 #[derive(Debug, Serialize)]
 pub struct Ranked {

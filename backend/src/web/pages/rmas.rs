@@ -121,16 +121,13 @@ async fn list(
     )
 }
 
-/// The open RMAs (among those the dashboard ranks) whose clocks are breached or at risk and that
-/// the list's filter lets through, most urgent first.
+/// The open RMAs whose clocks are breached or at risk ([`crate::services::dashboard::urgent`]) that the list's
+/// filter lets through, most urgent first.
 async fn urgent_matching(state: &AppState, viewer: &Viewer, filter: &RmaFilter) -> Result<Vec<RmaView>, PageError> {
-    use crate::services::sla::urgency;
     let lets_through = |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
-    let mut urgent: Vec<RmaView> = crate::services::dashboard::by_impact(&state.db, &viewer.actor)
+    Ok(crate::services::dashboard::urgent(&state.db, &viewer.actor)
         .await?
         .into_iter()
-        .map(|ranked| ranked.rma)
-        .filter(|r| urgency(&r.clocks) < 2)
         .filter(|r| {
             lets_through(&filter.status, &r.status)
                 && lets_through(&filter.site, &r.site)
@@ -138,9 +135,7 @@ async fn urgent_matching(state: &AppState, viewer: &Viewer, filter: &RmaFilter) 
                 && lets_through(&filter.organization, &r.organization)
                 && lets_through(&filter.depot, &r.return_depot)
         })
-        .collect();
-    urgent.sort_by_key(|r| (urgency(&r.clocks), r.status_changed_at));
-    Ok(urgent)
+        .collect())
 }
 
 /// One input of a transition form.
