@@ -353,3 +353,37 @@ async fn the_outbox_says_when_mail_is_not_configured() {
     let page = crate::support::page_text(&admin, format!("{}/admin/outbox", with_mail.base)).await;
     assert!(!page.contains(banner), "SMTP_URL set: not said");
 }
+
+/// Saving the RMA page's three references keeps the others (an alarm's or a fixture's ticket), so
+/// a fixture case stays recognised by its ticket and a second load still adds nothing.
+#[tokio::test]
+async fn the_reference_form_keeps_other_references_and_fixture_cases_stay_loaded_once() {
+    let app = spawn_app().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    depot::services::fixtures::load_dir(&app.db, &dir).await.unwrap();
+    let found = app.get(FE, "/api/v1/rmas?q=INC-DEMO-1002").await.expect(200);
+    let rma = &found["items"][0];
+    let number = rma["number"].as_str().unwrap();
+    let page = crate::support::signed_in(&app.base, FE).await;
+    let url = format!("{}/rmas/{number}", app.base);
+    let csrf = crate::support::form_csrf(&page, &url).await;
+    let version = rma["version"].to_string();
+    let res = page
+        .post(format!("{url}/refs"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", version.as_str()),
+            ("cs_ticket", "CS-777"),
+            ("engineering_ticket", ""),
+            ("chat_thread", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let refs = &app.rma(number).await["external_refs"];
+    assert_eq!(refs["cs_ticket"], "CS-777");
+    assert_eq!(refs["ticket"], "INC-DEMO-1002", "the fixture's ticket is kept: {refs}");
+    let again = depot::services::fixtures::load_dir(&app.db, &dir).await.unwrap();
+    assert_eq!(again.cases, 0, "still loaded once");
+}

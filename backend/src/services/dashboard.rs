@@ -160,21 +160,36 @@ async fn waiting(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<RmaVie
     Ok(waiting)
 }
 
-/// The open RMAs (among the [`CANDIDATES`] oldest the viewer sees) with a breached or at-risk
-/// clock, most urgent first. Clocks come from the rows alone; views are built only for these few.
-pub async fn urgent(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<RmaView>> {
-    use crate::services::sla::{clocks_of, urgency};
+/// The [`CANDIDATES`] oldest open RMAs the viewer sees, with their organizations and their clocks
+/// (computed from the rows alone): what the impact ranking and the urgent list weigh.
+struct Candidates {
+    rows: Vec<rma::Model>,
+    orgs: std::collections::HashMap<uuid::Uuid, organization::Model>,
+    clocks: std::collections::HashMap<uuid::Uuid, Vec<crate::domain::sla::Clock>>,
+}
+
+async fn open_candidates(db: &DatabaseConnection, actor: &Actor) -> AppResult<Candidates> {
     let mut open = rma::Entity::find().filter(rma::Column::ClosedAt.is_null());
     if let Some(org) = actor.organization_scope() {
         open = open.filter(rma::Column::OrganizationId.eq(org));
     }
     let rows = open.order_by_asc(rma::Column::Id).limit(CANDIDATES).all(db).await?;
-    let clocks = clocks_of(db, &rows, Utc::now()).await?;
+    let orgs = views::load_map::<organization::Entity>(db, rows.iter().map(|r| r.organization_id)).await?;
+    let clocks = crate::services::sla::clocks_with(&orgs, &rows, Utc::now());
+    Ok(Candidates { rows, orgs, clocks })
+}
+
+/// The open RMAs (among the candidates) with a breached or at-risk clock, most urgent first; only
+/// these become full views.
+pub async fn urgent(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<RmaView>> {
+    use crate::services::sla::urgency;
+    let Candidates { rows, orgs, mut clocks } = open_candidates(db, actor).await?;
     let at_risk: Vec<rma::Model> = rows
         .into_iter()
         .filter(|r| clocks.get(&r.id).is_some_and(|c| urgency(c) < 2))
         .collect();
-    let mut urgent = views::rma_views(db, at_risk).await?;
+    let their_clocks = at_risk.iter().filter_map(|r| clocks.remove_entry(&r.id)).collect();
+    let mut urgent = views::rma_views_with(db, at_risk, &orgs, their_clocks).await?;
     urgent.sort_by_key(|r| (urgency(&r.clocks), r.status_changed_at));
     Ok(urgent)
 }
@@ -197,11 +212,7 @@ const WAITING_SHOWN: u64 = 30;
 /// Open RMAs by impact: a sev1 nobody has answered yet always first, then breached and at-risk
 /// clocks, lost redundancy in the cluster, severity and age.
 pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<Ranked>> {
-    let mut open = rma::Entity::find().filter(rma::Column::ClosedAt.is_null());
-    if let Some(org) = actor.organization_scope() {
-        open = open.filter(rma::Column::OrganizationId.eq(org));
-    }
-    let rows = open.order_by_asc(rma::Column::Id).limit(CANDIDATES).all(db).await?;
+    let Candidates { rows, orgs, mut clocks } = open_candidates(db, actor).await?;
     let mut per_cluster: std::collections::HashMap<uuid::Uuid, usize> = std::collections::HashMap::new();
     for r in &rows {
         if let Some(c) = r.cluster_id {
@@ -209,8 +220,6 @@ pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<
         }
     }
     // Rank on the rows and their clocks; only the twenty shown become full views.
-    let orgs = views::load_map::<organization::Entity>(db, rows.iter().map(|r| r.organization_id)).await?;
-    let mut clocks = crate::services::sla::clocks_with(&orgs, &rows, Utc::now());
     let mut candidates: Vec<(usize, rma::Model)> = rows
         .into_iter()
         .map(|r| (r.cluster_id.map_or(0, |c| per_cluster[&c] - 1), r))

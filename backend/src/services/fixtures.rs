@@ -271,11 +271,13 @@ async fn actor_of(db: &DatabaseConnection, email: &str) -> anyhow::Result<crate:
 async fn load_case(db: &DatabaseConnection, case: CaseRow) -> anyhow::Result<bool> {
     use crate::services::rmas::{self, OpenRma, TransitionRequest};
     let ticket = case.ticket.to_uppercase();
+    // Its `ticket` reference is its key, whatever other references people added since.
     let exists = crate::entities::rma::Entity::find()
-        .filter(crate::entities::rma::Column::RefsText.eq(ticket.as_str()))
-        .one(db)
+        .filter(crate::entities::rma::Column::RefsText.contains(ticket.as_str()))
+        .all(db)
         .await?
-        .is_some();
+        .iter()
+        .any(|r| r.external_refs.get("ticket").and_then(|t| t.as_str()) == Some(ticket.as_str()));
     if exists {
         return Ok(false);
     }

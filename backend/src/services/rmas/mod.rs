@@ -44,9 +44,6 @@ pub struct OpenRma {
     pub external_refs: Option<Value>,
 }
 
-/// The most slots or units a search by hostname, slot or part of a serial looks at.
-const SEARCH_MATCHES: u64 = 200;
-
 /// Filters of `GET /api/v1/rmas`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct RmaFilter {
@@ -344,32 +341,28 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
                 .add(rma::Column::ReturnedUnitId.is_in(serial_ids.clone()))
                 .add(rma::Column::ReplacementUnitId.is_in(serial_ids)),
             None => {
-                // A hostname or slot from an alert, or part of a serial, finds its RMAs too.
-                let slot_ids: Vec<Uuid> = slot::Entity::find()
-                    .select_only()
+                // A hostname or slot from an alert, or part of a serial, finds its RMAs too. As
+                // subqueries: the matches of every customer are weighed, and the visible RMAs kept
+                // (a capped list of ids could fill up with other customers' units).
+                let matching_slots = Query::select()
                     .column(slot::Column::Id)
-                    .filter(
+                    .from(slot::Entity)
+                    .cond_where(
                         Where::any()
                             .add(slot::Column::Hostname.eq(q.to_lowercase()))
                             .add(slot::Column::Name.eq(q.to_uppercase())),
                     )
-                    .limit(SEARCH_MATCHES)
-                    .into_tuple()
-                    .all(db)
-                    .await?;
-                let unit_ids: Vec<Uuid> = unit::Entity::find()
-                    .select_only()
+                    .to_owned();
+                let matching_units = Query::select()
                     .column(unit::Column::Id)
-                    .filter(unit::Column::Serial.like(containing(&q.to_uppercase())))
-                    .limit(SEARCH_MATCHES)
-                    .into_tuple()
-                    .all(db)
-                    .await?;
+                    .from(unit::Entity)
+                    .and_where(unit::Column::Serial.like(containing(&q.to_uppercase())))
+                    .to_owned();
                 Where::any()
                     .add(rma::Column::RefsText.like(containing(&q.to_uppercase())))
-                    .add(rma::Column::SlotId.is_in(slot_ids))
-                    .add(rma::Column::UnitId.is_in(unit_ids.clone()))
-                    .add(rma::Column::ReturnedUnitId.is_in(unit_ids))
+                    .add(rma::Column::SlotId.in_subquery(matching_slots))
+                    .add(rma::Column::UnitId.in_subquery(matching_units.clone()))
+                    .add(rma::Column::ReturnedUnitId.in_subquery(matching_units))
             }
         };
         query = query.filter(any);

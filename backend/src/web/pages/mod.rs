@@ -277,11 +277,17 @@ fn read_flash(value: &str) -> Option<String> {
         .find_map(|(k, v)| (k == "m").then_some(v))
 }
 
-/// A page that showed the confirmation forgets it, so that a reload does not say it again.
+/// A page that showed the confirmation forgets it, so that a reload does not say it again. Only a
+/// page does: a stylesheet or another tab's poll of `/live` must not swallow it first.
 async fn forget_shown_flash(request: Request, next: axum::middleware::Next) -> Response {
     let had = CookieJar::from_headers(request.headers()).get(FLASH_COOKIE).is_some();
     let mut response = next.run(request).await;
-    if had && response.status() == StatusCode::OK {
+    let page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if had && page && response.status() == StatusCode::OK {
         let clear = format!("{FLASH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
         if let Ok(value) = header::HeaderValue::from_str(&clear) {
             response.headers_mut().append(header::SET_COOKIE, value);

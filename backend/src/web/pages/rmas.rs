@@ -940,27 +940,42 @@ async fn save_refs(
     Path(number): Path<String>,
     SignedForm { viewer, form }: SignedForm<HashMap<String, String>>,
 ) -> Response {
-    let refs: serde_json::Map<String, serde_json::Value> = REFS_FIELDS
-        .iter()
-        .filter_map(|k| {
-            let value = form.get(*k).map(|v| v.trim()).filter(|v| !v.is_empty())?;
-            Some((k.to_string(), json!(value)))
-        })
-        .collect();
     let result = match form.get("version").and_then(|v| v.trim().parse().ok()) {
-        Some(version) => {
-            let changes = crate::services::rmas::RmaChanges {
-                external_refs: refs.into(),
-                version: Some(version),
-            };
-            rmas::update(&state.db, &viewer.actor, &number, changes).await
-        }
+        Some(version) => save_refs_from_form(&state, &viewer, &number, &form, version).await,
         None => Err(AppError::invalid("version is missing")),
     };
     match result {
         Ok(_) => done(&format!("/rmas/{}", number.trim()), "References saved."),
         Err(err) => refused_on_page(&state, viewer, &number, REFS_FORM, &form, err).await,
     }
+}
+
+/// The form's three references replace those keys only: the others an integration or an alarm set
+/// (a ticket, an incident link) stay as they are.
+async fn save_refs_from_form(
+    state: &AppState,
+    viewer: &Viewer,
+    number: &str,
+    form: &HashMap<String, String>,
+    version: i32,
+) -> Result<RmaView, AppError> {
+    let mut refs = rmas::find_visible(&state.db, &viewer.actor, number)
+        .await?
+        .external_refs
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for key in REFS_FIELDS {
+        match form.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            Some(value) => refs.insert(key.to_string(), json!(value)),
+            None => refs.remove(key),
+        };
+    }
+    let changes = crate::services::rmas::RmaChanges {
+        external_refs: refs.into(),
+        version: Some(version),
+    };
+    rmas::update(&state.db, &viewer.actor, number, changes).await
 }
 
 /// Uploads evidence from the RMA page: a multipart form whose `csrf` field comes before the file.

@@ -95,6 +95,28 @@ async fn shelf(
         ..Default::default()
     };
     let page = units::stock(&state.db, &viewer.actor, filter).await?;
+    // The stock filter reads an unknown code as "nothing there"; a page names what it cannot find.
+    use crate::entities::{depot as depots, part as parts};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let (depot, part) = (depot.trim().to_uppercase(), part.trim().to_uppercase());
+    let depot_known = depots::Entity::find()
+        .filter(depots::Column::Code.eq(depot.as_str()))
+        .one(&state.db)
+        .await?
+        .is_some();
+    let part_known = parts::Entity::find()
+        .filter(parts::Column::Number.eq(part.as_str()))
+        .one(&state.db)
+        .await?
+        .is_some();
+    if !depot_known || !part_known {
+        let what = if depot_known {
+            format!("part {part}")
+        } else {
+            format!("depot {depot}")
+        };
+        return Err(AppError::not_found(what).into());
+    }
     render(
         "units/shelf.html",
         &ShelfPage {
