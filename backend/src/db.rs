@@ -292,6 +292,18 @@ async fn group_commits(db: DatabaseConnection, mut queue: tokio::sync::mpsc::Unb
         // How many writes share a commit: 1 when writes come one at a time, more under load.
         metrics::histogram!("depot_sqlite_group_commit_writes").record(group.len() as f64);
         let mut settles = Vec::with_capacity(group.len());
+        if group.len() == 1 {
+            // Alone, a piece needs no savepoint of its own: its transaction is its savepoint
+            // (two statements fewer for every write that did not have to wait).
+            let piece = group.pop().expect("one piece");
+            let (succeeded, settle) = piece(Ok(&txn)).await;
+            let committed = match succeeded {
+                true => txn.commit().await,
+                false => txn.rollback().await,
+            };
+            settle(committed);
+            continue;
+        }
         let mut failed: Option<DbErr> = None;
         let mut group = group.into_iter();
         for piece in group.by_ref() {
