@@ -397,4 +397,31 @@ async fn the_list_page_puts_breached_cases_first() {
         urgent("?q=CN-ORD1-0102").await.is_none(),
         "a search shows what it found"
     );
+
+    // Many breached: the strip shows the ten most urgent and says how many there are.
+    for serial in [
+        "CN-ORD1-0103",
+        "CN-ORD1-0104",
+        "CN-ORD1-0105",
+        "CN-ORD1-0106",
+        "CN-ORD1-0107",
+        "CN-ORD1-0108",
+        "CN-ORD1-0201",
+        "CN-ORD1-0202",
+        "CN-ORD1-0203",
+        "CN-ORD1-0204",
+        "CN-ORD1-0205",
+        "CN-ORD1-0206",
+    ] {
+        let body = json!({"site": "cw-ord1", "serial": serial, "severity": "sev2", "symptom": "down"});
+        let number = app.post(FE, "/api/v1/rmas", &body).await.expect(201)["number"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        retime(&app, &number, Utc::now() - Duration::days(1), None).await;
+    }
+    let strip = urgent("").await.expect("breached cases are shown first");
+    assert!(strip.contains("the 10 most urgent of 13"), "{strip}");
+    assert_eq!(strip.matches(">RMA-").count(), 10, "{strip}");
+    assert!(!strip.contains(&format!(">{}<", numbers[1])), "only breached ones");
 }

@@ -1,6 +1,5 @@
 //! Alarm intake from monitoring and chat: one open RMA per serial, and retried calls answered the
 //! same way through the `Idempotency-Key`.
-use crate::db::begin_write;
 use crate::domain::diagnosis::map_severity;
 use crate::domain::{Location, Serial};
 use crate::entities::{idempotency_key, organization, site, unit};
@@ -43,48 +42,53 @@ pub async fn intake(
     key: Option<&str>,
 ) -> AppResult<Intake> {
     let alarm: Alarm = serde_json::from_value(body.clone()).map_err(|e| AppError::invalid(e.to_string()))?;
-    let txn = begin_write(db).await?;
+    if key.is_some_and(|key| key.trim().is_empty() || key.len() > 200) {
+        return Err(AppError::invalid("Idempotency-Key must be 1 to 200 characters"));
+    }
     let request_hash = tokens::hash(&serde_json::to_string(body).unwrap_or_default());
-    if let Some(key) = key {
-        if key.trim().is_empty() || key.len() > 200 {
-            return Err(AppError::invalid("Idempotency-Key must be 1 to 200 characters"));
-        }
-        let seen = idempotency_key::Entity::find()
-            .filter(idempotency_key::Column::UserId.eq(actor.user_id))
-            .filter(idempotency_key::Column::Key.eq(key))
-            .one(&txn)
-            .await?;
-        if let Some(seen) = seen {
-            if seen.request_hash != request_hash {
-                return Err(AppError::Unprocessable {
-                    code: "idempotency_key_reused",
-                    message: format!("Idempotency-Key `{key}` was used with a different body; use a new key"),
-                });
+    let (actor, key) = (actor.clone(), key.map(str::to_string));
+    // A storm of alarms shares commits (`db::write`).
+    crate::db::write(db, move |txn| {
+        Box::pin(async move {
+            if let Some(key) = &key {
+                let seen = idempotency_key::Entity::find()
+                    .filter(idempotency_key::Column::UserId.eq(actor.user_id))
+                    .filter(idempotency_key::Column::Key.eq(key))
+                    .one(txn)
+                    .await?;
+                if let Some(seen) = seen {
+                    if seen.request_hash != request_hash {
+                        return Err(AppError::Unprocessable {
+                            code: "idempotency_key_reused",
+                            message: format!("Idempotency-Key `{key}` was used with a different body; use a new key"),
+                        });
+                    }
+                    let body = serde_json::from_str(&seen.body).map_err(|e| AppError::Internal(e.into()))?;
+                    return Ok(Intake {
+                        status: seen.status as u16,
+                        body,
+                    });
+                }
             }
-            let body = serde_json::from_str(&seen.body).map_err(|e| AppError::Internal(e.into()))?;
-            return Ok(Intake {
-                status: seen.status as u16,
-                body,
-            });
-        }
-    }
-    let (status, view) = take(&txn, actor, alarm).await?;
-    let body = serde_json::to_value(&view).map_err(|e| AppError::Internal(e.into()))?;
-    if let Some(key) = key {
-        idempotency_key::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            user_id: Set(actor.user_id),
-            key: Set(key.to_string()),
-            request_hash: Set(request_hash),
-            status: Set(status as i32),
-            body: Set(body.to_string()),
-            created_at: Set(Utc::now()),
-        }
-        .insert(&txn)
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(Intake { status, body })
+            let (status, view) = take(txn, &actor, alarm).await?;
+            let body = serde_json::to_value(&view).map_err(|e| AppError::Internal(e.into()))?;
+            if let Some(key) = key {
+                idempotency_key::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    user_id: Set(actor.user_id),
+                    key: Set(key),
+                    request_hash: Set(request_hash),
+                    status: Set(status as i32),
+                    body: Set(body.to_string()),
+                    created_at: Set(Utc::now()),
+                }
+                .insert(txn)
+                .await?;
+            }
+            Ok(Intake { status, body })
+        })
+    })
+    .await
 }
 
 async fn take(txn: &DatabaseTransaction, actor: &Actor, alarm: Alarm) -> AppResult<(u16, RmaView)> {

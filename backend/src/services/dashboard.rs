@@ -7,7 +7,9 @@ use crate::services::Actor;
 use crate::services::views::{self, RmaView};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use serde::Serialize;
 
 /// One status with how many RMAs wait in it and since when.
@@ -168,30 +170,42 @@ struct Candidates {
     clocks: std::collections::HashMap<uuid::Uuid, Vec<crate::domain::sla::Clock>>,
 }
 
-async fn open_candidates(db: &DatabaseConnection, actor: &Actor) -> AppResult<Candidates> {
-    let mut open = rma::Entity::find().filter(rma::Column::ClosedAt.is_null());
-    if let Some(org) = actor.organization_scope() {
-        open = open.filter(rma::Column::OrganizationId.eq(org));
-    }
-    let rows = open.order_by_asc(rma::Column::Id).limit(CANDIDATES).all(db).await?;
+async fn open_candidates(db: &DatabaseConnection, rmas: Select<rma::Entity>) -> AppResult<Candidates> {
+    let rows = rmas
+        .filter(rma::Column::ClosedAt.is_null())
+        .order_by_asc(rma::Column::Id)
+        .limit(CANDIDATES)
+        .all(db)
+        .await?;
     let orgs = views::load_map::<organization::Entity>(db, rows.iter().map(|r| r.organization_id)).await?;
     let clocks = crate::services::sla::clocks_with(&orgs, &rows, Utc::now());
     Ok(Candidates { rows, orgs, clocks })
 }
 
-/// The open RMAs (among the candidates) with a breached or at-risk clock, most urgent first; only
-/// these become full views.
-pub async fn urgent(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<RmaView>> {
+/// The most urgent of the open RMAs with a breached or at-risk clock, and how many there are.
+pub struct Urgent {
+    pub shown: Vec<RmaView>,
+    pub total: usize,
+}
+
+/// Among the candidates of `rmas` (see [`Candidates`]), those with a breached or at-risk clock,
+/// most urgent first; only the `shown` first become full views.
+pub async fn urgent(db: &DatabaseConnection, rmas: Select<rma::Entity>, shown: usize) -> AppResult<Urgent> {
     use crate::services::sla::urgency;
-    let Candidates { rows, orgs, mut clocks } = open_candidates(db, actor).await?;
-    let at_risk: Vec<rma::Model> = rows
+    let Candidates { rows, orgs, mut clocks } = open_candidates(db, rmas).await?;
+    let mut at_risk: Vec<(u8, rma::Model)> = rows
         .into_iter()
-        .filter(|r| clocks.get(&r.id).is_some_and(|c| urgency(c) < 2))
+        .filter_map(|r| {
+            let level = clocks.get(&r.id).map(|c| urgency(c))?;
+            (level < 2).then_some((level, r))
+        })
         .collect();
-    let their_clocks = at_risk.iter().filter_map(|r| clocks.remove_entry(&r.id)).collect();
-    let mut urgent = views::rma_views_with(db, at_risk, &orgs, their_clocks).await?;
-    urgent.sort_by_key(|r| (urgency(&r.clocks), r.status_changed_at));
-    Ok(urgent)
+    at_risk.sort_by_key(|(level, r)| (*level, r.status_changed_at));
+    let total = at_risk.len();
+    let most: Vec<rma::Model> = at_risk.into_iter().take(shown).map(|(_, r)| r).collect();
+    let their_clocks = most.iter().filter_map(|r| clocks.remove_entry(&r.id)).collect();
+    let shown = views::rma_views_with(db, most, &orgs, their_clocks).await?;
+    Ok(Urgent { shown, total })
 }
 
 /// An open RMA ranked by what its failure costs the customer, with the reason in words.
@@ -212,7 +226,11 @@ const WAITING_SHOWN: u64 = 30;
 /// Open RMAs by impact: a sev1 nobody has answered yet always first, then breached and at-risk
 /// clocks, lost redundancy in the cluster, severity and age.
 pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<Ranked>> {
-    let Candidates { rows, orgs, mut clocks } = open_candidates(db, actor).await?;
+    let mut visible = rma::Entity::find();
+    if let Some(org) = actor.organization_scope() {
+        visible = visible.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let Candidates { rows, orgs, mut clocks } = open_candidates(db, visible).await?;
     let mut per_cluster: std::collections::HashMap<uuid::Uuid, usize> = std::collections::HashMap::new();
     for r in &rows {
         if let Some(c) = r.cluster_id {

@@ -8,7 +8,6 @@ mod view;
 use view::detail;
 pub use view::{compose_notice, find_visible, get};
 
-use crate::db::begin_write;
 use crate::domain::lifecycle::{self, Status};
 pub use crate::domain::lifecycle::{RemovedPart, TransitionRequest};
 use crate::domain::sla::Entered;
@@ -22,7 +21,7 @@ use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition as Where, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -45,7 +44,7 @@ pub struct OpenRma {
 }
 
 /// Filters of `GET /api/v1/rmas`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 pub struct RmaFilter {
     pub status: Option<String>,
     /// Site code.
@@ -104,9 +103,12 @@ pub async fn open_rma_of(db: &DatabaseConnection, actor: &Actor, serial: &str) -
 /// Opens an RMA in `reported`, numbered gap-free within its year.
 #[tracing::instrument(skip(db, input), fields(actor = %actor.email))]
 pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> AppResult<RmaView> {
-    let txn = begin_write(db).await?;
-    let view = open_in(&txn, actor, input).await?;
-    txn.commit().await?;
+    let actor_in_lock = actor.clone();
+    // An alarm storm opens many at once: they share commits (`db::write`).
+    let view = crate::db::write(db, move |txn| {
+        Box::pin(async move { open_in(txn, &actor_in_lock, input).await })
+    })
+    .await?;
     metrics::counter!("depot_rmas_opened_total").increment(1);
     Ok(view)
 }
@@ -279,10 +281,9 @@ fn containing(text: &str) -> sea_orm::sea_query::LikeExpr {
     sea_orm::sea_query::LikeExpr::new(escaped).escape('\\')
 }
 
-/// Lists RMAs visible to `actor`, newest first.
-pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> AppResult<Page<RmaView>> {
-    let limit = page_limit(filter.limit)?;
-    let cursor = parse_cursor(filter.cursor.as_deref())?;
+/// The RMAs `actor` may see that `filter`'s status, severity, site, customer and depot let
+/// through (the search, order and page are the list's).
+pub async fn narrowed(db: &DatabaseConnection, actor: &Actor, filter: &RmaFilter) -> AppResult<Select<rma::Entity>> {
     let mut query = rma::Entity::find();
     if let Some(org) = actor.organization_scope() {
         query = query.filter(rma::Column::OrganizationId.eq(org));
@@ -319,6 +320,14 @@ pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> 
             .await?;
         query = query.filter(rma::Column::ReturnDepotId.eq(id.map_or(nothing, |d| d.id)));
     }
+    Ok(query)
+}
+
+/// Lists RMAs visible to `actor`, newest first.
+pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> AppResult<Page<RmaView>> {
+    let limit = page_limit(filter.limit)?;
+    let cursor = parse_cursor(filter.cursor.as_deref())?;
+    let mut query = narrowed(db, actor, &filter).await?;
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         // An RMA number; else a serial of any of the RMA's units; else part of an external
         // reference (the only search that cannot use an index, so it comes last).
@@ -624,39 +633,39 @@ pub async fn update(db: &DatabaseConnection, actor: &Actor, number: &str, change
         "edit an RMA's references",
     )?;
     let refs = external_refs(Some(changes.external_refs))?;
-    let txn = begin_write(db).await?;
-    let rma = find_visible(&txn, actor, number).await?;
-    let version = changes.version.unwrap_or(rma.version);
-    let now = Utc::now();
-    let updated = rma::Entity::update_many()
-        .set(rma::ActiveModel {
-            refs_text: Set(refs_text(&refs)),
-            external_refs: Set(refs.clone()),
-            version: Set(rma.version + 1),
-            updated_at: Set(now),
-            ..Default::default()
+    let actor_in_lock = actor.clone();
+    let number = number.to_string();
+    let updated = crate::db::write(db, move |txn| {
+        Box::pin(async move {
+            let actor = &actor_in_lock;
+            let rma = find_visible(txn, actor, &number).await?;
+            let version = changes.version.unwrap_or(rma.version);
+            let now = Utc::now();
+            let updated = rma::Entity::update_many()
+                .set(rma::ActiveModel {
+                    refs_text: Set(refs_text(&refs)),
+                    external_refs: Set(refs.clone()),
+                    version: Set(rma.version + 1),
+                    updated_at: Set(now),
+                    ..Default::default()
+                })
+                .filter(rma::Column::Id.eq(rma.id))
+                .filter(rma::Column::Version.eq(version))
+                .exec_with_returning(txn)
+                .await?
+                .pop()
+                .ok_or_else(|| {
+                    AppError::VersionConflict(format!("{} changed since version {version}; reload it", rma.number))
+                })?;
+            let fields = json!({"external_refs": refs});
+            history::append(
+                txn,
+                history::Entry::change(rma.id, "refs_updated", Some(actor), fields, now),
+            )
+            .await?;
+            Ok::<_, AppError>(updated)
         })
-        .filter(rma::Column::Id.eq(rma.id))
-        .filter(rma::Column::Version.eq(version))
-        .exec(&txn)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(AppError::VersionConflict(format!(
-            "{} changed since version {version}; reload it",
-            rma.number
-        )));
-    }
-    let fields = json!({"external_refs": refs});
-    history::append(
-        &txn,
-        history::Entry::change(rma.id, "refs_updated", Some(actor), fields, now),
-    )
+    })
     .await?;
-    let fresh = rma::Entity::find_by_id(rma.id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("RMA vanished"))?;
-    let view = detail(&txn, actor, fresh).await?;
-    txn.commit().await?;
-    Ok(view)
+    detail(db, actor, updated).await
 }

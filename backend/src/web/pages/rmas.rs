@@ -40,8 +40,10 @@ pub fn routes() -> Router<AppState> {
 #[derive(Serialize)]
 struct ListPage {
     chrome: Chrome,
-    /// Open RMAs with a breached or at-risk clock, most urgent first.
+    /// Open RMAs with a breached or at-risk clock, the most urgent first.
     urgent: Vec<RmaView>,
+    /// How many there are in all.
+    urgent_total: usize,
     /// What the page is current with (`GET /live`).
     stamp: String,
     page: Page<RmaView>,
@@ -53,6 +55,9 @@ struct ListPage {
     depots: [&'static str; 2],
     organizations: Vec<&'static str>,
 }
+
+/// How many of the breached and at-risk RMAs the list shows above its page.
+const URGENT_SHOWN: usize = 10;
 
 async fn list(
     State(state): State<AppState>,
@@ -76,14 +81,25 @@ async fn list(
             .transpose()?,
         cursor: get("cursor"),
     };
-    // Breached and at-risk cases first: on the first page, those of the open ones that the
-    // filter's status, site, severity, customer and depot let through (a search shows what it found).
-    let urgent = match (&filter.cursor, &filter.q) {
-        (None, None) => urgent_matching(&state, &viewer, &filter).await?,
-        _ => vec![],
+    // Breached and at-risk cases first: on the first page, the most urgent of the open ones that
+    // the filter's status, site, severity, customer and depot let through (a search shows what it
+    // found). The page's reads are independent: they run side by side.
+    let urgent = async {
+        match (&filter.cursor, &filter.q) {
+            (None, None) => {
+                let open = rmas::narrowed(&state.db, &viewer.actor, &filter).await?;
+                Ok(Some(
+                    crate::services::dashboard::urgent(&state.db, open, URGENT_SHOWN).await?,
+                ))
+            }
+            _ => Ok::<_, AppError>(None),
+        }
     };
-    let stamp = crate::services::dashboard::stamp(&state.db, &viewer.actor).await?;
-    let page = rmas::list(&state.db, &viewer.actor, filter).await?;
+    let stamp = crate::services::dashboard::stamp(&state.db, &viewer.actor);
+    let page = rmas::list(&state.db, &viewer.actor, filter.clone());
+    let sites = units::visible_sites(&state.db, &viewer.actor);
+    let (urgent, stamp, page, sites) = tokio::try_join!(urgent, stamp, page, sites)?;
+    let (urgent, urgent_total) = urgent.map_or((vec![], 0), |u| (u.shown, u.total));
     let kept: HashMap<String, String> = raw
         .into_iter()
         .filter(|(k, v)| k != "cursor" && !v.trim().is_empty())
@@ -94,7 +110,6 @@ async fn list(
         params.push(("cursor".into(), c.clone()));
         format!("/rmas?{}", serde_urlencoded::to_string(&params).unwrap_or_default())
     });
-    let sites = units::visible_sites(&state.db, &viewer.actor).await?;
     let organizations = if viewer.role == Role::DcTech {
         vec![]
     } else {
@@ -105,6 +120,7 @@ async fn list(
         &ListPage {
             chrome: Chrome::new(viewer, "rmas"),
             urgent,
+            urgent_total,
             stamp,
             page,
             filter: form_values(
@@ -119,23 +135,6 @@ async fn list(
             organizations,
         },
     )
-}
-
-/// The open RMAs whose clocks are breached or at risk ([`crate::services::dashboard::urgent`]) that the list's
-/// filter lets through, most urgent first.
-async fn urgent_matching(state: &AppState, viewer: &Viewer, filter: &RmaFilter) -> Result<Vec<RmaView>, PageError> {
-    let lets_through = |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
-    Ok(crate::services::dashboard::urgent(&state.db, &viewer.actor)
-        .await?
-        .into_iter()
-        .filter(|r| {
-            lets_through(&filter.status, &r.status)
-                && lets_through(&filter.site, &r.site)
-                && lets_through(&filter.severity, &r.severity)
-                && lets_through(&filter.organization, &r.organization)
-                && lets_through(&filter.depot, &r.return_depot)
-        })
-        .collect())
 }
 
 /// One input of a transition form.
