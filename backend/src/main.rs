@@ -90,8 +90,32 @@ enum TokenCommand {
     Revoke { email: String },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    tune_allocator();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+/// glibc's malloc, left to itself, gives a server like this one an arena per thread (sqlx's
+/// SQLite connections each run on a thread of their own) and raises its mmap threshold to 32 MB as
+/// large blocks are freed: the reliability figures' passes over a million rows then left some
+/// 200 MB of freed memory held by the process after each pass, and the next pass grew on top of
+/// it (peak RSS 395 MB at start-up on the bench's million-RMA file, 290 MB with these settings).
+/// Two arenas, large blocks mapped and unmapped on their own, and freed memory given back once
+/// 1 MB of it sits at the top of a heap. Set before any thread starts.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes malloc's parameters; no thread has started yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

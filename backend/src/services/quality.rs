@@ -179,11 +179,10 @@ pub struct Quality {
     pub no_fault_found_by_site: Vec<NoFaultFound>,
 }
 
-/// What the quality figures read of an RMA.
+/// An RMA's row as the quality figures read it.
 #[derive(sea_orm::FromQueryResult)]
-struct RmaFacts {
+struct RmaRow {
     id: Uuid,
-    number: String,
     unit_id: Uuid,
     returned_unit_id: Uuid,
     replacement_unit_id: Option<Uuid>,
@@ -191,6 +190,33 @@ struct RmaFacts {
     part_id: Uuid,
     dead_on_arrival_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+}
+
+/// What the figures keep of an RMA: every RMA is held at once (a million at scale), so its number
+/// is read at the end for the few that are shown.
+struct RmaFacts {
+    id: Uuid,
+    unit_id: Uuid,
+    returned_unit_id: Uuid,
+    replacement_unit_id: Option<Uuid>,
+    /// The replaced part: the FRU's for an FRU swap, else the unit's.
+    part_id: Uuid,
+    dead_on_arrival: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<RmaRow> for RmaFacts {
+    fn from(r: RmaRow) -> Self {
+        RmaFacts {
+            id: r.id,
+            unit_id: r.unit_id,
+            returned_unit_id: r.returned_unit_id,
+            replacement_unit_id: r.replacement_unit_id,
+            part_id: r.replacement_part_id.unwrap_or(r.part_id),
+            dead_on_arrival: r.dead_on_arrival_at.is_some(),
+            created_at: r.created_at,
+        }
+    }
 }
 
 /// The quality figures of organization `scope`'s RMAs, or of all (a customer: the replacements
@@ -203,7 +229,6 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         .select_only()
         .columns([
             rma::Column::Id,
-            rma::Column::Number,
             rma::Column::UnitId,
             rma::Column::ReturnedUnitId,
             rma::Column::ReplacementUnitId,
@@ -216,7 +241,13 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
     if let Some(org) = scope {
         q = q.filter(rma::Column::OrganizationId.eq(org));
     }
-    let all: Vec<RmaFacts> = q.into_model::<RmaFacts>().stream(db).await?.try_collect().await?;
+    let all: Vec<RmaFacts> = q
+        .into_model::<RmaRow>()
+        .stream(db)
+        .await?
+        .map_ok(RmaFacts::from)
+        .try_collect()
+        .await?;
     let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
     let depots = crate::services::views::names_by_id::<depot::Entity>(db, |d| d.code).await?;
     let sites = crate::services::views::names_by_id::<site::Entity>(db, |s| s.code).await?;
@@ -231,8 +262,9 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         .await?
         .try_collect()
         .await?;
-    // (depot, shipped at) of each RMA's outbound shipment.
-    let outbound: BTreeMap<Uuid, (Option<Uuid>, DateTime<Utc>)> = shipment::Entity::find()
+    use crate::services::reliability::SortedIndex;
+    // (shipped at, depot) of each RMA's outbound shipments; the latest counts.
+    let outbound: SortedIndex<(DateTime<Utc>, Option<Uuid>)> = shipment::Entity::find()
         .select_only()
         .columns([
             shipment::Column::RmaId,
@@ -243,23 +275,25 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         .into_tuple::<(Uuid, Option<Uuid>, DateTime<Utc>)>()
         .stream(db)
         .await?
-        .map_ok(|(rma, depot, at)| (rma, (depot, at)))
-        .try_collect()
-        .await?;
-    let swaps: BTreeMap<Uuid, DateTime<Utc>> = slot_history::Entity::find()
+        .map_ok(|(rma, depot, at)| (rma, (at, depot)))
+        .try_collect::<Vec<_>>()
+        .await?
+        .into_iter()
+        .collect();
+    let swaps: SortedIndex<DateTime<Utc>> = slot_history::Entity::find()
         .select_only()
         .columns([slot_history::Column::RmaId, slot_history::Column::InstalledAt])
         .filter(slot_history::Column::RmaId.is_not_null())
         .into_tuple::<(Uuid, DateTime<Utc>)>()
         .stream(db)
         .await?
-        .try_collect()
-        .await?;
+        .try_collect::<Vec<_>>()
+        .await?
+        .into_iter()
+        .collect();
     // Each unit's RMAs: as the failed unit (reported) and as the unit sent back (refurbished).
-    use crate::services::reliability::SortedIndex;
     let reported = SortedIndex::new(all.iter().enumerate().map(|(i, r)| (r.unit_id, i as u32)));
     let returned = SortedIndex::new(all.iter().enumerate().map(|(i, r)| (r.returned_unit_id, i as u32)));
-    let by_id = SortedIndex::new(all.iter().enumerate().map(|(i, r)| (r.id, i as u32)));
     let rmas_of = |index: &SortedIndex<u32>, unit: Uuid| index.of(unit).map(|i| &all[*i as usize]).collect::<Vec<_>>();
     // (RMA, operator, when) of each test run.
     let tests: Vec<(Uuid, Uuid, DateTime<Utc>)> = repair_record::Entity::find()
@@ -279,9 +313,11 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         BTreeMap::<String, QualityRow>::new(),
         BTreeMap::<String, QualityRow>::new(),
     );
-    let (mut early_failures, mut early_units) = (vec![], vec![]);
+    // Each early failure's replacement, and its RMAs (shipped, failed, refurbished under) by id.
+    let (mut early_failures, mut early_units, mut early_rmas) = (vec![], vec![], vec![]);
     for r in &all {
-        let (Some(unit_id), Some(&(shipped_from, shipped_at))) = (r.replacement_unit_id, outbound.get(&r.id)) else {
+        let (Some(unit_id), Some(&(shipped_at, shipped_from))) = (r.replacement_unit_id, outbound.of(r.id).last())
+        else {
             continue;
         };
         let earlier_lives: Vec<&RmaFacts> = rmas_of(&returned, unit_id)
@@ -290,7 +326,7 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
             .collect();
         // A unit that came back through a depot before is refurbished; so is stock loaded as such.
         let refurbished = !earlier_lives.is_empty() || stocked_refurbished.contains(&unit_id);
-        let failure_after_swap = swaps.get(&r.id).and_then(|swapped_at| {
+        let failure_after_swap = swaps.of(r.id).last().and_then(|swapped_at| {
             rmas_of(&reported, unit_id)
                 .into_iter()
                 .filter(|x| {
@@ -299,15 +335,12 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
                 .min_by_key(|x| x.created_at)
                 .map(|x| (x, (x.created_at - *swapped_at).num_days()))
         });
-        let how = match (r.dead_on_arrival_at, failure_after_swap) {
-            (Some(_), _) => Some("dead on arrival".to_string()),
-            (None, Some((_, days))) => Some(format!("failed after {days} days")),
-            (None, None) => None,
+        let how = match (r.dead_on_arrival, failure_after_swap) {
+            (true, _) => Some("dead on arrival".to_string()),
+            (false, Some((_, days))) => Some(format!("failed after {days} days")),
+            (false, None) => None,
         };
-        let part = parts
-            .get(&r.replacement_part_id.unwrap_or(r.part_id))
-            .cloned()
-            .unwrap_or_default();
+        let part = parts.get(&r.part_id).cloned().unwrap_or_default();
         let depot = shipped_from.and_then(|d| depots.get(&d)).cloned().unwrap_or_default();
         by_depot
             .entry(depot.clone())
@@ -322,27 +355,45 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         let passed_by = tests
             .iter()
             .filter(|(rma, _, at)| earlier.contains(rma) && *at < shipped_at)
-            .max_by_key(|(_, _, at)| *at)
-            .map(|(rma, operator, at)| PassedBy {
-                rma: by_id
-                    .of(*rma)
-                    .next()
-                    .map(|i| all[*i as usize].number.clone())
-                    .unwrap_or_default(),
-                operator: operators.get(operator).cloned().unwrap_or_default(),
-                at: *at,
-            });
+            .max_by_key(|(_, _, at)| *at);
         early_units.push(unit_id);
+        let failure_rma = failure_after_swap.map(|(x, _)| x.id);
+        early_rmas.push([Some(r.id), failure_rma, passed_by.map(|(rma, _, _)| *rma)]);
         early_failures.push(EarlyFailure {
-            rma: r.number.clone(),
+            rma: String::new(),
             replacement_serial: String::new(),
             part,
             depot,
             refurbished,
             how,
-            failure_rma: failure_after_swap.map(|(x, _)| x.number.clone()),
-            passed_by,
+            failure_rma: None,
+            passed_by: passed_by.map(|(_, operator, at)| PassedBy {
+                rma: String::new(),
+                operator: operators.get(operator).cloned().unwrap_or_default(),
+                at: *at,
+            }),
         });
+    }
+    let mut numbers: BTreeMap<Uuid, String> = BTreeMap::new();
+    let wanted: Vec<Uuid> = early_rmas.iter().flatten().flatten().copied().collect();
+    for chunk in wanted.chunks(crate::db::IN_LIST_SLICE) {
+        numbers.extend(
+            rma::Entity::find()
+                .select_only()
+                .columns([rma::Column::Id, rma::Column::Number])
+                .filter(rma::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple::<(Uuid, String)>()
+                .all(db)
+                .await?,
+        );
+    }
+    let number = |id: Option<Uuid>| id.and_then(|id| numbers.get(&id)).cloned();
+    for (failure, [shipped, failed, refurbished]) in early_failures.iter_mut().zip(early_rmas) {
+        failure.rma = number(shipped).unwrap_or_default();
+        failure.failure_rma = number(failed);
+        if let Some(passed_by) = &mut failure.passed_by {
+            passed_by.rma = number(refurbished).unwrap_or_default();
+        }
     }
     let mut serials: BTreeMap<Uuid, String> = BTreeMap::new();
     for chunk in early_units.chunks(500) {
@@ -364,6 +415,10 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
             .map(|(key, row)| QualityRow { key, ..row })
             .collect::<Vec<_>>()
     };
+
+    // The RMAs and their indexes go before the database counts the no-fault-found cases (seconds at
+    // a million RMAs): one large thing in memory at a time.
+    drop((all, reported, returned, outbound, swaps, stocked_refurbished));
 
     // No fault found: triage straight to testing, over every RMA that reached triage; counted by
     // the database per part and site (millions of events stay there).

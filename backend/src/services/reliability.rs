@@ -104,19 +104,25 @@ impl Fleet {
             .into_iter()
             .filter_map(|(c, s)| site_index.get(&s).map(|i| (c, *i)))
             .collect();
-        let slot_site: HashMap<Uuid, u16> = slot::Entity::find()
+        // Per-entry maps of a million keys are sorted vectors here (`SortedIndex`): a hash map's
+        // buckets and growth held this computation's memory well past the goal of 200 MB.
+        let slot_site: SortedIndex<u16> = slot::Entity::find()
             .select_only()
             .columns([slot::Column::Id, slot::Column::ClusterId])
             .into_tuple::<(Uuid, Uuid)>()
-            .all(db)
+            .stream(db)
+            .await?
+            .try_filter_map(|(slot, cluster)| {
+                std::future::ready(Ok(cluster_site.get(&cluster).map(|site| (slot, *site))))
+            })
+            .try_collect::<Vec<_>>()
             .await?
             .into_iter()
-            .filter_map(|(slot, cluster)| cluster_site.get(&cluster).map(|site| (slot, *site)))
             .collect();
         let mut lots: Vec<String> = vec![String::new()];
         let mut lot_index: HashMap<String, u32> = HashMap::new();
         // Every unit's part and lot.
-        let mut units: HashMap<Uuid, (u16, u32)> = HashMap::new();
+        let mut units: Vec<(Uuid, (u16, u32))> = vec![];
         let mut rows = unit::Entity::find()
             .select_only()
             .columns([unit::Column::Id, unit::Column::PartId, unit::Column::Lot])
@@ -132,10 +138,11 @@ impl Fleet {
                 }),
             };
             if let Some(part) = part_index.get(&part) {
-                units.insert(id, (*part, lot));
+                units.push((id, (*part, lot)));
             }
         }
         drop(rows);
+        let units: SortedIndex<(u16, u32)> = units.into_iter().collect();
         // Failures: an RMA approved for a replacement and not cancelled, counted where it
         // happened; each failed unit's report times, to end its lives.
         let mut failing = rma::Entity::find()
@@ -155,7 +162,7 @@ impl Fleet {
         }
         type Row = (Uuid, Option<String>, Option<Uuid>, Uuid, Uuid, DateTime<Utc>);
         let mut failures: BTreeMap<Cell, u64> = BTreeMap::new();
-        let mut failed_at: HashMap<Uuid, Vec<DateTime<Utc>>> = HashMap::new();
+        let mut failed_at: Vec<(Uuid, DateTime<Utc>)> = vec![];
         let mut rows = failing.into_tuple::<Row>().stream(db).await?;
         while let Some((returned, kind, replacement_part, part, site, at)) = rows.try_next().await? {
             // An FRU swap is a failure of the FRU, a whole-unit replacement one of the node.
@@ -163,13 +170,14 @@ impl Fleet {
                 Some("fru") => replacement_part.unwrap_or(part),
                 _ => part,
             };
-            let lot = units.get(&returned).map_or(0, |u| u.1);
+            let lot = units.of(returned).next().map_or(0, |u| u.1);
             if let (Some(p), Some(s)) = (part_index.get(&failed_part), site_index.get(&site)) {
                 *failures.entry((*p, *s, lot)).or_default() += 1;
             }
-            failed_at.entry(returned).or_default().push(at);
+            failed_at.push((returned, at));
         }
         drop(rows);
+        let failed_at: SortedIndex<DateTime<Utc>> = failed_at.into_iter().collect();
         // Lives: a stay ends in a failure when an RMA for its unit was opened during it;
         // otherwise it is censored at its removal or now.
         let mut stays = vec![];
@@ -185,19 +193,15 @@ impl Fleet {
             .stream(db)
             .await?;
         while let Some((slot, unit, installed_at, removed_at)) = rows.try_next().await? {
-            let (Some(&site), Some(&(part, lot))) = (slot_site.get(&slot), units.get(&unit)) else {
+            let (Some(&site), Some(&(part, lot))) = (slot_site.of(slot).next(), units.of(unit).next()) else {
                 continue;
             };
             if !visible(sites[site as usize].2) {
                 continue;
             }
             let ended_at = removed_at.unwrap_or(now).min(now);
-            let failure = failed_at
-                .get(&unit)
-                .into_iter()
-                .flatten()
-                .filter(|at| **at >= installed_at && **at <= ended_at)
-                .min();
+            // The earliest report within the stay (the index is sorted by time).
+            let failure = failed_at.of(unit).find(|at| **at >= installed_at && **at <= ended_at);
             let days = |end: DateTime<Utc>| (end - installed_at).num_milliseconds().max(0) as f64 / 86_400_000.0;
             stays.push(Stay {
                 part,
@@ -509,17 +513,19 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
     }
     drop(rows);
     let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
-    let restored_at: HashMap<Uuid, DateTime<Utc>> = event::Entity::find()
+    let restored_at: SortedIndex<DateTime<Utc>> = event::Entity::find()
         .select_only()
         .columns([event::Column::RmaId, event::Column::At])
         .filter(event::Column::ToStatus.eq(Status::Restored.as_str()))
         .into_tuple::<(Uuid, DateTime<Utc>)>()
         .stream(db)
         .await?
-        .try_collect()
-        .await?;
-    // The unit swapped in by each RMA: (unit, slot, when).
-    let swaps: HashMap<Uuid, (Uuid, Uuid, DateTime<Utc>)> = slot_history::Entity::find()
+        .try_collect::<Vec<_>>()
+        .await?
+        .into_iter()
+        .collect();
+    // The unit swapped in by each RMA: (when, unit, slot); the latest counts.
+    let swaps: SortedIndex<(DateTime<Utc>, Uuid, Uuid)> = slot_history::Entity::find()
         .select_only()
         .columns([
             slot_history::Column::RmaId,
@@ -531,9 +537,11 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
         .into_tuple::<(Uuid, Uuid, Uuid, DateTime<Utc>)>()
         .stream(db)
         .await?
-        .map_ok(|(rma, unit, slot, at)| (rma, (unit, slot, at)))
-        .try_collect()
-        .await?;
+        .map_ok(|(rma, unit, slot, at)| (rma, (at, unit, slot)))
+        .try_collect::<Vec<_>>()
+        .await?
+        .into_iter()
+        .collect();
     // Each serial's and slot's reports, oldest first, to find the next one after a fix.
     let reported = SortedIndex::new(rmas.iter().flat_map(|r| {
         [
@@ -547,9 +555,9 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
     let now = Utc::now();
     let mut tallies: BTreeMap<(FixBy, Option<String>), BTreeMap<String, reliability::HoldTally>> = BTreeMap::new();
     for r in &rmas {
-        let (action, unit, slot, fixed_at) = if let Some(at) = restored_at.get(&r.id) {
+        let (action, unit, slot, fixed_at) = if let Some(at) = restored_at.of(r.id).last() {
             (r.field_action, r.unit_id, r.slot_id, *at)
-        } else if let Some(&(unit, slot, at)) = swaps.get(&r.id) {
+        } else if let Some(&(at, unit, slot)) = swaps.of(r.id).last() {
             let action = if r.fru { "replace FRU" } else { "replace node" };
             (action, unit, Some(slot), at)
         } else {
@@ -787,5 +795,11 @@ impl<T: Ord> SortedIndex<T> {
             .iter()
             .take_while(move |e| e.0 == key)
             .map(|e| &e.1)
+    }
+}
+
+impl<T: Ord> FromIterator<(Uuid, T)> for SortedIndex<T> {
+    fn from_iter<I: IntoIterator<Item = (Uuid, T)>>(entries: I) -> Self {
+        SortedIndex::new(entries.into_iter())
     }
 }
