@@ -188,13 +188,27 @@ pub struct Urgent {
     pub total: usize,
 }
 
-/// Among the candidates of `rmas` (see [`Candidates`]), those with a breached or at-risk clock,
-/// most urgent first; only the `shown` first become full views.
-pub async fn urgent(db: &DatabaseConnection, rmas: Select<rma::Entity>, shown: usize) -> AppResult<Urgent> {
+/// Among the candidates (see [`Candidates`]) that `narrowing` admits, those with a breached or
+/// at-risk clock, most urgent first; only the `shown` first become full views. The candidates are
+/// read as the viewer's oldest open RMAs and narrowed in memory: asked of the database, a site or
+/// severity with few open RMAs among many closed ones made it walk the closed ones (seconds at a
+/// million RMAs).
+pub async fn urgent(
+    db: &DatabaseConnection,
+    narrowing: &crate::services::rmas::Narrowing,
+    shown: usize,
+) -> AppResult<Urgent> {
     use crate::services::sla::urgency;
-    let Candidates { rows, orgs, mut clocks } = open_candidates(db, rmas).await?;
+    if narrowing.closed_only() {
+        return Ok(Urgent {
+            shown: vec![],
+            total: 0,
+        });
+    }
+    let Candidates { rows, orgs, mut clocks } = open_candidates(db, narrowing.visible()).await?;
     let mut at_risk: Vec<(u8, rma::Model)> = rows
         .into_iter()
+        .filter(|r| narrowing.admits(r))
         .filter_map(|r| {
             let level = clocks.get(&r.id).map(|c| urgency(c))?;
             (level < 2).then_some((level, r))

@@ -281,53 +281,123 @@ fn containing(text: &str) -> sea_orm::sea_query::LikeExpr {
     sea_orm::sea_query::LikeExpr::new(escaped).escape('\\')
 }
 
-/// The RMAs `actor` may see that `filter`'s status, severity, site, customer and depot let
-/// through (the search, order and page are the list's).
-pub async fn narrowed(db: &DatabaseConnection, actor: &Actor, filter: &RmaFilter) -> AppResult<Select<rma::Entity>> {
-    let mut query = rma::Entity::find();
-    if let Some(org) = actor.organization_scope() {
-        query = query.filter(rma::Column::OrganizationId.eq(org));
+/// What a list's filter narrows the RMAs `actor` may see to: status, severity, site, customer and
+/// return depot, the codes resolved to ids (an unknown code matches nothing). The search, order and
+/// page are the list's.
+pub struct Narrowing {
+    scope: Option<Uuid>,
+    status: Option<Status>,
+    severity: Option<Severity>,
+    site: Option<Uuid>,
+    organization: Option<Uuid>,
+    depot: Option<Uuid>,
+}
+
+impl Narrowing {
+    pub async fn of(db: &DatabaseConnection, actor: &Actor, filter: &RmaFilter) -> AppResult<Narrowing> {
+        let given = |value: &Option<String>| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        // Codes become ids first: an equality on a known value lets the planner pick the composite
+        // index (a subquery made SQLite walk a whole site, a second at a million RMAs).
+        let nothing = Uuid::nil();
+        let site = match given(&filter.site) {
+            Some(code) => Some(
+                site::Entity::find()
+                    .filter(site::Column::Code.eq(code))
+                    .one(db)
+                    .await?
+                    .map_or(nothing, |s| s.id),
+            ),
+            None => None,
+        };
+        let organization = match given(&filter.organization) {
+            Some(code) => {
+                use crate::entities::organization;
+                Some(
+                    organization::Entity::find()
+                        .filter(organization::Column::Code.eq(code))
+                        .one(db)
+                        .await?
+                        .map_or(nothing, |o| o.id),
+                )
+            }
+            None => None,
+        };
+        let depot = match given(&filter.depot) {
+            Some(code) => Some(
+                depot::Entity::find()
+                    .filter(depot::Column::Code.eq(code.to_uppercase()))
+                    .one(db)
+                    .await?
+                    .map_or(nothing, |d| d.id),
+            ),
+            None => None,
+        };
+        Ok(Narrowing {
+            scope: actor.organization_scope(),
+            status: given(&filter.status).map(|s| parse::<Status>(&s)).transpose()?,
+            severity: given(&filter.severity).map(|s| parse::<Severity>(&s)).transpose()?,
+            site,
+            organization,
+            depot,
+        })
     }
-    if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
-        query = query.filter(rma::Column::Status.eq(parse::<Status>(status)?.as_str()));
+
+    /// Whether only closed RMAs can match (the status asked for is an end state).
+    pub fn closed_only(&self) -> bool {
+        self.status.is_some_and(Status::is_end)
     }
-    if let Some(severity) = filter.severity.as_deref().filter(|s| !s.is_empty()) {
-        query = query.filter(rma::Column::Severity.eq(parse::<Severity>(severity)?.as_str()));
+
+    /// The RMAs the viewer may see, before the filter.
+    pub fn visible(&self) -> Select<rma::Entity> {
+        let query = rma::Entity::find();
+        match self.scope {
+            Some(org) => query.filter(rma::Column::OrganizationId.eq(org)),
+            None => query,
+        }
     }
-    // Codes become ids first: an equality on a known value lets the planner pick the composite
-    // index (a subquery made SQLite walk a whole site, a second at a million RMAs). An unknown
-    // code matches nothing.
-    let nothing = Uuid::nil();
-    if let Some(code) = filter.site.as_deref().filter(|s| !s.is_empty()) {
-        let id = site::Entity::find()
-            .filter(site::Column::Code.eq(code.trim()))
-            .one(db)
-            .await?;
-        query = query.filter(rma::Column::SiteId.eq(id.map_or(nothing, |s| s.id)));
+
+    /// The RMAs that match, as a query.
+    pub fn select(&self) -> Select<rma::Entity> {
+        let mut query = self.visible();
+        if let Some(status) = self.status {
+            query = query.filter(rma::Column::Status.eq(status.as_str()));
+        }
+        if let Some(severity) = self.severity {
+            query = query.filter(rma::Column::Severity.eq(severity.as_str()));
+        }
+        if let Some(site) = self.site {
+            query = query.filter(rma::Column::SiteId.eq(site));
+        }
+        if let Some(org) = self.organization {
+            query = query.filter(rma::Column::OrganizationId.eq(org));
+        }
+        if let Some(depot) = self.depot {
+            query = query.filter(rma::Column::ReturnDepotId.eq(depot));
+        }
+        query
     }
-    if let Some(code) = filter.organization.as_deref().filter(|s| !s.is_empty()) {
-        use crate::entities::organization;
-        let id = organization::Entity::find()
-            .filter(organization::Column::Code.eq(code.trim()))
-            .one(db)
-            .await?;
-        query = query.filter(rma::Column::OrganizationId.eq(id.map_or(nothing, |o| o.id)));
+
+    /// Whether an RMA the viewer may see matches, for rows already read.
+    pub fn admits(&self, r: &rma::Model) -> bool {
+        self.status.is_none_or(|s| r.status == s.as_str())
+            && self.severity.is_none_or(|s| r.severity == s.as_str())
+            && self.site.is_none_or(|id| r.site_id == id)
+            && self.organization.is_none_or(|id| r.organization_id == id)
+            && self.depot.is_none_or(|id| r.return_depot_id == id)
     }
-    if let Some(code) = filter.depot.as_deref().filter(|s| !s.is_empty()) {
-        let id = depot::Entity::find()
-            .filter(depot::Column::Code.eq(code.trim().to_uppercase()))
-            .one(db)
-            .await?;
-        query = query.filter(rma::Column::ReturnDepotId.eq(id.map_or(nothing, |d| d.id)));
-    }
-    Ok(query)
 }
 
 /// Lists RMAs visible to `actor`, newest first.
 pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> AppResult<Page<RmaView>> {
     let limit = page_limit(filter.limit)?;
     let cursor = parse_cursor(filter.cursor.as_deref())?;
-    let mut query = narrowed(db, actor, &filter).await?;
+    let mut query = Narrowing::of(db, actor, &filter).await?.select();
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         // An RMA number; else a serial of any of the RMA's units; else part of an external
         // reference (the only search that cannot use an index, so it comes last).

@@ -87,9 +87,9 @@ async fn list(
     let urgent = async {
         match (&filter.cursor, &filter.q) {
             (None, None) => {
-                let open = rmas::narrowed(&state.db, &viewer.actor, &filter).await?;
+                let narrowing = rmas::Narrowing::of(&state.db, &viewer.actor, &filter).await?;
                 Ok(Some(
-                    crate::services::dashboard::urgent(&state.db, open, URGENT_SHOWN).await?,
+                    crate::services::dashboard::urgent(&state.db, &narrowing, URGENT_SHOWN).await?,
                 ))
             }
             _ => Ok::<_, AppError>(None),
