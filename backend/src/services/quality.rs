@@ -179,6 +179,28 @@ pub struct Quality {
     pub no_fault_found_by_site: Vec<NoFaultFound>,
 }
 
+/// `text` of the rows of `E` with `ids`, asked in slices of the IN-list limit (there may be thousands).
+async fn text_by_id<E: EntityTrait>(
+    db: &DatabaseConnection,
+    ids: &[Uuid],
+    id: E::Column,
+    text: E::Column,
+) -> Result<BTreeMap<Uuid, String>, sea_orm::DbErr> {
+    let mut found = BTreeMap::new();
+    for slice in ids.chunks(crate::db::IN_LIST_SLICE) {
+        found.extend(
+            E::find()
+                .select_only()
+                .columns([id, text])
+                .filter(id.is_in(slice.iter().copied()))
+                .into_tuple::<(Uuid, String)>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
 /// An RMA's row as the quality figures read it.
 #[derive(sea_orm::FromQueryResult)]
 struct RmaRow {
@@ -374,19 +396,8 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
             }),
         });
     }
-    let mut numbers: BTreeMap<Uuid, String> = BTreeMap::new();
     let wanted: Vec<Uuid> = early_rmas.iter().flatten().flatten().copied().collect();
-    for chunk in wanted.chunks(crate::db::IN_LIST_SLICE) {
-        numbers.extend(
-            rma::Entity::find()
-                .select_only()
-                .columns([rma::Column::Id, rma::Column::Number])
-                .filter(rma::Column::Id.is_in(chunk.iter().copied()))
-                .into_tuple::<(Uuid, String)>()
-                .all(db)
-                .await?,
-        );
-    }
+    let numbers = text_by_id::<rma::Entity>(db, &wanted, rma::Column::Id, rma::Column::Number).await?;
     let number = |id: Option<Uuid>| id.and_then(|id| numbers.get(&id)).cloned();
     for (failure, [shipped, failed, refurbished]) in early_failures.iter_mut().zip(early_rmas) {
         failure.rma = number(shipped).unwrap_or_default();
@@ -395,18 +406,7 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
             passed_by.rma = number(refurbished).unwrap_or_default();
         }
     }
-    let mut serials: BTreeMap<Uuid, String> = BTreeMap::new();
-    for chunk in early_units.chunks(500) {
-        serials.extend(
-            unit::Entity::find()
-                .select_only()
-                .columns([unit::Column::Id, unit::Column::Serial])
-                .filter(unit::Column::Id.is_in(chunk.iter().copied()))
-                .into_tuple::<(Uuid, String)>()
-                .all(db)
-                .await?,
-        );
-    }
+    let serials = text_by_id::<unit::Entity>(db, &early_units, unit::Column::Id, unit::Column::Serial).await?;
     for (failure, unit_id) in early_failures.iter_mut().zip(&early_units) {
         failure.replacement_serial = serials.get(unit_id).cloned().unwrap_or_default();
     }

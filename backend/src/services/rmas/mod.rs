@@ -281,6 +281,18 @@ fn containing(text: &str) -> sea_orm::sea_query::LikeExpr {
     sea_orm::sea_query::LikeExpr::new(escaped).escape('\\')
 }
 
+/// The id of the row of `E` whose `column` is `code`, when a code is given; an unknown code is the
+/// nil id, which matches nothing.
+async fn id_by_code<E>(db: &DatabaseConnection, column: E::Column, code: Option<String>) -> AppResult<Option<Uuid>>
+where
+    E: EntityTrait,
+    E::Model: views::HasId,
+{
+    let Some(code) = code else { return Ok(None) };
+    let found = E::find().filter(column.eq(code)).one(db).await?;
+    Ok(Some(found.map_or(Uuid::nil(), |row| views::HasId::id(&row))))
+}
+
 /// What a list's filter narrows the RMAs `actor` may see to: status, severity, site, customer and
 /// return depot, the codes resolved to ids (an unknown code matches nothing). The search, order and
 /// page are the list's.
@@ -304,40 +316,12 @@ impl Narrowing {
         };
         // Codes become ids first: an equality on a known value lets the planner pick the composite
         // index (a subquery made SQLite walk a whole site, a second at a million RMAs).
-        let nothing = Uuid::nil();
-        let site = match given(&filter.site) {
-            Some(code) => Some(
-                site::Entity::find()
-                    .filter(site::Column::Code.eq(code))
-                    .one(db)
-                    .await?
-                    .map_or(nothing, |s| s.id),
-            ),
-            None => None,
-        };
-        let organization = match given(&filter.organization) {
-            Some(code) => {
-                use crate::entities::organization;
-                Some(
-                    organization::Entity::find()
-                        .filter(organization::Column::Code.eq(code))
-                        .one(db)
-                        .await?
-                        .map_or(nothing, |o| o.id),
-                )
-            }
-            None => None,
-        };
-        let depot = match given(&filter.depot) {
-            Some(code) => Some(
-                depot::Entity::find()
-                    .filter(depot::Column::Code.eq(code.to_uppercase()))
-                    .one(db)
-                    .await?
-                    .map_or(nothing, |d| d.id),
-            ),
-            None => None,
-        };
+        use crate::entities::organization;
+        let site = id_by_code::<site::Entity>(db, site::Column::Code, given(&filter.site)).await?;
+        let organization =
+            id_by_code::<organization::Entity>(db, organization::Column::Code, given(&filter.organization)).await?;
+        let depot_code = given(&filter.depot).map(|c| c.to_uppercase());
+        let depot = id_by_code::<depot::Entity>(db, depot::Column::Code, depot_code).await?;
         Ok(Narrowing {
             scope: actor.organization_scope(),
             status: given(&filter.status).map(|s| parse::<Status>(&s)).transpose()?,
