@@ -7,9 +7,7 @@ use crate::services::Actor;
 use crate::services::views::{self, RmaView};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Select,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
 /// One status with how many RMAs wait in it and since when.
@@ -170,8 +168,12 @@ struct Candidates {
     clocks: std::collections::HashMap<uuid::Uuid, Vec<crate::domain::sla::Clock>>,
 }
 
-async fn open_candidates(db: &DatabaseConnection, rmas: Select<rma::Entity>) -> AppResult<Candidates> {
-    let rows = rmas
+async fn open_candidates(db: &DatabaseConnection, scope: Option<uuid::Uuid>) -> AppResult<Candidates> {
+    let mut open = rma::Entity::find();
+    if let Some(org) = scope {
+        open = open.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let rows = open
         .filter(rma::Column::ClosedAt.is_null())
         .order_by_asc(rma::Column::Id)
         .limit(CANDIDATES)
@@ -205,7 +207,7 @@ pub async fn urgent(
             total: 0,
         });
     }
-    let Candidates { rows, orgs, mut clocks } = open_candidates(db, narrowing.visible()).await?;
+    let Candidates { rows, orgs, mut clocks } = open_candidates(db, narrowing.scope()).await?;
     let mut at_risk: Vec<(u8, rma::Model)> = rows
         .into_iter()
         .filter(|r| narrowing.admits(r))
@@ -240,11 +242,7 @@ const WAITING_SHOWN: u64 = 30;
 /// Open RMAs by impact: a sev1 nobody has answered yet always first, then breached and at-risk
 /// clocks, lost redundancy in the cluster, severity and age.
 pub async fn by_impact(db: &DatabaseConnection, actor: &Actor) -> AppResult<Vec<Ranked>> {
-    let mut visible = rma::Entity::find();
-    if let Some(org) = actor.organization_scope() {
-        visible = visible.filter(rma::Column::OrganizationId.eq(org));
-    }
-    let Candidates { rows, orgs, mut clocks } = open_candidates(db, visible).await?;
+    let Candidates { rows, orgs, mut clocks } = open_candidates(db, actor.organization_scope()).await?;
     let mut per_cluster: std::collections::HashMap<uuid::Uuid, usize> = std::collections::HashMap::new();
     for r in &rows {
         if let Some(c) = r.cluster_id {

@@ -337,18 +337,17 @@ impl Narrowing {
         self.status.is_some_and(Status::is_end)
     }
 
-    /// The RMAs the viewer may see, before the filter.
-    pub fn visible(&self) -> Select<rma::Entity> {
-        let query = rma::Entity::find();
-        match self.scope {
-            Some(org) => query.filter(rma::Column::OrganizationId.eq(org)),
-            None => query,
-        }
+    /// The organization whose RMAs the viewer sees, or none for all.
+    pub fn scope(&self) -> Option<Uuid> {
+        self.scope
     }
 
     /// The RMAs that match, as a query.
     pub fn select(&self) -> Select<rma::Entity> {
-        let mut query = self.visible();
+        let mut query = rma::Entity::find();
+        if let Some(org) = self.scope {
+            query = query.filter(rma::Column::OrganizationId.eq(org));
+        }
         if let Some(status) = self.status {
             query = query.filter(rma::Column::Status.eq(status.as_str()));
         }
