@@ -104,7 +104,7 @@ pub async fn open_rma_of(db: &DatabaseConnection, actor: &Actor, serial: &str) -
 #[tracing::instrument(skip(db, input), fields(actor = %actor.email))]
 pub async fn open(db: &DatabaseConnection, actor: &Actor, input: OpenRma) -> AppResult<RmaView> {
     let actor_in_lock = actor.clone();
-    // An alarm storm opens many at once: they share commits (`db::write`).
+    // Opens that come together (a failing rack, a storm of reports) share commits (`db::write`).
     let view = crate::db::write(db, move |txn| {
         Box::pin(async move { open_in(txn, &actor_in_lock, input).await })
     })
