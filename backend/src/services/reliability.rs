@@ -441,9 +441,11 @@ struct FixFacts {
     id: Uuid,
     unit_id: Uuid,
     slot_id: Option<Uuid>,
-    part_id: Uuid,
-    /// The field action its resolution names, when it was restored in the field.
-    field_action: &'static str,
+    /// Its part, as an index into the part numbers.
+    part: u16,
+    /// The field action its resolution names (when it was restored in the field), as an index
+    /// into the distinct actions.
+    field_action: u8,
     /// Its fault code, as an index into the distinct codes.
     fault_code: u32,
     /// Replaced as an FRU rather than a whole node.
@@ -490,6 +492,13 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
         Option<String>,
         DateTime<Utc>,
     );
+    let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
+    let (part_index, part_numbers): (HashMap<Uuid, u16>, Vec<String>) = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, (id, number))| ((id, i as u16), number))
+        .unzip();
+    let mut actions: Vec<&'static str> = vec![];
     let mut rmas: Vec<FixFacts> = vec![];
     let mut rows = q.into_tuple::<Row>().stream(db).await?;
     while let Some((id, unit_id, slot_id, part_id, resolution, fault_code, kind, created_at)) = rows.try_next().await? {
@@ -504,15 +513,23 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
             id,
             unit_id,
             slot_id,
-            part_id,
-            field_action: reliability::field_action(resolution.as_deref().unwrap_or_default()),
+            part: part_index.get(&part_id).copied().unwrap_or(u16::MAX),
+            field_action: {
+                let action = reliability::field_action(resolution.as_deref().unwrap_or_default());
+                match actions.iter().position(|a| *a == action) {
+                    Some(i) => i as u8,
+                    None => {
+                        actions.push(action);
+                        (actions.len() - 1) as u8
+                    }
+                }
+            },
             fault_code,
             fru: kind.as_deref() == Some("fru"),
             created_at,
         });
     }
     drop(rows);
-    let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
     let restored_at: SortedIndex<DateTime<Utc>> = event::Entity::find()
         .select_only()
         .columns([event::Column::RmaId, event::Column::At])
@@ -556,7 +573,7 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
     let mut tallies: BTreeMap<(FixBy, Option<String>), BTreeMap<String, reliability::HoldTally>> = BTreeMap::new();
     for r in &rmas {
         let (action, unit, slot, fixed_at) = if let Some(at) = restored_at.of(r.id).last() {
-            (r.field_action, r.unit_id, r.slot_id, *at)
+            (actions[r.field_action as usize], r.unit_id, r.slot_id, *at)
         } else if let Some(&(at, unit, slot)) = swaps.of(r.id).last() {
             let action = if r.fru { "replace FRU" } else { "replace node" };
             (action, unit, Some(slot), at)
@@ -572,7 +589,7 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
                 .min(),
         };
         let code = codes[r.fault_code as usize].clone();
-        let part = parts.get(&r.part_id).cloned();
+        let part = part_numbers.get(r.part as usize).cloned();
         for (by, key) in [(FixBy::Action, action.to_string()), (FixBy::FaultCode, code)] {
             for table in [None, part.clone()] {
                 let rows = tallies.entry((by, table)).or_default();
