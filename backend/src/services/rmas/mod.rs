@@ -44,7 +44,7 @@ pub struct OpenRma {
 }
 
 /// Filters of `GET /api/v1/rmas`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct RmaFilter {
     pub status: Option<String>,
     /// Site code.
@@ -378,9 +378,20 @@ impl Narrowing {
 
 /// Lists RMAs visible to `actor`, newest first.
 pub async fn list(db: &DatabaseConnection, actor: &Actor, filter: RmaFilter) -> AppResult<Page<RmaView>> {
+    let narrowing = Narrowing::of(db, actor, &filter).await?;
+    list_within(db, &narrowing, filter).await
+}
+
+/// [`list`] with the filter's narrowing already resolved (the list page shares it with its
+/// urgent strip).
+pub async fn list_within(
+    db: &DatabaseConnection,
+    narrowing: &Narrowing,
+    filter: RmaFilter,
+) -> AppResult<Page<RmaView>> {
     let limit = page_limit(filter.limit)?;
     let cursor = parse_cursor(filter.cursor.as_deref())?;
-    let mut query = Narrowing::of(db, actor, &filter).await?.select();
+    let mut query = narrowing.select();
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         // An RMA number; else a serial of any of the RMA's units; else part of an external
         // reference (the only search that cannot use an index, so it comes last).

@@ -84,19 +84,18 @@ async fn list(
     // Breached and at-risk cases first: on the first page, the most urgent of the open ones that
     // the filter's status, site, severity, customer and depot let through (a search shows what it
     // found). The page's reads are independent: they run side by side.
+    let narrowing = rmas::Narrowing::of(&state.db, &viewer.actor, &filter).await?;
+    let first_page = filter.cursor.is_none() && filter.q.is_none();
     let urgent = async {
-        match (&filter.cursor, &filter.q) {
-            (None, None) => {
-                let narrowing = rmas::Narrowing::of(&state.db, &viewer.actor, &filter).await?;
-                Ok(Some(
-                    crate::services::dashboard::urgent(&state.db, &narrowing, URGENT_SHOWN).await?,
-                ))
-            }
-            _ => Ok::<_, AppError>(None),
+        match first_page {
+            true => Ok(Some(
+                crate::services::dashboard::urgent(&state.db, &narrowing, URGENT_SHOWN).await?,
+            )),
+            false => Ok::<_, AppError>(None),
         }
     };
     let stamp = crate::services::dashboard::stamp(&state.db, &viewer.actor);
-    let page = rmas::list(&state.db, &viewer.actor, filter.clone());
+    let page = rmas::list_within(&state.db, &narrowing, filter);
     let sites = units::visible_sites(&state.db, &viewer.actor);
     let (urgent, stamp, page, sites) = tokio::try_join!(urgent, stamp, page, sites)?;
     let (urgent, urgent_total) = urgent.map_or((vec![], 0), |u| (u.shown, u.total));
