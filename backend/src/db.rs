@@ -11,6 +11,9 @@ use sqlx_core::transaction::TransactionManager;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod sqlite_writer;
+pub use sqlite_writer::constraint;
+
 /// Opens the pool. SQLite gets WAL, `synchronous=FULL`, foreign keys and a busy timeout on every
 /// connection; a connection is only opened on a database this process can write, and only handed
 /// out outside any transaction.
@@ -53,7 +56,15 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
             })
         });
     }
-    Ok(Database::connect(opts).await?)
+    let db = Database::connect(opts).await?;
+    if let Some(file) = sqlite_file_of(&db) {
+        let tuning = sqlite_writer::Tuning {
+            busy_timeout,
+            lifetime: settings.db_connection_lifetime,
+        };
+        sqlite_writer::tune(file, tuning);
+    }
+    Ok(db)
 }
 
 /// SQLite opens a file it may not write read-only without saying so, and shares that state among
@@ -90,14 +101,26 @@ fn refuse_read_only(file: &Path) -> Result<(), sqlx::Error> {
 /// that hold the lock long: a write of depot holds it for well under a millisecond, so a waiter
 /// slept through the turn it was waiting for and the lock stood idle.
 async fn tune_sqlite(conn: &mut sqlx::SqliteConnection, busy_timeout: Duration) -> Result<(), sqlx::Error> {
-    use libsqlite3_sys as ffi;
     let mut handle = conn.lock_handle().await?;
-    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: the handle is locked for these calls and valid while it is held.
+    match unsafe { tune_connection(handle.as_raw_handle().as_ptr(), busy_timeout) } {
+        libsqlite3_sys::SQLITE_OK => Ok(()),
+        rc => Err(sqlx::Error::Protocol(format!(
+            "tuning the SQLite connection failed: {rc}"
+        ))),
+    }
+}
+
+/// The settings of [`tune_sqlite`] on a raw connection (the pool's and the writer's).
+///
+/// # Safety
+/// `db` is an open connection that no other thread uses during the call.
+unsafe fn tune_connection(db: *mut libsqlite3_sys::sqlite3, busy_timeout: Duration) -> std::ffi::c_int {
+    use libsqlite3_sys as ffi;
     let give_up_after = busy_polls(busy_timeout);
-    // SAFETY: the handle is locked for these calls and valid while it is held. QPSG takes two
-    // ints (on, and a null pointer for the old value); the busy handler's argument is a count
-    // carried in the pointer, never dereferenced.
-    let rc = unsafe {
+    // SAFETY: QPSG takes two ints (on, and a null pointer for the old value); the busy handler's
+    // argument is a count carried in the pointer, never dereferenced.
+    unsafe {
         match ffi::sqlite3_db_config(
             db,
             ffi::SQLITE_DBCONFIG_ENABLE_QPSG,
@@ -107,12 +130,6 @@ async fn tune_sqlite(conn: &mut sqlx::SqliteConnection, busy_timeout: Duration) 
             ffi::SQLITE_OK => ffi::sqlite3_busy_handler(db, Some(poll_write_lock), give_up_after as *mut _),
             rc => rc,
         }
-    };
-    match rc {
-        ffi::SQLITE_OK => Ok(()),
-        rc => Err(sqlx::Error::Protocol(format!(
-            "tuning the SQLite connection failed: {rc}"
-        ))),
     }
 }
 
@@ -188,18 +205,15 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 /// The most pieces of work one SQLite commit carries.
 const MAX_GROUP: usize = 64;
 
-/// The group-commit queue of each SQLite file this process writes, by file name.
-static WRITERS: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<PathBuf, tokio::sync::mpsc::UnboundedSender<Work>>>,
-> = std::sync::LazyLock::new(Default::default);
-
 /// Runs `work` in a write transaction and answers once it is durable.
 ///
 /// On SQLite the writes of one process take turns anyway (one writer at a time), so they queue
-/// here instead of polling the lock: one task takes whatever work is waiting, runs each piece in a
-/// savepoint of one transaction (a piece that fails is rolled back alone) and commits them
-/// together, one sync for all of them. Nothing is answered before that commit. On PostgreSQL each
-/// piece has a transaction of its own, as the server handles concurrent writers itself.
+/// for the file's writer thread (`sqlite_writer`): it takes whatever work is waiting, runs each
+/// piece in a savepoint of one transaction (a piece that fails is rolled back alone) and commits
+/// them together, one sync for all of them. Nothing is answered before that commit. The work runs
+/// on the writer's own connection, so it reads rows by column name (models, named fields), never
+/// a tuple of several columns by position. On PostgreSQL each piece has a transaction of its own,
+/// as the server handles concurrent writers itself.
 pub async fn write<T, E, F>(db: &DatabaseConnection, work: F) -> Result<T, E>
 where
     T: Send + 'static,
@@ -230,116 +244,21 @@ where
             (succeeded, settle)
         })
     });
-    let mut piece = Some(piece);
-    // A queue whose task ended with its runtime (a test's) is replaced.
-    for _ in 0..2 {
-        let sender = {
-            let mut writers = WRITERS.lock().expect("writers lock");
-            writers
-                .entry(file.clone())
-                .or_insert_with(|| {
-                    let (sender, queue) = tokio::sync::mpsc::unbounded_channel();
-                    tokio::spawn(group_commits(db.clone(), queue));
-                    sender
-                })
-                .clone()
-        };
-        match sender.send(piece.take().expect("one piece")) {
-            Ok(()) => break,
-            Err(returned) => {
-                piece = Some(returned.0);
-                WRITERS.lock().expect("writers lock").remove(&file);
-            }
-        }
-    }
+    sqlite_writer::submit(file, piece)?;
     answered
         .await
         .map_err(|_| DbErr::Custom("the database writer stopped before committing".into()))?
 }
 
+/// The file of a SQLite database (none for PostgreSQL or an in-memory database).
 fn sqlite_file_of(db: &DatabaseConnection) -> Option<PathBuf> {
     match db.get_database_backend() {
-        DbBackend::Sqlite => Some(
-            db.get_sqlite_connection_pool()
-                .connect_options()
-                .get_filename()
-                .to_path_buf(),
-        ),
+        DbBackend::Sqlite => {
+            let options = db.get_sqlite_connection_pool().connect_options();
+            let file = options.get_filename();
+            (!file.as_os_str().is_empty() && file != Path::new(":memory:")).then(|| file.to_path_buf())
+        }
         _ => None,
-    }
-}
-
-/// The group-commit loop of one SQLite file (see [`write`]).
-async fn group_commits(db: DatabaseConnection, mut queue: tokio::sync::mpsc::UnboundedReceiver<Work>) {
-    while let Some(first) = queue.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(piece) => group.push(piece),
-                Err(_) => break,
-            }
-        }
-        let txn = match begin_write(&db).await {
-            Ok(txn) => txn,
-            Err(e) => {
-                for piece in group {
-                    let (_, settle) = piece(Err(e.clone())).await;
-                    settle(Err(e.clone()));
-                }
-                continue;
-            }
-        };
-        // How many writes share a commit: 1 when writes come one at a time, more under load.
-        metrics::histogram!("depot_sqlite_group_commit_writes").record(group.len() as f64);
-        let mut settles = Vec::with_capacity(group.len());
-        if group.len() == 1 {
-            // Alone, a piece needs no savepoint of its own: its transaction is its savepoint
-            // (two statements fewer for every write that did not have to wait).
-            let piece = group.pop().expect("one piece");
-            let (succeeded, settle) = piece(Ok(&txn)).await;
-            let committed = match succeeded {
-                true => txn.commit().await,
-                false => txn.rollback().await,
-            };
-            settle(committed);
-            continue;
-        }
-        let mut failed: Option<DbErr> = None;
-        let mut group = group.into_iter();
-        for piece in group.by_ref() {
-            let savepoint = match txn.begin().await {
-                Ok(s) => s,
-                Err(e) => {
-                    settles.push(piece(Err(e.clone())).await.1);
-                    failed = Some(e);
-                    break;
-                }
-            };
-            let (succeeded, settle) = piece(Ok(&savepoint)).await;
-            let ended = match succeeded {
-                true => savepoint.commit().await,
-                false => savepoint.rollback().await,
-            };
-            settles.push(settle);
-            if let Err(e) = ended {
-                failed = Some(e);
-                break;
-            }
-        }
-        let committed = match failed {
-            Some(e) => {
-                let _ = txn.rollback().await;
-                // What the failure left unrun hears it too.
-                for piece in group {
-                    settles.push(piece(Err(e.clone())).await.1);
-                }
-                Err(e)
-            }
-            None => txn.commit().await,
-        };
-        for settle in settles {
-            settle(committed.clone());
-        }
     }
 }
 

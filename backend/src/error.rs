@@ -159,7 +159,8 @@ impl From<DbErr> for AppError {
     /// conflicts or invalid input, an unavailable database becomes 503, the rest is a bug.
     fn from(err: DbErr) -> Self {
         use sea_orm::SqlErr;
-        match err.sql_err() {
+        // The SQLite writer's errors carry SQLite's code in their text (`db::constraint`).
+        match err.sql_err().or_else(|| crate::db::constraint(&err)) {
             Some(SqlErr::UniqueConstraintViolation(detail)) => {
                 return AppError::Conflict(format!("already exists: {detail}"));
             }

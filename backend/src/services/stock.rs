@@ -206,19 +206,26 @@ pub async fn available_counts(
             .filter(unit::Column::DepotId.is_in(shelves.iter().map(|s| s.0)))
             .filter(unit::Column::PartId.is_in(shelves.iter().map(|s| s.1)));
     }
-    let rows: Vec<(Option<Uuid>, Uuid, i64)> = query
+    // Read by name: transitions count shelves on the SQLite writer (see `db::write`).
+    #[derive(sea_orm::FromQueryResult)]
+    struct ShelfCount {
+        depot_id: Option<Uuid>,
+        part_id: Uuid,
+        count: i64,
+    }
+    let rows = query
         .select_only()
         .column(unit::Column::DepotId)
         .column(unit::Column::PartId)
         .column_as(Expr::from(Func::count(Expr::col(unit::Column::Id))), "count")
         .group_by(unit::Column::DepotId)
         .group_by(unit::Column::PartId)
-        .into_tuple()
+        .into_model::<ShelfCount>()
         .all(db)
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(depot, part, n)| depot.map(|d| ((d, part), n)))
+        .filter_map(|r| r.depot_id.map(|d| ((d, r.part_id), r.count)))
         .collect())
 }
 
