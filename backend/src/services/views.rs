@@ -384,17 +384,26 @@ async fn replacements_visible_to(
     if pulled.is_empty() {
         return Ok(HashSet::new());
     }
-    let pulls: Vec<(Uuid, Uuid)> = rma::Entity::find()
+    // Read by name: an RMA's answer is read on the SQLite writer (see `db::write`).
+    #[derive(sea_orm::FromQueryResult)]
+    struct Pull {
+        returned_unit_id: Uuid,
+        organization_id: Uuid,
+    }
+    let pulls = rma::Entity::find()
         .select_only()
         .column(rma::Column::ReturnedUnitId)
         .column(rma::Column::OrganizationId)
         .filter(rma::Column::ReturnedUnitId.is_in(pulled))
         .order_by_asc(rma::Column::Id)
-        .into_tuple()
+        .into_model::<Pull>()
         .all(db)
         .await?;
     // RMA ids are UUIDv7, so the last row of each unit is its latest pull.
-    let latest: HashMap<Uuid, Uuid> = pulls.into_iter().collect();
+    let latest: HashMap<Uuid, Uuid> = pulls
+        .into_iter()
+        .map(|p| (p.returned_unit_id, p.organization_id))
+        .collect();
     Ok(latest
         .into_iter()
         .filter(|(_, o)| *o == org)

@@ -555,17 +555,19 @@ pub async fn transition(
     let audience = std::mem::take(&mut reference.audience);
     let actor_in_lock = actor.clone();
     // Under the write lock (shared with other writes waiting for it, see `db::write`): the facts
-    // that race with writes, the plan, and its execution.
-    let updated = crate::db::write(db, move |txn| {
+    // that race with writes, the plan, its execution, and the answer, read in the transaction
+    // that made the change (what was committed, and on SQLite no thread switch per read).
+    let view = crate::db::write(db, move |txn| {
         Box::pin(async move {
             let facts = facts::under_lock(txn, &actor_in_lock, &reference, row, &req).await?;
             let plan = lifecycle::plan(&facts, &req)?;
-            execute::apply(txn, &actor_in_lock, &facts, plan, audience).await
+            let updated = execute::apply(txn, &actor_in_lock, &facts, plan, audience).await?;
+            detail(txn, &actor_in_lock, updated).await
         })
     })
     .await?;
     metrics::counter!("depot_transitions_total", "to" => to.as_str()).increment(1);
-    detail(db, actor, updated).await
+    Ok(view)
 }
 
 /// What a scan at the receiving bench found.
@@ -699,7 +701,7 @@ pub async fn update(db: &DatabaseConnection, actor: &Actor, number: &str, change
     let refs = external_refs(Some(changes.external_refs))?;
     let actor_in_lock = actor.clone();
     let number = number.to_string();
-    let updated = crate::db::write(db, move |txn| {
+    crate::db::write(db, move |txn| {
         Box::pin(async move {
             let actor = &actor_in_lock;
             let rma = find_visible(txn, actor, &number).await?;
@@ -727,9 +729,9 @@ pub async fn update(db: &DatabaseConnection, actor: &Actor, number: &str, change
                 history::Entry::change(rma.id, "refs_updated", Some(actor), fields, now),
             )
             .await?;
-            Ok::<_, AppError>(updated)
+            // The answer is read in the transaction that made the change: what was committed.
+            detail(txn, actor, updated).await
         })
     })
-    .await?;
-    detail(db, actor, updated).await
+    .await
 }

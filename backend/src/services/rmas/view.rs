@@ -34,7 +34,8 @@ pub(super) async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::M
         .parse()
         .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
     let organization_id = rma.organization_id;
-    // Three independent reads, side by side (each on a connection of its own outside a transaction).
+    // Three independent reads: side by side on the pool (a connection each), one after another in
+    // a transaction (a transition's answer).
     let flags =
         async { Ok::<_, AppError>(crate::services::genealogy::rma_flags(db, &rma, actor.organization_scope()).await?) };
     // Nothing is recorded at the depot before the unit arrives (or the customer keeps it).
