@@ -14,7 +14,7 @@ use crate::mail::outbox;
 use crate::services::views::{load_map, names_of};
 use crate::services::{Actor, diagnosis, repairs, stock};
 use chrono::Utc;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -113,7 +113,7 @@ async fn parts_by_number(db: &impl ConnectionTrait, numbers: Vec<String>) -> App
 
 /// Reads what the plan of `row` needs that does not race with the writes.
 pub async fn reference(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     actor: &Actor,
     rma: rma::Model,
     row: &'static Transition,

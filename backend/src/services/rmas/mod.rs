@@ -539,6 +539,10 @@ async fn record_event(
 /// Moves an RMA along one row of the lifecycle table: reads the facts, plans, and carries the plan
 /// out in one transaction. The status and version (compare-and-set on `version`), the units,
 /// shipments and repair records, the event and the queued notifications commit together or not at all.
+///
+/// All of it runs as one piece of write work (`db::write`): the reads cost a few microseconds each
+/// on SQLite's writer, where a read through the pool costs two thread switches, and the answer is
+/// read in the transaction that made the change, so it shows what was committed.
 #[tracing::instrument(skip(db, req), fields(actor = %actor.email, to = %req.to))]
 pub async fn transition(
     db: &DatabaseConnection,
@@ -546,23 +550,21 @@ pub async fn transition(
     number: &str,
     req: TransitionRequest,
 ) -> AppResult<RmaView> {
-    let rma = find_visible(db, actor, number).await?;
-    let from: Status = parse(&rma.status)?;
-    let to: Status = parse(&req.to)?;
-    // The table's refusals come before anything is read for the plan.
-    let row = lifecycle::authorize(from, to, actor.role, rma.keep_your_drive, |f| req.has(f))?;
-    let mut reference = facts::reference(db, actor, rma, row, &req).await?;
-    let audience = std::mem::take(&mut reference.audience);
-    let actor_in_lock = actor.clone();
-    // Under the write lock (shared with other writes waiting for it, see `db::write`): the facts
-    // that race with writes, the plan, its execution, and the answer, read in the transaction
-    // that made the change (what was committed, and on SQLite no thread switch per read).
-    let view = crate::db::write(db, move |txn| {
+    let (actor, number) = (actor.clone(), number.to_string());
+    let (view, to) = crate::db::write(db, move |txn| {
         Box::pin(async move {
-            let facts = facts::under_lock(txn, &actor_in_lock, &reference, row, &req).await?;
+            let actor = &actor;
+            let rma = find_visible(txn, actor, &number).await?;
+            let from: Status = parse(&rma.status)?;
+            let to: Status = parse(&req.to)?;
+            // The table's refusals come before anything is read for the plan.
+            let row = lifecycle::authorize(from, to, actor.role, rma.keep_your_drive, |f| req.has(f))?;
+            let mut reference = facts::reference(txn, actor, rma, row, &req).await?;
+            let audience = std::mem::take(&mut reference.audience);
+            let facts = facts::under_lock(txn, actor, &reference, row, &req).await?;
             let plan = lifecycle::plan(&facts, &req)?;
-            let updated = execute::apply(txn, &actor_in_lock, &facts, plan, audience).await?;
-            detail(txn, &actor_in_lock, updated).await
+            let updated = execute::apply(txn, actor, &facts, plan, audience).await?;
+            Ok::<_, AppError>((detail(txn, actor, updated).await?, to))
         })
     })
     .await?;
