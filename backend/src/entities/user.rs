@@ -18,6 +18,20 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// A depot technician's depot: read with the user when a request is authenticated.
+    #[sea_orm(
+        belongs_to = "super::depot::Entity",
+        from = "Column::DepotId",
+        to = "super::depot::Column::Id"
+    )]
+    Depot,
+}
+
+impl Related<super::depot::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Depot.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

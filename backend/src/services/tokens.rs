@@ -57,16 +57,26 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str) -> AppResult<Act
         .and_where(api_token::Column::TokenHash.eq(hash(token)))
         .and_where(api_token::Column::RevokedAt.is_null())
         .to_owned();
-    let user = user::Entity::find()
+    let (user, depot) = user::Entity::find()
         .filter(user::Column::Id.in_subquery(holder))
+        .find_also_related(depot::Entity)
         .one(db)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    actor_for(db, user).await
+    actor_with(user, depot.map(|d| d.code))
 }
 
 /// Builds the [`Actor`] of a user row; a disabled user cannot act.
 pub async fn actor_for(db: &DatabaseConnection, user: user::Model) -> AppResult<Actor> {
+    let depot_code = crate::services::views::names_of::<depot::Entity>(db, user.depot_id, |d| d.code.clone())
+        .await?
+        .into_values()
+        .next();
+    actor_with(user, depot_code)
+}
+
+/// The [`Actor`] of a user row and the code of the user's depot.
+fn actor_with(user: user::Model, depot_code: Option<String>) -> AppResult<Actor> {
     if user.disabled {
         return Err(AppError::Unauthorized);
     }
@@ -74,10 +84,6 @@ pub async fn actor_for(db: &DatabaseConnection, user: user::Model) -> AppResult<
         .role
         .parse()
         .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
-    let depot_code = crate::services::views::names_of::<depot::Entity>(db, user.depot_id, |d| d.code.clone())
-        .await?
-        .into_values()
-        .next();
     Ok(Actor {
         user_id: user.id,
         email: user.email,
