@@ -135,12 +135,7 @@ fn run(file: PathBuf, tuning: Tuning, queue: Receiver<Work>) {
         runtime.block_on(async {
             match opened {
                 Ok(()) => commit_group(&db, &link, group).await,
-                Err(e) => {
-                    for piece in group {
-                        let (_, settle) = piece(Err(e.clone())).await;
-                        settle(Err(e.clone()));
-                    }
-                }
+                Err(e) => refuse_all(group, e).await,
             }
         });
     }
@@ -159,25 +154,11 @@ async fn commit_group(db: &DatabaseConnection, link: &Mutex<Link>, mut group: Ve
     let ended = |result: Result<(), DbErr>| result.and(lock(link).failure.take().map_or(Ok(()), Err));
     // How many writes share a commit: 1 when writes come one at a time, more under load.
     metrics::histogram!("depot_sqlite_group_commit_writes").record(group.len() as f64);
-    let txn = match db.begin().await {
-        Ok(txn) => match ended(Ok(())) {
-            Ok(()) => txn,
-            Err(e) => {
-                drop(txn);
-                lock(link).after_failure();
-                for piece in group {
-                    let (_, settle) = piece(Err(e.clone())).await;
-                    settle(Err(e.clone()));
-                }
-                return;
-            }
-        },
+    let txn = match db.begin().await.and_then(|txn| ended(Ok(())).map(|()| txn)) {
+        Ok(txn) => txn,
         Err(e) => {
-            for piece in group {
-                let (_, settle) = piece(Err(e.clone())).await;
-                settle(Err(e.clone()));
-            }
-            return;
+            lock(link).after_failure();
+            return refuse_all(group, e).await;
         }
     };
     let mut settles = Vec::with_capacity(group.len());
@@ -229,6 +210,14 @@ async fn commit_group(db: &DatabaseConnection, link: &Mutex<Link>, mut group: Ve
     }
     for settle in settles {
         settle(committed.clone());
+    }
+}
+
+/// Tells every piece of `group` that it could not run.
+async fn refuse_all(group: Vec<Work>, e: DbErr) {
+    for piece in group {
+        let (_, settle) = piece(Err(e.clone())).await;
+        settle(Err(e.clone()));
     }
 }
 
@@ -304,6 +293,7 @@ struct Session(Arc<Mutex<Link>>);
 
 impl MockDatabaseTrait for Session {
     fn execute(&mut self, _counter: usize, stmt: Statement) -> Result<ExecResult, DbErr> {
+        tracing::debug!(target: "depot::sqlite_writer", sql = %stmt.sql);
         let link = lock(&self.0);
         let conn = link.conn()?;
         let rows_affected = match &stmt.values {
@@ -330,6 +320,7 @@ impl MockDatabaseTrait for Session {
     }
 
     fn query(&mut self, _counter: usize, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        tracing::debug!(target: "depot::sqlite_writer", sql = %stmt.sql);
         let rows = {
             let link = lock(&self.0);
             let conn = link.conn()?;
