@@ -89,6 +89,10 @@ fn number(lookup: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> 
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/depot.db?mode=rwc";
+/// `DEPOT_DB_BUSY_TIMEOUT_MS` unless set.
+pub const DEFAULT_DB_BUSY_TIMEOUT_MS: u64 = 10_000;
+/// `DEPOT_DB_CONNECTION_LIFETIME_S` unless set.
+pub const DEFAULT_DB_CONNECTION_LIFETIME_S: u64 = 300;
 
 impl Settings {
     /// The same settings on another database.
@@ -125,8 +129,16 @@ impl Settings {
             mail_poll: Duration::from_millis(number(&lookup, "DEPOT_MAIL_POLL_MS", 1000)?),
             jobs_interval: Duration::from_secs(number(&lookup, "DEPOT_JOBS_INTERVAL_S", 60)?),
             mail_lease: Duration::from_secs(number(&lookup, "DEPOT_MAIL_LEASE_S", 120)?),
-            db_busy_timeout: Duration::from_millis(number(&lookup, "DEPOT_DB_BUSY_TIMEOUT_MS", 10_000)?),
-            db_connection_lifetime: Duration::from_secs(number(&lookup, "DEPOT_DB_CONNECTION_LIFETIME_S", 300)?),
+            db_busy_timeout: Duration::from_millis(number(
+                &lookup,
+                "DEPOT_DB_BUSY_TIMEOUT_MS",
+                DEFAULT_DB_BUSY_TIMEOUT_MS,
+            )?),
+            db_connection_lifetime: Duration::from_secs(number(
+                &lookup,
+                "DEPOT_DB_CONNECTION_LIFETIME_S",
+                DEFAULT_DB_CONNECTION_LIFETIME_S,
+            )?),
             webhook_allow: crate::outbound::Allowed::parse(&lookup("DEPOT_WEBHOOK_ALLOW").unwrap_or_default())
                 .map_err(|e| anyhow::anyhow!("DEPOT_WEBHOOK_ALLOW: {e}"))?,
             metrics_token: lookup("DEPOT_METRICS_TOKEN").map(Secret::new),

@@ -35,11 +35,13 @@ pub struct Tuning {
     pub lifetime: Duration,
 }
 
+/// For a connection `db::connect` did not open: the settings' defaults.
 impl Default for Tuning {
     fn default() -> Self {
+        use crate::config::{DEFAULT_DB_BUSY_TIMEOUT_MS, DEFAULT_DB_CONNECTION_LIFETIME_S};
         Tuning {
-            busy_timeout: Duration::from_secs(10),
-            lifetime: Duration::from_secs(300),
+            busy_timeout: Duration::from_millis(DEFAULT_DB_BUSY_TIMEOUT_MS),
+            lifetime: Duration::from_secs(DEFAULT_DB_CONNECTION_LIFETIME_S),
         }
     }
 }
