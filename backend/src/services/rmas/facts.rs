@@ -217,8 +217,9 @@ pub fn changed_meanwhile(number: &str) -> AppError {
     AppError::VersionConflict(format!("{number} was changed by someone else; reload it and try again"))
 }
 
-/// Re-reads the RMA under the write lock (a change since [`reference`] is a 409) and loads its
-/// units and those the request names, completing the facts.
+/// Loads the RMA's units and those the request names, completing the facts. The RMA is the one
+/// [`reference`] read in this transaction: the plan carries its version, and the update's
+/// compare-and-set on it makes any change since a 409.
 pub async fn under_lock(
     txn: &DatabaseTransaction,
     actor: &Actor,
@@ -226,12 +227,7 @@ pub async fn under_lock(
     row: &'static Transition,
     req: &TransitionRequest,
 ) -> AppResult<PlanFacts> {
-    let seen = &reference.rma;
-    let rma = rma::Entity::find_by_id(seen.id)
-        .one(txn)
-        .await?
-        .filter(|r| r.version == seen.version)
-        .ok_or_else(|| changed_meanwhile(&seen.number))?;
+    let rma = reference.rma.clone();
     let names = named_serials(row, req);
     let removed: Vec<String> = match row.effects.contains(&UnitEffect::ConsumeParts) {
         true => req
