@@ -108,9 +108,10 @@ fn run(file: PathBuf, tuning: Tuning, queue: Receiver<Work>) {
         }
     };
     let link = Arc::new(Mutex::new(Link::default()));
-    let db: DatabaseConnection =
-        DatabaseConnectionType::MockDatabaseConnection(Arc::new(MockDatabaseConnection::new(Session(link.clone()))))
-            .into();
+    let db: DatabaseConnection = DatabaseConnectionType::MockDatabaseConnection(Arc::new(MockDatabaseConnection::new(
+        WriterBackend(link.clone()),
+    )))
+    .into();
     loop {
         let first = match queue.recv_timeout(IDLE) {
             Ok(piece) => piece,
@@ -291,9 +292,9 @@ impl Link {
 
 /// sea-orm's side of the writer's connection.
 #[derive(Debug)]
-struct Session(Arc<Mutex<Link>>);
+struct WriterBackend(Arc<Mutex<Link>>);
 
-impl MockDatabaseTrait for Session {
+impl MockDatabaseTrait for WriterBackend {
     fn execute(&mut self, _counter: usize, stmt: Statement) -> Result<ExecResult, DbErr> {
         tracing::debug!(target: "depot::sqlite_writer", sql = %stmt.sql);
         let link = lock(&self.0);
@@ -470,7 +471,9 @@ impl Column {
                     ),
                 }
             }
-            // Text columns, and an expression's value (a count is an i64, as sea-orm reads it).
+            // Text columns, and an expression's value, which declares no type: a number is read as
+            // an i64 or f64 (a count, as sea-orm reads it), a NULL as an integer's, so an
+            // expression that may be NULL is read into an `Option<i64>` on this path.
             _ => match value {
                 ValueRef::Null if declared.is_empty() => Value::BigInt(None),
                 ValueRef::Null => Value::String(None),
