@@ -569,6 +569,18 @@ async fn a_vendor_escalation_records_both_shipments_and_the_time_at_the_vendor()
             .all(|s| !s["delivered_at"].is_null())
     );
     assert_eq!(app.unit("CN-ORD1-0104").await["location"], "depot");
+    // The visit stays on the record once newer entries push its own out of the latest 50.
+    for i in 0..26 {
+        let failed = json!({"test_results": [{"name": format!("burn-in {i}"), "passed": false}]});
+        app.step(CAM, &number, "repair", failed).await;
+        app.step(CAM, &number, "testing", json!({"parts_consumed": []})).await;
+    }
+    let record = &app.rma(&number).await["repair"];
+    let kinds: Vec<&str> = column(&record["entries"], "kind");
+    assert_eq!(kinds.len(), 50);
+    assert!(!kinds.iter().any(|k| k.starts_with("vendor")), "{kinds:?}");
+    assert_eq!(record["vendor"]["vendor"], "Supermicro");
+    assert_eq!(record["vendor"]["vendor_return_reference"], "SMC-RET-0091");
 }
 
 #[tokio::test]

@@ -26,6 +26,20 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// Read with the unit when a transition's plan needs what it is.
+    #[sea_orm(
+        belongs_to = "super::part::Entity",
+        from = "Column::PartId",
+        to = "super::part::Column::Id"
+    )]
+    Part,
+}
+
+impl Related<super::part::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Part.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -2,9 +2,11 @@
 //! sanitization, technician time and the visit to the hardware vendor.
 use crate::entities::{finding_code, repair_record, user};
 use crate::error::AppResult;
-use crate::services::views::load_map;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -137,24 +139,42 @@ pub const RECENT_ENTRIES: u64 = 50;
 /// The record of `rma_id`, or `None` when the depot has recorded nothing.
 pub async fn record_of(db: &impl ConnectionTrait, rma_id: Uuid, labor_minutes: i32) -> AppResult<Option<RepairRecord>> {
     let of_rma = || repair_record::Entity::find().filter(repair_record::Column::RmaId.eq(rma_id));
-    let mut recent = of_rma()
+    // One read (every transition's answer asks it): the latest entries and the vendor visit's
+    // records, each with its operator. The latest are the last rows, whatever vendor rows precede them.
+    let latest = of_rma()
+        .select_only()
+        .column(repair_record::Column::Id)
         .order_by_desc(repair_record::Column::Id)
         .limit(RECENT_ENTRIES)
+        .into_query();
+    let rows = of_rma()
+        .filter(
+            Condition::any()
+                .add(repair_record::Column::Id.in_subquery(latest))
+                .add(repair_record::Column::Kind.is_in(VENDOR_KINDS)),
+        )
+        .find_also_related(user::Entity)
+        .order_by_asc(repair_record::Column::Id)
         .all(db)
         .await?;
-    if recent.is_empty() && labor_minutes == 0 {
+    if rows.is_empty() && labor_minutes == 0 {
         return Ok(None);
     }
-    recent.reverse();
-    let entries_total = match recent.len() as u64 {
+    let vendor_records: Vec<repair_record::Model> = rows
+        .iter()
+        .filter(|(r, _)| VENDOR_KINDS.contains(&r.kind.as_str()))
+        .map(|(r, _)| r.clone())
+        .collect();
+    let older = rows.len().saturating_sub(RECENT_ENTRIES as usize);
+    let entries_total = match (rows.len() - older) as u64 {
         n if n < RECENT_ENTRIES => n,
         _ => of_rma().count(db).await?,
     };
-    let users = load_map::<user::Entity>(db, recent.iter().map(|r| r.actor_id)).await?;
-    let entries = recent
+    let entries = rows
         .into_iter()
-        .map(|r| RepairEntry {
-            operator: users.get(&r.actor_id).map(|u| u.email.clone()).unwrap_or_default(),
+        .skip(older)
+        .map(|(r, operator)| RepairEntry {
+            operator: operator.map(|u| u.email).unwrap_or_default(),
             kind: r.kind,
             details: r.details,
             at: r.created_at,
@@ -164,6 +184,6 @@ pub async fn record_of(db: &impl ConnectionTrait, rma_id: Uuid, labor_minutes: i
         labor_minutes,
         entries,
         entries_total,
-        vendor: vendor_visit(db, rma_id).await?,
+        vendor: visit_in(&vendor_records, Utc::now()),
     }))
 }

@@ -244,6 +244,15 @@ pub struct ShipmentView {
 /// Builds the views of `rmas`, in order, with three queries in all (names come from the cache).
 pub async fn rma_views(db: &impl ConnectionTrait, rmas: Vec<rma::Model>) -> Result<Vec<RmaView>, DbErr> {
     let orgs = load_map::<organization::Entity>(db, rmas.iter().map(|r| r.organization_id)).await?;
+    rma_views_among(db, rmas, orgs).await
+}
+
+/// `rma_views` with the RMAs' organizations already at hand.
+pub async fn rma_views_among(
+    db: &impl ConnectionTrait,
+    rmas: Vec<rma::Model>,
+    orgs: HashMap<Uuid, organization::Model>,
+) -> Result<Vec<RmaView>, DbErr> {
     let clocks = crate::services::sla::clocks_with(&orgs, &rmas, Utc::now());
     rma_views_with(db, rmas, &orgs, clocks).await
 }

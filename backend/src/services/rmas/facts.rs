@@ -8,13 +8,13 @@ use crate::domain::lifecycle::{
 use crate::domain::policy::{PartFacts, UnitFacts};
 use crate::domain::sla::Entered;
 use crate::domain::{Guard, Serial};
-use crate::entities::{depot, part, rma, site, slot, unit};
+use crate::entities::{depot, organization, part, rma, site, slot, unit};
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
 use crate::services::views::{load_map, names_of};
 use crate::services::{Actor, diagnosis, repairs, stock};
 use chrono::Utc;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -115,16 +115,12 @@ async fn parts_by_number(db: &impl ConnectionTrait, numbers: Vec<String>) -> App
 pub async fn reference(
     db: &impl ConnectionTrait,
     actor: &Actor,
-    rma: rma::Model,
+    (rma, site, organization): (rma::Model, site::Model, &organization::Model),
     row: &'static Transition,
     req: &TransitionRequest,
 ) -> AppResult<Reference> {
     let uses = |f: Field| row.required.contains(&f) || row.optional.contains(&f);
     let has_effect = |e: UnitEffect| row.effects.contains(&e);
-    let site = site::Entity::find_by_id(rma.site_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("site missing"))?;
     let depot_ids = [Some(rma.return_depot_id), actor.depot_id].into_iter().flatten();
     let depots = load_map::<depot::Entity>(db, depot_ids).await?;
     let depot_place = |id: Uuid| depots.get(&id).map(stock::depot_place);
@@ -189,7 +185,7 @@ pub async fn reference(
     let audience = match row.notice {
         Some(_) => Audience {
             recipients: outbox::recipients(db, rma.id, &site).await?,
-            webhook: outbox::webhook_of(db, rma.organization_id).await?,
+            webhook: organization.webhook_url.clone(),
         },
         None => Audience::default(),
     };
@@ -238,25 +234,39 @@ pub async fn under_lock(
             .collect(),
         false => vec![],
     };
-    let by_serial: Vec<unit::Model> = match names.is_empty() && removed.is_empty() {
-        true => vec![],
-        false => {
-            unit::Entity::find()
-                .filter(unit::Column::Serial.is_in(names.iter().chain(&removed).cloned()))
-                .all(txn)
-                .await?
-        }
-    };
+    // The RMA's own units and those the request names, each with its part, in one read.
     let own_ids = [Some(rma.unit_id), Some(rma.returned_unit_id), rma.replacement_unit_id];
-    let own = load_map::<unit::Entity>(txn, own_ids.into_iter().flatten()).await?;
-    let mut all: HashMap<Uuid, &unit::Model> = own.iter().map(|(id, u)| (*id, u)).collect();
-    all.extend(by_serial.iter().map(|u| (u.id, u)));
-    let parts = load_map::<part::Entity>(txn, all.values().map(|u| u.part_id)).await?;
-    let sites = names_of::<site::Entity>(txn, all.values().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
-    let depots = names_of::<depot::Entity>(txn, all.values().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
-    let slots = names_of::<slot::Entity>(txn, all.values().filter_map(|u| u.slot_id), |s| s.name.clone()).await?;
+    let mut wanted = Condition::any().add(unit::Column::Id.is_in(own_ids.into_iter().flatten()));
+    if !(names.is_empty() && removed.is_empty()) {
+        wanted = wanted.add(unit::Column::Serial.is_in(names.iter().chain(&removed).cloned()));
+    }
+    let rows = unit::Entity::find()
+        .filter(wanted)
+        .find_also_related(part::Entity)
+        .all(txn)
+        .await?;
+    let mut parts = HashMap::new();
+    let mut units = Vec::with_capacity(rows.len());
+    for (u, p) in rows {
+        if let Some(p) = p {
+            parts.insert(p.id, p);
+        }
+        units.push(u);
+    }
+    let own: HashMap<Uuid, &unit::Model> = units
+        .iter()
+        .filter(|u| own_ids.contains(&Some(u.id)))
+        .map(|u| (u.id, u))
+        .collect();
+    let by_serial: Vec<&unit::Model> = units
+        .iter()
+        .filter(|u| names.contains(&u.serial) || removed.contains(&u.serial))
+        .collect();
+    let sites = names_of::<site::Entity>(txn, units.iter().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
+    let depots = names_of::<depot::Entity>(txn, units.iter().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
+    let slots = names_of::<slot::Entity>(txn, units.iter().filter_map(|u| u.slot_id), |s| s.name.clone()).await?;
     let parents =
-        names_of::<unit::Entity>(txn, all.values().filter_map(|u| u.parent_unit_id), |u| u.serial.clone()).await?;
+        names_of::<unit::Entity>(txn, units.iter().filter_map(|u| u.parent_unit_id), |u| u.serial.clone()).await?;
     let unit_ref = |u: &unit::Model| -> AppResult<UnitRef> {
         let part = parts
             .get(&u.part_id)
@@ -281,7 +291,7 @@ pub async fn under_lock(
     let own_ref = |id: Uuid| -> AppResult<UnitRef> {
         own.get(&id)
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("RMA unit {id} missing")))
-            .and_then(unit_ref)
+            .and_then(|u| unit_ref(u))
     };
     let mut named = HashMap::new();
     for u in by_serial.iter().filter(|u| names.contains(&u.serial)) {

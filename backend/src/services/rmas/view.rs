@@ -2,24 +2,53 @@
 //! viewer may do next) and the email a transition queued.
 use crate::domain::lifecycle::Status;
 use crate::domain::{RmaNumber, Severity};
-use crate::entities::{event, part, rma, shipment};
+use crate::entities::{event, organization, part, rma, shipment, site};
 use crate::error::{AppError, AppResult};
 use crate::services::views::{self, NextTransition, RmaView};
 use crate::services::{Actor, repairs, stock};
 use chrono::Utc;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Select};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Finds an RMA by number as `actor` may see it; another organization's RMA is "not found".
-pub async fn find_visible(db: &impl ConnectionTrait, actor: &Actor, number: &str) -> AppResult<rma::Model> {
-    let not_found = || AppError::not_found(format!("no RMA {}", number.trim()));
-    let number = RmaNumber::parse(number).ok_or_else(not_found)?;
+/// The RMA numbered `number` as `actor` may see it; another organization's RMA is "not found".
+fn visible(actor: &Actor, number: &str) -> AppResult<Select<rma::Entity>> {
+    let number = RmaNumber::parse(number).ok_or_else(|| not_found(number))?;
     let mut query = rma::Entity::find().filter(rma::Column::Number.eq(number.as_str()));
     if let Some(org) = actor.organization_scope() {
         query = query.filter(rma::Column::OrganizationId.eq(org));
     }
-    query.one(db).await?.ok_or_else(not_found)
+    Ok(query)
+}
+
+fn not_found(number: &str) -> AppError {
+    AppError::not_found(format!("no RMA {}", number.trim()))
+}
+
+/// Finds an RMA by number as `actor` may see it.
+pub async fn find_visible(db: &impl ConnectionTrait, actor: &Actor, number: &str) -> AppResult<rma::Model> {
+    visible(actor, number)?.one(db).await?.ok_or_else(|| not_found(number))
+}
+
+/// [`find_visible`] with the RMA's site and organization, in one read.
+pub(super) async fn find_visible_placed(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    number: &str,
+) -> AppResult<(rma::Model, site::Model, organization::Model)> {
+    match visible(actor, number)?
+        .find_also_related(site::Entity)
+        .find_also_related(organization::Entity)
+        .one(db)
+        .await?
+    {
+        Some((rma, Some(site), Some(org))) => Ok((rma, site, org)),
+        Some(_) => Err(AppError::Internal(anyhow::anyhow!(
+            "{number}: its site or organization is missing"
+        ))),
+        None => Err(not_found(number)),
+    }
 }
 
 /// One RMA with its shipments and what `actor` may do next.
@@ -29,6 +58,16 @@ pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppRes
 }
 
 pub(super) async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> AppResult<RmaView> {
+    detail_of(db, actor, rma, None).await
+}
+
+/// [`detail`], with the RMA's organization when it is at hand.
+pub(super) async fn detail_of(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    rma: rma::Model,
+    organization: Option<organization::Model>,
+) -> AppResult<RmaView> {
     let status: Status = rma
         .status
         .parse()
@@ -45,7 +84,7 @@ pub(super) async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::M
             false => Ok(None),
         }
     };
-    let shipments = async { Ok::<_, AppError>(with_shipments(db, rma.clone()).await?) };
+    let shipments = async { Ok::<_, AppError>(with_shipments(db, rma.clone(), organization).await?) };
     let (flags, repair, mut view) = tokio::try_join!(flags, repair, shipments)?;
     view.flags = Some(flags);
     view.repair = repair;
@@ -57,7 +96,11 @@ pub(super) async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::M
 }
 
 /// The RMA's view with its shipments, as its page, its API answer and its emails show it.
-async fn with_shipments(db: &impl ConnectionTrait, rma: rma::Model) -> Result<RmaView, sea_orm::DbErr> {
+async fn with_shipments(
+    db: &impl ConnectionTrait,
+    rma: rma::Model,
+    organization: Option<organization::Model>,
+) -> Result<RmaView, sea_orm::DbErr> {
     let shipments = shipment::Entity::find()
         .filter(shipment::Column::RmaId.eq(rma.id))
         .order_by_asc(shipment::Column::Id)
@@ -68,7 +111,11 @@ async fn with_shipments(db: &impl ConnectionTrait, rma: rma::Model) -> Result<Rm
         true => stock::reservation_of(db, rma.id).await?,
         false => None,
     };
-    let mut view = views::rma_views(db, vec![rma]).await?.remove(0);
+    let orgs = match organization {
+        Some(org) => HashMap::from([(org.id, org)]),
+        None => views::load_map::<organization::Entity>(db, [rma.organization_id]).await?,
+    };
+    let mut view = views::rma_views_among(db, vec![rma], orgs).await?.remove(0);
     view.shipments = Some(views::shipment_views(db, shipments).await?);
     view.reserved = reserved.map(|(unit, depot)| views::ReservedSpare {
         serial: unit.serial,
@@ -95,7 +142,7 @@ pub async fn compose_notice(
         .one(db)
         .await?
         .map_or(Value::Null, |e| e.fields);
-    let view = with_shipments(db, rma).await?;
+    let view = with_shipments(db, rma, None).await?;
     let kind_part = view.replacement_part.as_deref().unwrap_or(&view.part);
     let kind = part::Entity::find()
         .filter(part::Column::Number.eq(kind_part))
