@@ -23,6 +23,16 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// Its carrier's scans, read with it for an RMA's answer.
+    #[sea_orm(has_many = "super::tracking_scan::Entity")]
+    Scans,
+}
+
+impl Related<super::tracking_scan::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Scans.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

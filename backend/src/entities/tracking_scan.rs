@@ -25,6 +25,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::shipment::Entity",
+        from = "Column::ShipmentId",
+        to = "super::shipment::Column::Id"
+    )]
+    Shipment,
+}
+
+impl Related<super::shipment::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Shipment.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

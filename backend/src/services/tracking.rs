@@ -331,28 +331,6 @@ async fn deliver(db: &DatabaseConnection, actor: &Actor, rma: rma::Model, scan: 
     Ok(current)
 }
 
-/// The timelines of `shipment_ids`, oldest scan first.
-pub async fn timelines(
-    db: &impl ConnectionTrait,
-    shipment_ids: Vec<Uuid>,
-) -> Result<std::collections::HashMap<Uuid, Vec<ScanView>>, sea_orm::DbErr> {
-    let mut out: std::collections::HashMap<Uuid, Vec<ScanView>> = Default::default();
-    if shipment_ids.is_empty() {
-        return Ok(out);
-    }
-    let rows = tracking_scan::Entity::find()
-        .filter(tracking_scan::Column::ShipmentId.is_in(shipment_ids))
-        .order_by_asc(tracking_scan::Column::At)
-        .all(db)
-        .await?;
-    for row in rows {
-        if let Some(id) = row.shipment_id {
-            out.entry(id).or_default().push(row.into());
-        }
-    }
-    Ok(out)
-}
-
 /// A scan no shipment claimed, as an admin sees it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Unmatched {

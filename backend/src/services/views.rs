@@ -2,7 +2,9 @@
 //! number of queries whatever its length.
 use crate::domain::Role;
 use crate::domain::lifecycle::{self, Field, Status};
-use crate::entities::{cluster, depot, event, organization, part, rma, shipment, site, slot, unit, user};
+use crate::entities::{
+    cluster, depot, event, organization, part, rma, shipment, site, slot, tracking_scan, unit, user,
+};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryFilter};
@@ -326,15 +328,17 @@ pub async fn rma_views_with(
         .collect())
 }
 
-/// Builds the views of an RMA's shipments.
-pub async fn shipment_views(db: &impl ConnectionTrait, rows: Vec<shipment::Model>) -> Result<Vec<ShipmentView>, DbErr> {
-    let serials = names_of::<unit::Entity>(db, rows.iter().map(|s| s.unit_id), |u| u.serial.clone()).await?;
-    let depots = names_of::<depot::Entity>(db, rows.iter().filter_map(|s| s.depot_id), |d| d.code.clone()).await?;
-    let mut timelines = crate::services::tracking::timelines(db, rows.iter().map(|s| s.id).collect()).await?;
+/// Builds the views of an RMA's shipments, each with its carrier's scans (oldest first).
+pub async fn shipment_views(
+    db: &impl ConnectionTrait,
+    rows: Vec<(shipment::Model, Vec<tracking_scan::Model>)>,
+) -> Result<Vec<ShipmentView>, DbErr> {
+    let serials = names_of::<unit::Entity>(db, rows.iter().map(|(s, _)| s.unit_id), |u| u.serial.clone()).await?;
+    let depots = names_of::<depot::Entity>(db, rows.iter().filter_map(|(s, _)| s.depot_id), |d| d.code.clone()).await?;
     Ok(rows
         .into_iter()
-        .map(|s| ShipmentView {
-            scans: timelines.remove(&s.id).unwrap_or_default(),
+        .map(|(s, scans)| ShipmentView {
+            scans: scans.into_iter().map(Into::into).collect(),
             serial: serials.get(&s.unit_id).cloned().unwrap_or_default(),
             depot: s.depot_id.and_then(|id| depots.get(&id)).cloned(),
             tracking_url: crate::domain::carrier::tracking_url(&s.carrier, &s.tracking_number),

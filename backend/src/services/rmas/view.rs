@@ -2,7 +2,7 @@
 //! viewer may do next) and the email a transition queued.
 use crate::domain::lifecycle::Status;
 use crate::domain::{RmaNumber, Severity};
-use crate::entities::{event, organization, part, rma, shipment, site};
+use crate::entities::{event, organization, part, rma, shipment, site, tracking_scan};
 use crate::error::{AppError, AppResult};
 use crate::services::views::{self, NextTransition, RmaView};
 use crate::services::{Actor, repairs, stock};
@@ -103,7 +103,9 @@ async fn with_shipments(
 ) -> Result<RmaView, sea_orm::DbErr> {
     let shipments = shipment::Entity::find()
         .filter(shipment::Column::RmaId.eq(rma.id))
+        .find_with_related(tracking_scan::Entity)
         .order_by_asc(shipment::Column::Id)
+        .order_by_asc(tracking_scan::Column::At)
         .all(db)
         .await?;
     // Only an approved RMA holds a spare: the page and API answers skip the lookup otherwise.
