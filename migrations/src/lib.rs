@@ -17,6 +17,7 @@ mod m20261203_000013_slack_threads;
 mod m20261203_000014_unit_lots;
 mod m20261204_000015_quality;
 mod m20261204_000016_status_entered;
+mod m20261204_000017_repair_record_lookups;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000014_unit_lots::Migration),
             Box::new(m20261204_000015_quality::Migration),
             Box::new(m20261204_000016_status_entered::Migration),
+            Box::new(m20261204_000017_repair_record_lookups::Migration),
         ]
     }
 }

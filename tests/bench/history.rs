@@ -62,7 +62,10 @@ async fn lengthen(db: &DatabaseConnection, target: &rma::Model, technician: &use
     conn.exec("BEGIN", vec![]).await?;
     conn.insert("events", &crate::dataset::EVENT_COLUMNS, events).await?;
     let columns = ["id", "rma_id", "unit_id", "kind", "details", "actor_id", "created_at"];
+    let added = records.len() as i32;
     conn.insert("repair_records", &columns, records).await?;
+    let counted = "UPDATE rmas SET repair_entries = repair_entries + ? WHERE id = ?";
+    conn.exec(counted, vec![V::Int(added), V::Uuid(target.id)]).await?;
     conn.exec("COMMIT", vec![]).await?;
     Ok(())
 }

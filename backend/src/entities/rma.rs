@@ -41,6 +41,9 @@ pub struct Model {
     pub destruction_certificate: Option<String>,
     /// Technician time spent at the depot, summed over the transitions that reported it.
     pub labor_minutes: i32,
+    /// How many entries its depot record holds (kept as transitions add them, so the answer
+    /// shows the total without counting them).
+    pub repair_entries: i32,
     /// The external references' values, upper-cased, for search.
     pub refs_text: String,
     /// What a BMC event advised (`domain::redfish::Recommendation`), when one opened or joined it.

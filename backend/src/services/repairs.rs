@@ -1,12 +1,9 @@
 //! The depot's record of an RMA: findings against the catalog of fault codes, parts, test runs,
 //! sanitization, technician time and the visit to the hardware vendor.
-use crate::entities::{finding_code, repair_record, user};
+use crate::entities::{finding_code, repair_record, rma, user};
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -136,43 +133,23 @@ pub struct RepairRecord {
 /// tested once; its events (`GET .../events`) hold the whole story.
 pub const RECENT_ENTRIES: u64 = 50;
 
-/// The record of `rma_id`, or `None` when the depot has recorded nothing.
-pub async fn record_of(db: &impl ConnectionTrait, rma_id: Uuid, labor_minutes: i32) -> AppResult<Option<RepairRecord>> {
-    let of_rma = || repair_record::Entity::find().filter(repair_record::Column::RmaId.eq(rma_id));
-    // One read (every transition's answer asks it): the latest entries and the vendor visit's
-    // records, each with its operator. The latest are the last rows, whatever vendor rows precede them.
-    let latest = of_rma()
-        .select_only()
-        .column(repair_record::Column::Id)
+/// The record of `rma`, or `None` when the depot has recorded nothing.
+pub async fn record_of(db: &impl ConnectionTrait, rma: &rma::Model) -> AppResult<Option<RepairRecord>> {
+    let labor_minutes = rma.labor_minutes;
+    // Both reads walk an index from the RMA's latest entry or to its vendor records only.
+    let mut rows = repair_record::Entity::find()
+        .filter(repair_record::Column::RmaId.eq(rma.id))
+        .find_also_related(user::Entity)
         .order_by_desc(repair_record::Column::Id)
         .limit(RECENT_ENTRIES)
-        .into_query();
-    let rows = of_rma()
-        .filter(
-            Condition::any()
-                .add(repair_record::Column::Id.in_subquery(latest))
-                .add(repair_record::Column::Kind.is_in(VENDOR_KINDS)),
-        )
-        .find_also_related(user::Entity)
-        .order_by_asc(repair_record::Column::Id)
         .all(db)
         .await?;
     if rows.is_empty() && labor_minutes == 0 {
         return Ok(None);
     }
-    let vendor_records: Vec<repair_record::Model> = rows
-        .iter()
-        .filter(|(r, _)| VENDOR_KINDS.contains(&r.kind.as_str()))
-        .map(|(r, _)| r.clone())
-        .collect();
-    let older = rows.len().saturating_sub(RECENT_ENTRIES as usize);
-    let entries_total = match (rows.len() - older) as u64 {
-        n if n < RECENT_ENTRIES => n,
-        _ => of_rma().count(db).await?,
-    };
+    rows.reverse();
     let entries = rows
         .into_iter()
-        .skip(older)
         .map(|(r, operator)| RepairEntry {
             operator: operator.map(|u| u.email).unwrap_or_default(),
             kind: r.kind,
@@ -183,7 +160,7 @@ pub async fn record_of(db: &impl ConnectionTrait, rma_id: Uuid, labor_minutes: i
     Ok(Some(RepairRecord {
         labor_minutes,
         entries,
-        entries_total,
-        vendor: visit_in(&vendor_records, Utc::now()),
+        entries_total: rma.repair_entries.max(0) as u64,
+        vendor: vendor_visit(db, rma.id).await?,
     }))
 }

@@ -8,7 +8,7 @@ use crate::entities::{repair_record, rma, shipment, slot_history, unit};
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
 use crate::services::{Actor, history, stock};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, Unchanged};
 use serde_json::json;
 use uuid::Uuid;
@@ -276,6 +276,10 @@ async fn update_rma(txn: &DatabaseTransaction, plan: &Plan, facts: &PlanFacts) -
     }
     rma::Entity::update_many()
         .set(changes)
+        .col_expr(
+            rma::Column::RepairEntries,
+            Expr::col(rma::Column::RepairEntries).add(plan.records.len() as i32),
+        )
         .filter(rma::Column::Id.eq(facts.rma.id))
         .filter(rma::Column::Version.eq(plan.version))
         .exec_with_returning(txn)

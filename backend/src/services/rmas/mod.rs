@@ -193,6 +193,7 @@ pub async fn open_in(txn: &DatabaseTransaction, actor: &Actor, input: OpenRma) -
         keep_your_drive: Set(false),
         destruction_certificate: Set(None),
         labor_minutes: Set(0),
+        repair_entries: Set(0),
     }
     .insert(txn)
     .await?;

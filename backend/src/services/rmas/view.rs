@@ -80,7 +80,7 @@ pub(super) async fn detail_of(
     // Nothing is recorded at the depot before the unit arrives (or the customer keeps it).
     let repair = async {
         match status.is_at_depot_or_closed() {
-            true => repairs::record_of(db, rma.id, rma.labor_minutes).await,
+            true => repairs::record_of(db, &rma).await,
             false => Ok(None),
         }
     };
