@@ -1,5 +1,7 @@
 //! The depot's record of an RMA: findings against the catalog of fault codes, parts, test runs,
 //! sanitization, technician time and the visit to the hardware vendor.
+use crate::domain::Status;
+use crate::domain::sla::Entered;
 use crate::entities::{finding_code, repair_record, rma, user};
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
@@ -148,6 +150,10 @@ pub async fn record_of(db: &impl ConnectionTrait, rma: &rma::Model) -> AppResult
         return Ok(None);
     }
     rows.reverse();
+    // Only an RMA that has been at its vendor has a visit's records.
+    let went_to_vendor = Entered::from_json(&rma.status_entered)
+        .first(&[Status::VendorEscalated])
+        .is_some();
     let entries = rows
         .into_iter()
         .map(|(r, operator)| RepairEntry {
@@ -161,6 +167,9 @@ pub async fn record_of(db: &impl ConnectionTrait, rma: &rma::Model) -> AppResult
         labor_minutes,
         entries,
         entries_total: rma.repair_entries.max(0) as u64,
-        vendor: vendor_visit(db, rma.id).await?,
+        vendor: match went_to_vendor {
+            true => vendor_visit(db, rma.id).await?,
+            false => None,
+        },
     }))
 }

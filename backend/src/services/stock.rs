@@ -8,7 +8,7 @@ use crate::domain::{Condition, Location, Role};
 use crate::entities::{depot, part, rma, stock_threshold, unit, user};
 use crate::error::{AppError, AppResult};
 use crate::services::Actor;
-use crate::services::views::names_by_id;
+use crate::services::views::{load_map, names_by_id};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
@@ -16,6 +16,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
 use uuid::Uuid;
 
 /// How many candidates a reservation tries before it concludes the shelf is empty: others may be
@@ -190,6 +191,39 @@ pub fn depot_place(d: &depot::Model) -> Place {
         code: d.code.clone(),
         address: crate::services::labels::depot_lines(d).join("\n"),
     }
+}
+
+/// Depots are added and never changed or removed (there is no path that edits one), so what this
+/// process has read of a depot stays true on every instance: every transition needs its return
+/// depot, and asks the database only for one it has not met yet.
+static DEPOT_PLACES: LazyLock<RwLock<HashMap<Uuid, Place>>> = LazyLock::new(Default::default);
+
+/// The places of the depots with the given ids (see `DEPOT_PLACES`).
+pub async fn depot_places(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, Place>, DbErr> {
+    let mut found = HashMap::new();
+    let mut missing = vec![];
+    {
+        let known = DEPOT_PLACES.read().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            match known.get(&id) {
+                Some(place) => drop(found.insert(id, place.clone())),
+                None => missing.push(id),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let read = load_map::<depot::Entity>(db, missing).await?;
+        let mut known = DEPOT_PLACES.write().unwrap_or_else(|e| e.into_inner());
+        for (id, depot) in read {
+            let place = depot_place(&depot);
+            known.insert(id, place.clone());
+            found.insert(id, place);
+        }
+    }
+    Ok(found)
 }
 
 /// A (depot, part) pair of the shelves.

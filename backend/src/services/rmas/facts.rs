@@ -11,7 +11,7 @@ use crate::domain::{Guard, Serial};
 use crate::entities::{depot, organization, part, rma, site, slot, unit};
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
-use crate::services::views::{load_map, names_of};
+use crate::services::views::names_of;
 use crate::services::{Actor, diagnosis, repairs, stock};
 use chrono::Utc;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
@@ -122,8 +122,8 @@ pub async fn reference(
     let uses = |f: Field| row.required.contains(&f) || row.optional.contains(&f);
     let has_effect = |e: UnitEffect| row.effects.contains(&e);
     let depot_ids = [Some(rma.return_depot_id), actor.depot_id].into_iter().flatten();
-    let depots = load_map::<depot::Entity>(db, depot_ids).await?;
-    let depot_place = |id: Uuid| depots.get(&id).map(stock::depot_place);
+    let depots = stock::depot_places(db, depot_ids).await?;
+    let depot_place = |id: Uuid| depots.get(&id).cloned();
     let return_depot = depot_place(rma.return_depot_id).ok_or_else(|| anyhow::anyhow!("return depot missing"))?;
     let named_depot = match (uses(Field::Depot), req.text(Field::Depot)) {
         (true, Some(code)) => depot::Entity::find()
