@@ -5,7 +5,9 @@ use crate::domain::sla::Entered;
 use crate::entities::{finding_code, repair_record, rma, user};
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -107,7 +109,7 @@ fn visit_in(records: &[repair_record::Model], now: DateTime<Utc>) -> Option<Vend
 }
 
 /// One entry of the depot's record: what was done, with its details, by whom and when.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, FromQueryResult)]
 pub struct RepairEntry {
     /// `finding`, `parts_consumed`, `test_run`, `sanitization`, `vendor_escalation`,
     /// `vendor_return` or `destroyed_by_customer`.
@@ -138,31 +140,29 @@ pub const RECENT_ENTRIES: u64 = 50;
 /// The record of `rma`, or `None` when the depot has recorded nothing.
 pub async fn record_of(db: &impl ConnectionTrait, rma: &rma::Model) -> AppResult<Option<RepairRecord>> {
     let labor_minutes = rma.labor_minutes;
-    // Both reads walk an index from the RMA's latest entry or to its vendor records only.
-    let mut rows = repair_record::Entity::find()
+    // Both reads walk an index from the RMA's latest entry or to its vendor records only, and
+    // take only what the answer shows.
+    let mut entries: Vec<RepairEntry> = repair_record::Entity::find()
+        .select_only()
+        .column(repair_record::Column::Kind)
+        .column(repair_record::Column::Details)
+        .column_as(user::Column::Email, "operator")
+        .column_as(repair_record::Column::CreatedAt, "at")
+        .inner_join(user::Entity)
         .filter(repair_record::Column::RmaId.eq(rma.id))
-        .find_also_related(user::Entity)
         .order_by_desc(repair_record::Column::Id)
         .limit(RECENT_ENTRIES)
+        .into_model()
         .all(db)
         .await?;
-    if rows.is_empty() && labor_minutes == 0 {
+    if entries.is_empty() && labor_minutes == 0 {
         return Ok(None);
     }
-    rows.reverse();
+    entries.reverse();
     // Only an RMA that has been at its vendor has a visit's records.
     let went_to_vendor = Entered::from_json(&rma.status_entered)
         .first(&[Status::VendorEscalated])
         .is_some();
-    let entries = rows
-        .into_iter()
-        .map(|(r, operator)| RepairEntry {
-            operator: operator.map(|u| u.email).unwrap_or_default(),
-            kind: r.kind,
-            details: r.details,
-            at: r.created_at,
-        })
-        .collect();
     Ok(Some(RepairRecord {
         labor_minutes,
         entries,
