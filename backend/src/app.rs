@@ -152,15 +152,13 @@ impl App {
         let settings = &self.state.settings;
         let dispatcher = crate::mail::dispatch::Dispatcher::new(self.state.db.clone(), settings)?;
         let mail = tokio::spawn(dispatcher.run(stopped.clone()));
-        let (swept, first_sweep) = tokio::sync::oneshot::channel();
         let jobs = tokio::spawn(crate::jobs::run(
             self.state.db.clone(),
             settings.base_url.clone(),
             settings.jobs_interval,
             stopped,
-            swept,
         ));
-        let figures = tokio::spawn(warm_figures(self.state.clone(), stop.subscribe(), first_sweep));
+        let figures = tokio::spawn(warm_figures(self.state.clone(), stop.subscribe()));
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await?;
@@ -173,22 +171,12 @@ impl App {
     }
 }
 
-/// Keeps the whole fleet's reliability figures computed, so that no page waits for them: once the
-/// scheduler's first sweep is done, then every refresh interval (nothing when they are computed
-/// per request). SLA alerts come first at start, and the two large passes do not add up in memory
-/// (a million RMAs' catch-up sweep under the figures' first passes: 245 MB peak instead of ~200).
-async fn warm_figures(
-    state: AppState,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
-    first_sweep: tokio::sync::oneshot::Receiver<()>,
-) {
+/// Keeps the whole fleet's reliability figures computed, so that no page waits for them: at start,
+/// then every refresh interval (nothing when they are computed per request).
+async fn warm_figures(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     let every = state.figures.interval();
     if every.is_zero() {
         return;
-    }
-    tokio::select! {
-        _ = first_sweep => {}
-        _ = stopped.changed() => return,
     }
     loop {
         if let Err(e) = state.figures.refresh(&state.db, None).await {

@@ -18,15 +18,10 @@ pub async fn run(
     base_url: String,
     interval: std::time::Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-    first_done: tokio::sync::oneshot::Sender<()>,
 ) {
-    let mut first_done = Some(first_done);
     loop {
         if let Err(err) = run_once(&db, &base_url, Utc::now()).await {
             tracing::warn!(error = %err, "scheduled jobs failed");
-        }
-        if let Some(done) = first_done.take() {
-            let _ = done.send(());
         }
         if let Err(err) = housekeeping(&db, Utc::now()).await {
             tracing::warn!(error = %err, "housekeeping failed");
