@@ -8,7 +8,7 @@ use crate::domain::{Condition, Location, Role};
 use crate::entities::{depot, part, rma, stock_threshold, unit, user};
 use crate::error::{AppError, AppResult};
 use crate::services::Actor;
-use crate::services::views::{load_map, names_by_id};
+use crate::services::views::{Remembered, names_by_id};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
@@ -16,7 +16,6 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{LazyLock, RwLock};
 use uuid::Uuid;
 
 /// How many candidates a reservation tries before it concludes the shelf is empty: others may be
@@ -193,37 +192,15 @@ pub fn depot_place(d: &depot::Model) -> Place {
     }
 }
 
-/// Depots are added and never changed or removed (there is no path that edits one), so what this
-/// process has read of a depot stays true on every instance: every transition needs its return
-/// depot, and asks the database only for one it has not met yet.
-static DEPOT_PLACES: LazyLock<RwLock<HashMap<Uuid, Place>>> = LazyLock::new(Default::default);
+static DEPOT_PLACES: Remembered<Place> = Remembered::new();
 
-/// The places of the depots with the given ids (see `DEPOT_PLACES`).
-pub async fn depot_places(
-    db: &impl ConnectionTrait,
+/// The places of the depots with the given ids: every transition needs its return depot's, and
+/// depots are never edited (see [`Remembered`]).
+pub fn depot_places<'a>(
+    db: &'a impl ConnectionTrait,
     ids: impl IntoIterator<Item = Uuid>,
-) -> Result<HashMap<Uuid, Place>, DbErr> {
-    let mut found = HashMap::new();
-    let mut missing = vec![];
-    {
-        let known = DEPOT_PLACES.read().unwrap_or_else(|e| e.into_inner());
-        for id in ids {
-            match known.get(&id) {
-                Some(place) => drop(found.insert(id, place.clone())),
-                None => missing.push(id),
-            }
-        }
-    }
-    if !missing.is_empty() {
-        let read = load_map::<depot::Entity>(db, missing).await?;
-        let mut known = DEPOT_PLACES.write().unwrap_or_else(|e| e.into_inner());
-        for (id, depot) in read {
-            let place = depot_place(&depot);
-            known.insert(id, place.clone());
-            found.insert(id, place);
-        }
-    }
-    Ok(found)
+) -> impl Future<Output = Result<HashMap<Uuid, Place>, DbErr>> + Send + 'a {
+    DEPOT_PLACES.of::<depot::Entity>(db, ids, depot_place)
 }
 
 /// A (depot, part) pair of the shelves.

@@ -58,17 +58,77 @@ where
     }
 }
 
-/// Names that never change once their row exists: the codes of organizations, sites, depots and
-/// parts, the names of clusters and slots, the serials of units. No code path renames them or
-/// reuses an id, so what this process has read once stays true, on every instance: views ask the
-/// database only for ids they have not met yet. Bounded: past `NAMES_REMEMBERED` entries it starts
-/// over.
-static NAMES: LazyLock<RwLock<HashMap<(&'static str, Uuid), String>>> = LazyLock::new(Default::default);
-const NAMES_REMEMBERED: usize = 100_000;
+/// What is read from rows that never change once they exist, remembered by this process: the
+/// codes of organizations, sites, depots and parts, the names of clusters and slots, the serials of
+/// units (`names_of`), and the depots' addresses (`stock::depot_places`). No code path edits those
+/// or reuses an id, so what this process has read once stays true, on every instance: the callers
+/// ask the database only for ids they have not met yet. Bounded: past `REMEMBERED` entries it
+/// starts over.
+pub struct Remembered<T> {
+    known: LazyLock<RwLock<HashMap<(&'static str, Uuid), T>>>,
+}
+const REMEMBERED: usize = 100_000;
 
-/// The immutable name of each row of `E` with the given ids (see `NAMES`).
-///
-/// Like `load_map`, the ids are looked up before the future is built.
+impl<T: Clone + Send + Sync + 'static> Default for Remembered<T> {
+    fn default() -> Self {
+        Remembered::new()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Remembered<T> {
+    pub const fn new() -> Remembered<T> {
+        Remembered {
+            known: LazyLock::new(Default::default),
+        }
+    }
+
+    /// `value` of each row of `E` with the given ids, read in one query for those not met yet.
+    ///
+    /// Like `load_map`, the ids are looked up before the future is built.
+    pub fn of<'a, E>(
+        &'static self,
+        db: &'a impl ConnectionTrait,
+        ids: impl IntoIterator<Item = Uuid>,
+        value: impl Fn(&E::Model) -> T + Send + 'a,
+    ) -> impl Future<Output = Result<HashMap<Uuid, T>, DbErr>> + Send + 'a
+    where
+        E: EntityTrait + Default,
+        E::Model: HasId,
+    {
+        let table = E::default().table_name();
+        let mut found = HashMap::new();
+        let mut missing = vec![];
+        {
+            let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+            for id in ids.into_iter().collect::<HashSet<_>>() {
+                match known.get(&(table, id)) {
+                    Some(v) => drop(found.insert(id, v.clone())),
+                    None => missing.push(id),
+                }
+            }
+        }
+        async move {
+            if missing.is_empty() {
+                return Ok(found);
+            }
+            let rows = load_map::<E>(db, missing).await?;
+            let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+            if known.len() > REMEMBERED {
+                known.clear();
+            }
+            for (id, row) in rows {
+                let v = value(&row);
+                known.insert((table, id), v.clone());
+                found.insert(id, v);
+            }
+            Ok(found)
+        }
+    }
+}
+
+static NAMES: Remembered<String> = Remembered::new();
+
+/// The immutable name of each row of `E` with the given ids (see [`Remembered`]).
 pub fn names_of<'a, E>(
     db: &'a impl ConnectionTrait,
     ids: impl IntoIterator<Item = Uuid>,
@@ -78,34 +138,7 @@ where
     E: EntityTrait + Default,
     E::Model: HasId,
 {
-    let table = E::default().table_name();
-    let mut found = HashMap::new();
-    let mut missing = vec![];
-    {
-        let known = NAMES.read().unwrap_or_else(|e| e.into_inner());
-        for id in ids.into_iter().collect::<HashSet<_>>() {
-            match known.get(&(table, id)) {
-                Some(n) => drop(found.insert(id, n.clone())),
-                None => missing.push(id),
-            }
-        }
-    }
-    async move {
-        if missing.is_empty() {
-            return Ok(found);
-        }
-        let rows = load_map::<E>(db, missing).await?;
-        let mut known = NAMES.write().unwrap_or_else(|e| e.into_inner());
-        if known.len() > NAMES_REMEMBERED {
-            known.clear();
-        }
-        for (id, row) in rows {
-            let n = name(&row);
-            known.insert((table, id), n.clone());
-            found.insert(id, n);
-        }
-        Ok(found)
-    }
+    NAMES.of::<E>(db, ids, name)
 }
 
 /// Every row of a small reference table (organizations, depots, sites, parts, clusters), as id → name.
