@@ -233,8 +233,8 @@ pub async fn apply(
     Ok(updated)
 }
 
-/// The RMA's status, version, clocks' facts and the columns the plan sets, in one statement that
-/// checks the version it was planned at.
+/// The RMA's status, version, clocks' facts, its depot record's count of entries and the columns
+/// the plan sets, in one statement that checks the version it was planned at.
 async fn update_rma(txn: &DatabaseTransaction, plan: &Plan, facts: &PlanFacts) -> AppResult<rma::Model> {
     let now = facts.now;
     let mut changes = rma::ActiveModel {

@@ -1,6 +1,7 @@
-//! What a transition's plan is decided on, read in two parts: reference data and settings before
-//! the write lock ([`Reference`]), and the RMA and its units under it ([`under_lock`]), so the lock
-//! is held only for the reads that race with writes.
+//! What a transition's plan is decided on, read in the transition's own write transaction, in two
+//! parts: reference data and settings ([`Reference`]), then the RMA's units and those the request
+//! names ([`under_lock`]). The RMA itself is the one the transaction read first; the update's
+//! compare-and-set on its version catches any change since.
 use crate::domain::lifecycle::{
     ActorFacts, Field, KnownUnit, PartRef, Place, PlanFacts, RmaFacts, Transition, TransitionRequest, UnitEffect,
     UnitRef,
@@ -34,7 +35,7 @@ pub struct Audience {
 }
 
 /// Facts that do not race with the transition's writes: the catalog, depots, the site, the
-/// checklist and who is told. Read before the write lock.
+/// checklist and who is told.
 pub struct Reference {
     pub rma: rma::Model,
     site: Place,
