@@ -1,7 +1,8 @@
-//! What a transition's plan is decided on, read in the transition's own write transaction, in two
-//! parts: reference data and settings ([`Reference`]), then the RMA's units and those the request
-//! names ([`under_lock`]). The RMA itself is the one the transaction read first; the update's
-//! compare-and-set on its version catches any change since.
+//! What a transition's plan is decided on ([`read`]), in the transition's own write transaction:
+//! reference data and settings, then the RMA's units and those the request names. The RMA itself
+//! is the one the transaction read first; the update's compare-and-set on its version catches any
+//! change since.
+use super::view::Placed;
 use crate::domain::lifecycle::{
     ActorFacts, Field, KnownUnit, PartRef, Place, PlanFacts, RmaFacts, Transition, TransitionRequest, UnitEffect,
     UnitRef,
@@ -9,7 +10,7 @@ use crate::domain::lifecycle::{
 use crate::domain::policy::{PartFacts, UnitFacts};
 use crate::domain::sla::Entered;
 use crate::domain::{Guard, Serial};
-use crate::entities::{depot, organization, part, rma, site, slot, unit};
+use crate::entities::{depot, part, rma, site, slot, unit};
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
 use crate::services::views::names_of;
@@ -34,10 +35,8 @@ pub struct Audience {
     pub webhook: Option<String>,
 }
 
-/// Facts that do not race with the transition's writes: the catalog, depots, the site, the
-/// checklist and who is told.
-pub struct Reference {
-    pub rma: rma::Model,
+/// The catalog, depots, the site, the checklist and who is told.
+struct Reference {
     site: Place,
     return_depot: Place,
     named_depot: Option<Place>,
@@ -51,7 +50,7 @@ pub struct Reference {
     reserve_from: Vec<Place>,
     vendor: Option<String>,
     removed_parts: HashMap<String, Uuid>,
-    pub audience: Audience,
+    audience: Audience,
 }
 
 /// The serials a request names, normalised (a malformed one is left to the plan to refuse).
@@ -112,11 +111,31 @@ async fn parts_by_number(db: &impl ConnectionTrait, numbers: Vec<String>) -> App
         .await?)
 }
 
-/// Reads what the plan of `row` needs that does not race with the writes.
-pub async fn reference(
+/// Reads everything the plan of `row` for `req` is decided on, and who hears of the transition.
+pub async fn read(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    placed: &Placed,
+    row: &'static Transition,
+    req: &TransitionRequest,
+) -> AppResult<(PlanFacts, Audience)> {
+    let mut reference = reference(txn, actor, placed, row, req).await?;
+    let audience = std::mem::take(&mut reference.audience);
+    Ok((
+        with_units(txn, actor, &placed.rma, reference, row, req).await?,
+        audience,
+    ))
+}
+
+/// The catalog's, depots' and checklist's part of the facts.
+async fn reference(
     db: &impl ConnectionTrait,
     actor: &Actor,
-    (rma, site, organization): (rma::Model, site::Model, &organization::Model),
+    Placed {
+        rma,
+        site,
+        organization,
+    }: &Placed,
     row: &'static Transition,
     req: &TransitionRequest,
 ) -> AppResult<Reference> {
@@ -163,11 +182,11 @@ pub async fn reference(
         _ => (vec![], vec![]),
     };
     let missing_checks = match row.guards.contains(&Guard::MandatoryChecks) {
-        true => diagnosis::missing_mandatory(db, &rma).await?,
+        true => diagnosis::missing_mandatory(db, rma).await?,
         false => vec![],
     };
     let checked = match row.to {
-        crate::domain::Status::Approved | crate::domain::Status::Restored => diagnosis::checks_of(db, &rma)
+        crate::domain::Status::Approved | crate::domain::Status::Restored => diagnosis::checks_of(db, rma)
             .await?
             .into_iter()
             .filter(|c| c.result.is_some())
@@ -185,13 +204,13 @@ pub async fn reference(
     };
     let audience = match row.notice {
         Some(_) => Audience {
-            recipients: outbox::recipients(db, rma.id, &site).await?,
+            recipients: outbox::recipients(db, rma.id, site).await?,
             webhook: organization.webhook_url.clone(),
         },
         None => Audience::default(),
     };
     Ok(Reference {
-        site: site_place(&site),
+        site: site_place(site),
         return_depot,
         named_depot,
         named_part,
@@ -205,7 +224,6 @@ pub async fn reference(
         vendor,
         removed_parts,
         audience,
-        rma,
     })
 }
 
@@ -214,17 +232,16 @@ pub fn changed_meanwhile(number: &str) -> AppError {
     AppError::VersionConflict(format!("{number} was changed by someone else; reload it and try again"))
 }
 
-/// Loads the RMA's units and those the request names, completing the facts. The RMA is the one
-/// [`reference`] read in this transaction: the plan carries its version, and the update's
-/// compare-and-set on it makes any change since a 409.
-pub async fn under_lock(
+/// Completes the facts with the RMA's units and those the request names. The plan carries the
+/// RMA's version as read: the update's compare-and-set on it makes any change since a 409.
+async fn with_units(
     txn: &DatabaseTransaction,
     actor: &Actor,
-    reference: &Reference,
+    rma: &rma::Model,
+    r: Reference,
     row: &'static Transition,
     req: &TransitionRequest,
 ) -> AppResult<PlanFacts> {
-    let rma = reference.rma.clone();
     let names = named_serials(row, req);
     let removed: Vec<String> = match row.effects.contains(&UnitEffect::ConsumeParts) {
         true => req
@@ -310,13 +327,12 @@ pub async fn under_lock(
             (u.serial.clone(), known)
         })
         .collect();
-    let r = reference;
     Ok(PlanFacts {
         now: Utc::now(),
         actor: ActorFacts {
             role: actor.role,
             email: actor.email.clone(),
-            depot: r.actor_depot.clone(),
+            depot: r.actor_depot,
             one_organization: actor.organization_scope().is_some(),
         },
         rma: RmaFacts {
@@ -326,26 +342,26 @@ pub async fn under_lock(
             version: rma.version,
             keep_your_drive: rma.keep_your_drive,
             replacement_kind: rma.replacement_kind.as_deref().map(stored).transpose()?,
-            replacement_part: r.replacement_part.clone(),
+            replacement_part: r.replacement_part,
             bag_number: rma.bag_number.clone(),
             labor_minutes: rma.labor_minutes,
             entered: Entered::from_json(&rma.status_entered),
         },
-        site: r.site.clone(),
-        return_depot: r.return_depot.clone(),
-        named_depot: r.named_depot.clone(),
-        named_part: r.named_part.clone(),
+        site: r.site,
+        return_depot: r.return_depot,
+        named_depot: r.named_depot,
+        named_part: r.named_part,
         failed: own_ref(rma.unit_id)?,
         returned: own_ref(rma.returned_unit_id)?,
         replacement: rma.replacement_unit_id.map(own_ref).transpose()?,
         named,
-        missing_checks: r.missing_checks.clone(),
-        checked: r.checked.clone(),
-        finding_codes: r.finding_codes.clone(),
-        unknown_finding_codes: r.unknown_finding_codes.clone(),
-        reserve_from: r.reserve_from.clone(),
-        vendor: r.vendor.clone(),
+        missing_checks: r.missing_checks,
+        checked: r.checked,
+        finding_codes: r.finding_codes,
+        unknown_finding_codes: r.unknown_finding_codes,
+        reserve_from: r.reserve_from,
+        vendor: r.vendor,
         removed_units,
-        removed_parts: r.removed_parts.clone(),
+        removed_parts: r.removed_parts,
     })
 }

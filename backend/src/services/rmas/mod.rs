@@ -555,17 +555,15 @@ pub async fn transition(
     let (view, to) = crate::db::write(db, move |txn| {
         Box::pin(async move {
             let actor = &actor;
-            let (rma, site, organization) = view::find_visible_placed(txn, actor, &number).await?;
-            let from: Status = parse(&rma.status)?;
+            let placed = view::find_visible_placed(txn, actor, &number).await?;
+            let from: Status = parse(&placed.rma.status)?;
             let to: Status = parse(&req.to)?;
             // The table's refusals come before anything is read for the plan.
-            let row = lifecycle::authorize(from, to, actor.role, rma.keep_your_drive, |f| req.has(f))?;
-            let mut reference = facts::reference(txn, actor, (rma, site, &organization), row, &req).await?;
-            let audience = std::mem::take(&mut reference.audience);
-            let facts = facts::under_lock(txn, actor, &reference, row, &req).await?;
+            let row = lifecycle::authorize(from, to, actor.role, placed.rma.keep_your_drive, |f| req.has(f))?;
+            let (facts, audience) = facts::read(txn, actor, &placed, row, &req).await?;
             let plan = lifecycle::plan(&facts, &req)?;
             let updated = execute::apply(txn, actor, &facts, plan, audience).await?;
-            Ok::<_, AppError>((view::detail_of(txn, actor, updated, Some(organization)).await?, to))
+            Ok::<_, AppError>((view::detail(txn, actor, updated, Some(placed.organization)).await?, to))
         })
     })
     .await?;
@@ -733,7 +731,7 @@ pub async fn update(db: &DatabaseConnection, actor: &Actor, number: &str, change
             )
             .await?;
             // The answer is read in the transaction that made the change: what was committed.
-            detail(txn, actor, updated).await
+            detail(txn, actor, updated, None).await
         })
     })
     .await

@@ -31,19 +31,26 @@ pub async fn find_visible(db: &impl ConnectionTrait, actor: &Actor, number: &str
     visible(actor, number)?.one(db).await?.ok_or_else(|| not_found(number))
 }
 
+/// An RMA with its site and organization, as a transition reads it first.
+pub struct Placed {
+    pub rma: rma::Model,
+    pub site: site::Model,
+    pub organization: organization::Model,
+}
+
 /// [`find_visible`] with the RMA's site and organization, in one read.
-pub(super) async fn find_visible_placed(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    number: &str,
-) -> AppResult<(rma::Model, site::Model, organization::Model)> {
+pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor, number: &str) -> AppResult<Placed> {
     match visible(actor, number)?
         .find_also_related(site::Entity)
         .find_also_related(organization::Entity)
         .one(db)
         .await?
     {
-        Some((rma, Some(site), Some(org))) => Ok((rma, site, org)),
+        Some((rma, Some(site), Some(organization))) => Ok(Placed {
+            rma,
+            site,
+            organization,
+        }),
         Some(_) => Err(AppError::Internal(anyhow::anyhow!(
             "{number}: its site or organization is missing"
         ))),
@@ -54,15 +61,11 @@ pub(super) async fn find_visible_placed(
 /// One RMA with its shipments and what `actor` may do next.
 pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppResult<RmaView> {
     let rma = find_visible(db, actor, number).await?;
-    detail(db, actor, rma).await
+    detail(db, actor, rma, None).await
 }
 
-pub(super) async fn detail(db: &impl ConnectionTrait, actor: &Actor, rma: rma::Model) -> AppResult<RmaView> {
-    detail_of(db, actor, rma, None).await
-}
-
-/// [`detail`], with the RMA's organization when it is at hand.
-pub(super) async fn detail_of(
+/// The RMA's full answer; its organization is read unless it is at hand.
+pub(super) async fn detail(
     db: &impl ConnectionTrait,
     actor: &Actor,
     rma: rma::Model,
