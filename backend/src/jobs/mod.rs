@@ -2,12 +2,15 @@
 //! de-duplication key, so restarts and several instances never send one twice.
 use crate::domain::Severity;
 use crate::domain::lifecycle::Status;
+use crate::domain::sla::{self, Clock, Entered};
 use crate::entities::{organization, rma, site};
 use crate::mail::outbox;
 use crate::services::{alerts, views};
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
 
 /// Days after the swap before the first return reminder; then one a day.
 pub const RETURN_GRACE_DAYS: i64 = 5;
@@ -72,7 +75,6 @@ fn sla_key(clock: impl std::fmt::Display, state: impl std::fmt::Display, rma_id:
 /// The de-duplication keys among `keys` that already queued a message.
 async fn used_keys(db: &DatabaseConnection, keys: Vec<String>) -> anyhow::Result<std::collections::HashSet<String>> {
     use crate::entities::notification;
-    use sea_orm::QuerySelect;
     let mut used = std::collections::HashSet::new();
     for slice in keys.chunks(crate::db::IN_LIST_SLICE) {
         let found: Vec<Option<String>> = notification::Entity::find()
@@ -122,13 +124,19 @@ pub async fn return_reminders(db: &DatabaseConnection, base_url: &str, now: Date
 /// One alert to the organization's on-call list when a clock goes at risk, and one when it
 /// breaches; a sev1 also pages whoever is on call. Sets the Prometheus gauges on the way.
 pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let open = rma::Entity::find()
-        .filter(rma::Column::ClosedAt.is_null())
+    use futures_util::TryStreamExt;
+    let orgs: HashMap<Uuid, organization::Model> = organization::Entity::find()
         .all(db)
-        .await?;
-    let orgs = views::load_map::<organization::Entity>(db, open.iter().map(|r| r.organization_id)).await?;
-    let clocks = crate::services::sla::clocks_with(&orgs, &open, now);
-    let mut gauges: std::collections::BTreeMap<(String, &'static str, &'static str), f64> = Default::default();
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
+    let terms: HashMap<Uuid, _> = orgs
+        .values()
+        .map(|o| (o.id, crate::services::sla::terms(Some(o))))
+        .collect();
+    let default_terms = crate::services::sla::terms(None);
+    let mut gauges: BTreeMap<(String, &'static str, &'static str), f64> = Default::default();
     for org in orgs.values() {
         for clock in crate::services::sla::CLOCKS {
             for state in ["at_risk", "breached"] {
@@ -136,44 +144,75 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
             }
         }
     }
-    // Only running clocks at risk or breached call for an alert: only their keys are looked up.
-    let alerting: Vec<(&rma::Model, &crate::domain::sla::Clock, String)> = open
-        .iter()
-        .flat_map(|r| {
-            clocks
-                .get(&r.id)
-                .into_iter()
-                .flatten()
-                .filter(|c| c.needs_attention())
-                .map(move |c| (r, c, sla_key(c.name, c.state.as_str(), r.id)))
-        })
-        .collect();
+    // Only what the clocks are computed from, streamed: at a million RMAs the open ones are tens
+    // of thousands, and only those with a clock at risk or breached are read whole, a batch at a time.
+    let mut open = rma::Entity::find()
+        .select_only()
+        .columns([
+            rma::Column::Id,
+            rma::Column::OrganizationId,
+            rma::Column::Severity,
+            rma::Column::CreatedAt,
+            rma::Column::StatusEntered,
+        ])
+        .filter(rma::Column::ClosedAt.is_null())
+        .into_tuple::<(Uuid, Uuid, String, DateTime<Utc>, serde_json::Value)>()
+        .stream(db)
+        .await?;
+    let mut alerting: Vec<(Uuid, Clock, String)> = vec![];
+    while let Some((id, organization_id, severity, created_at, entered)) = open.try_next().await? {
+        let (policy, calendar) = terms.get(&organization_id).unwrap_or(&default_terms);
+        let severity = severity.parse().unwrap_or(Severity::Sev4);
+        let entered = Entered::from_json(&entered);
+        for c in sla::clocks(severity, created_at, &entered, policy, calendar, now) {
+            if !c.needs_attention() {
+                continue;
+            }
+            if let Some(org) = orgs.get(&organization_id) {
+                *gauges.entry((org.code.clone(), c.name, c.state.as_str())).or_default() += 1.0;
+            }
+            let key = sla_key(c.name, c.state.as_str(), id);
+            alerting.push((id, c, key));
+        }
+    }
+    drop(open);
     let used = used_keys(db, alerting.iter().map(|(_, _, key)| key.clone()).collect()).await?;
+    // Alerted on an earlier sweep: nothing to read, build, compose or roll back.
+    alerting.retain(|(_, _, key)| !used.contains(key));
     let mut queued = 0;
-    for (r, c, key) in alerting {
-        let state = c.state.as_str();
-        let org = orgs.get(&r.organization_id);
-        if let Some(org) = org {
-            *gauges.entry((org.code.clone(), c.name, state)).or_default() += 1.0;
+    for batch in alerting.chunks(ALERT_BATCH) {
+        let rmas = views::load_map::<rma::Entity>(db, batch.iter().map(|(id, _, _)| *id)).await?;
+        let views: HashMap<Uuid, views::RmaView> =
+            views::rma_views_among(db, rmas.values().cloned().collect(), orgs.clone())
+                .await?
+                .into_iter()
+                .map(|v| (v.id, v))
+                .collect();
+        for (id, c, key) in batch {
+            let (Some(r), Some(view)) = (rmas.get(id), views.get(id)) else {
+                continue;
+            };
+            let state = c.state.as_str();
+            let mut to = orgs
+                .get(&r.organization_id)
+                .map(alerts::oncall_list)
+                .unwrap_or_default();
+            if r.severity == Severity::Sev1.as_str() {
+                to.extend(crate::services::oncall::on_call(db, r.organization_id, now).await?);
+            }
+            let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
+                "link": format!("{base_url}/rmas/{}", r.number)});
+            queued += alerts::alert(db, r, "sla_breach", "sla_alert", to, ctx, key.clone(), now).await? as usize;
         }
-        // Alerted on an earlier sweep: nothing to build, compose or roll back.
-        if used.contains(&key) {
-            continue;
-        }
-        let mut to = org.map(alerts::oncall_list).unwrap_or_default();
-        if r.severity == Severity::Sev1.as_str() {
-            to.extend(crate::services::oncall::on_call(db, r.organization_id, now).await?);
-        }
-        let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
-        let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
-            "link": format!("{base_url}/rmas/{}", r.number)});
-        queued += alerts::alert(db, r, "sla_breach", "sla_alert", to, ctx, key, now).await? as usize;
     }
     for ((org, clock, state), n) in gauges {
         metrics::gauge!("depot_sla_clocks", "organization" => org, "clock" => clock, "state" => state).set(n);
     }
     Ok(queued)
 }
+
+/// How many alerts' RMAs are read and shown at a time.
+const ALERT_BATCH: usize = 200;
 
 /// Forgets what has no use any more: expired sessions, sign-in throttle windows that have ended,
 /// idempotency keys older than thirty days (a retry comes within minutes, not months).

@@ -7,6 +7,7 @@ use crate::domain::lifecycle::Status;
 use crate::entities::{depot, part, repair_record, rma, shipment, site, slot_history, unit, user};
 use crate::error::{AppError, AppResult};
 use crate::mail::{compose::compose, outbox};
+use crate::services::reliability::SortedIndex;
 use crate::services::{Actor, history, rmas, stock};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -201,81 +202,49 @@ async fn text_by_id<E: EntityTrait>(
     Ok(found)
 }
 
-/// An RMA's row as the quality figures read it.
-#[derive(sea_orm::FromQueryResult)]
-struct RmaRow {
-    id: Uuid,
-    unit_id: Uuid,
-    returned_unit_id: Uuid,
-    replacement_unit_id: Option<Uuid>,
-    replacement_part_id: Option<Uuid>,
-    part_id: Uuid,
-    dead_on_arrival_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-}
-
-/// What the figures keep of an RMA: every RMA is held at once (a million at scale), so its number
-/// is read at the end for the few that are shown.
-struct RmaFacts {
-    id: Uuid,
-    unit_id: Uuid,
-    returned_unit_id: Uuid,
-    replacement_unit_id: Option<Uuid>,
-    /// The replaced part: the FRU's for an FRU swap, else the unit's.
-    part_id: Uuid,
-    dead_on_arrival: bool,
-    created_at: DateTime<Utc>,
-}
-
-impl From<RmaRow> for RmaFacts {
-    fn from(r: RmaRow) -> Self {
-        RmaFacts {
-            id: r.id,
-            unit_id: r.unit_id,
-            returned_unit_id: r.returned_unit_id,
-            replacement_unit_id: r.replacement_unit_id,
-            part_id: r.replacement_part_id.unwrap_or(r.part_id),
-            dead_on_arrival: r.dead_on_arrival_at.is_some(),
-            created_at: r.created_at,
-        }
-    }
-}
-
 /// The quality figures of organization `scope`'s RMAs, or of all (a customer: the replacements
 /// shipped to it).
 pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<Quality> {
     use crate::entities::event;
     // Large reads are streamed, never `all()`: see `reliability::fix_tables`.
     use futures_util::TryStreamExt;
-    let mut q = rma::Entity::find()
-        .select_only()
+    let rmas = || {
+        let q = rma::Entity::find()
+            .select_only()
+            .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
+        match scope {
+            Some(org) => q.filter(rma::Column::OrganizationId.eq(org)),
+            None => q,
+        }
+    };
+    // Each unit's RMAs, (opened, id): as the failed unit (reported) and as the unit sent back
+    // (refurbished). The RMAs are read twice rather than held: at a million RMAs, their facts
+    // held whole were this computation's largest table.
+    let (mut reported, mut returned) = (vec![], vec![]);
+    let mut rows = rmas()
         .columns([
             rma::Column::Id,
             rma::Column::UnitId,
             rma::Column::ReturnedUnitId,
-            rma::Column::ReplacementUnitId,
-            rma::Column::ReplacementPartId,
-            rma::Column::PartId,
-            rma::Column::DeadOnArrivalAt,
             rma::Column::CreatedAt,
         ])
-        .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
-    if let Some(org) = scope {
-        q = q.filter(rma::Column::OrganizationId.eq(org));
-    }
-    let all: Vec<RmaFacts> = q
-        .into_model::<RmaRow>()
+        .into_tuple::<(Uuid, Uuid, Uuid, DateTime<Utc>)>()
         .stream(db)
-        .await?
-        .map_ok(RmaFacts::from)
-        .try_collect()
         .await?;
+    while let Some((id, unit, sent_back, at)) = rows.try_next().await? {
+        reported.push((unit, (at, id)));
+        returned.push((sent_back, (at, id)));
+    }
+    drop(rows);
+    let reported = SortedIndex::new(reported.into_iter());
+    let returned = SortedIndex::new(returned.into_iter());
     let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
     let depots = crate::services::views::names_by_id::<depot::Entity>(db, |d| d.code).await?;
     let sites = crate::services::views::names_by_id::<site::Entity>(db, |s| s.code).await?;
-    // Stocked as refurbished: few units, read by condition rather than by an IN list of every
-    // replacement (past SQLite's parameter limit at scale).
-    let stocked_refurbished: std::collections::BTreeSet<Uuid> = unit::Entity::find()
+    // Stocked as refurbished (at scale, most spares: every unit back from a depot), read by
+    // condition rather than by an IN list of every replacement (past SQLite's parameter limit),
+    // and kept as a sorted vector (see `SortedIndex`).
+    let mut stocked_refurbished: Vec<Uuid> = unit::Entity::find()
         .select_only()
         .column(unit::Column::Id)
         .filter(unit::Column::Condition.eq("refurbished"))
@@ -284,7 +253,7 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         .await?
         .try_collect()
         .await?;
-    use crate::services::reliability::SortedIndex;
+    stocked_refurbished.sort_unstable();
     // (shipped at, depot) of each RMA's outbound shipments; the latest counts.
     let outbound: SortedIndex<(DateTime<Utc>, Option<Uuid>)> = shipment::Entity::find()
         .select_only()
@@ -313,10 +282,6 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
         .await?
         .into_iter()
         .collect();
-    // Each unit's RMAs: as the failed unit (reported) and as the unit sent back (refurbished).
-    let reported = SortedIndex::new(all.iter().enumerate().map(|(i, r)| (r.unit_id, i as u32)));
-    let returned = SortedIndex::new(all.iter().enumerate().map(|(i, r)| (r.returned_unit_id, i as u32)));
-    let rmas_of = |index: &SortedIndex<u32>, unit: Uuid| index.of(unit).map(|i| &all[*i as usize]).collect::<Vec<_>>();
     // (RMA, operator, when) of each test run.
     let tests: Vec<(Uuid, Uuid, DateTime<Utc>)> = repair_record::Entity::find()
         .select_only()
@@ -337,32 +302,50 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
     );
     // Each early failure's replacement, and its RMAs (shipped, failed, refurbished under) by id.
     let (mut early_failures, mut early_units, mut early_rmas) = (vec![], vec![], vec![]);
-    for r in &all {
-        let (Some(unit_id), Some(&(shipped_at, shipped_from))) = (r.replacement_unit_id, outbound.of(r.id).last())
-        else {
+    // Then each replacement shipped, counted as it is read.
+    let mut rows = rmas()
+        .columns([
+            rma::Column::Id,
+            rma::Column::ReplacementUnitId,
+            rma::Column::ReplacementPartId,
+            rma::Column::PartId,
+            rma::Column::DeadOnArrivalAt,
+        ])
+        .filter(rma::Column::ReplacementUnitId.is_not_null())
+        .into_tuple::<(Uuid, Uuid, Option<Uuid>, Uuid, Option<DateTime<Utc>>)>()
+        .stream(db)
+        .await?;
+    while let Some((id, unit_id, replacement_part, part_id, dead_on_arrival_at)) = rows.try_next().await? {
+        let Some(&(shipped_at, shipped_from)) = outbound.of(id).last() else {
             continue;
         };
-        let earlier_lives: Vec<&RmaFacts> = rmas_of(&returned, unit_id)
-            .into_iter()
-            .filter(|x| x.created_at < shipped_at)
+        let earlier_lives: Vec<Uuid> = returned
+            .of(unit_id)
+            .filter(|(opened, _)| *opened < shipped_at)
+            .map(|(_, id)| *id)
             .collect();
         // A unit that came back through a depot before is refurbished; so is stock loaded as such.
-        let refurbished = !earlier_lives.is_empty() || stocked_refurbished.contains(&unit_id);
-        let failure_after_swap = swaps.of(r.id).last().and_then(|swapped_at| {
-            rmas_of(&reported, unit_id)
-                .into_iter()
-                .filter(|x| {
-                    x.created_at >= *swapped_at && x.created_at <= *swapped_at + Duration::days(EARLY_FAILURE_DAYS)
+        let refurbished = !earlier_lives.is_empty() || stocked_refurbished.binary_search(&unit_id).is_ok();
+        // The first RMA opened on the replacement within the window after its swap (the index is
+        // sorted by time).
+        let failure_after_swap = swaps.of(id).last().and_then(|swapped_at| {
+            reported
+                .of(unit_id)
+                .find(|(opened, _)| {
+                    *opened >= *swapped_at && *opened <= *swapped_at + Duration::days(EARLY_FAILURE_DAYS)
                 })
-                .min_by_key(|x| x.created_at)
-                .map(|x| (x, (x.created_at - *swapped_at).num_days()))
+                .map(|(opened, failed)| (*failed, (*opened - *swapped_at).num_days()))
         });
-        let how = match (r.dead_on_arrival, failure_after_swap) {
+        let how = match (dead_on_arrival_at.is_some(), failure_after_swap) {
             (true, _) => Some("dead on arrival".to_string()),
             (false, Some((_, days))) => Some(format!("failed after {days} days")),
             (false, None) => None,
         };
-        let part = parts.get(&r.part_id).cloned().unwrap_or_default();
+        // The replaced part: the FRU's for an FRU swap, else the unit's.
+        let part = parts
+            .get(&replacement_part.unwrap_or(part_id))
+            .cloned()
+            .unwrap_or_default();
         let depot = shipped_from.and_then(|d| depots.get(&d)).cloned().unwrap_or_default();
         by_depot
             .entry(depot.clone())
@@ -373,14 +356,13 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
             .or_default()
             .count(refurbished, how.is_some());
         let Some(how) = how else { continue };
-        let earlier: Vec<Uuid> = earlier_lives.iter().map(|x| x.id).collect();
         let passed_by = tests
             .iter()
-            .filter(|(rma, _, at)| earlier.contains(rma) && *at < shipped_at)
+            .filter(|(rma, _, at)| earlier_lives.contains(rma) && *at < shipped_at)
             .max_by_key(|(_, _, at)| *at);
         early_units.push(unit_id);
-        let failure_rma = failure_after_swap.map(|(x, _)| x.id);
-        early_rmas.push([Some(r.id), failure_rma, passed_by.map(|(rma, _, _)| *rma)]);
+        let failure_rma = failure_after_swap.map(|(failed, _)| failed);
+        early_rmas.push([Some(id), failure_rma, passed_by.map(|(rma, _, _)| *rma)]);
         early_failures.push(EarlyFailure {
             rma: String::new(),
             replacement_serial: String::new(),
@@ -416,9 +398,9 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
             .collect::<Vec<_>>()
     };
 
-    // The RMAs and their indexes go before the database counts the no-fault-found cases (seconds at
+    // The RMAs' indexes go before the database counts the no-fault-found cases (seconds at
     // a million RMAs): one large thing in memory at a time.
-    drop((all, reported, returned, outbound, swaps, stocked_refurbished));
+    drop((rows, reported, returned, outbound, swaps, stocked_refurbished));
 
     // No fault found: triage straight to testing, over every RMA that reached triage; counted by
     // the database per part and site (millions of events stay there).

@@ -277,15 +277,18 @@ impl Fleet {
     }
 
     /// (site, part) of every unit installed now.
-    pub fn installed(&self) -> impl Iterator<Item = (Uuid, Uuid)> + '_ {
-        self.stays
-            .iter()
-            .filter(|s| s.still_installed)
-            .map(|s| (self.sites[s.site as usize].0, self.parts[s.part as usize].id))
-    }
-
-    pub fn part_number(&self, id: Uuid) -> Option<&str> {
-        self.parts.iter().find(|p| p.id == id).map(|p| p.number.as_str())
+    /// What the spares' demand needs of the fleet, small enough to keep once the stays are dropped.
+    pub fn installed_base(&self) -> InstalledBase {
+        let mut installed: BTreeMap<(Uuid, Uuid), u64> = BTreeMap::new();
+        for s in self.stays.iter().filter(|s| s.still_installed) {
+            let key = (self.sites[s.site as usize].0, self.parts[s.part as usize].id);
+            *installed.entry(key).or_default() += 1;
+        }
+        InstalledBase {
+            installed,
+            rates: self.failures_and_years(By::Part),
+            part_numbers: self.parts.iter().map(|p| (p.id, p.number.clone())).collect(),
+        }
     }
 
     /// Parts with units in service, by number, with their index.
@@ -295,6 +298,13 @@ impl Fleet {
         parts.sort_by(|a, b| a.1.number.cmp(&b.1.number));
         parts
     }
+}
+
+/// Units in service per (site, part id), with each part's failures and unit-years (by number).
+pub struct InstalledBase {
+    pub installed: BTreeMap<(Uuid, Uuid), u64>,
+    pub rates: BTreeMap<String, (u64, f64)>,
+    pub part_numbers: HashMap<Uuid, String>,
 }
 
 /// Who reads failure rates: everyone but integrations (a customer, its own fleet).
@@ -435,24 +445,6 @@ pub struct FixRow {
     pub median_hours_to_restore: Option<f64>,
 }
 
-/// What "did the fix hold" keeps of an RMA, read from a stream: at a million RMAs, text held per
-/// row (and rows held by the driver) was most of the computation's memory.
-struct FixFacts {
-    id: Uuid,
-    unit_id: Uuid,
-    slot_id: Option<Uuid>,
-    /// Its part, as an index into the part numbers.
-    part: u16,
-    /// The field action its resolution names (when it was restored in the field), as an index
-    /// into the distinct actions.
-    field_action: u8,
-    /// Its fault code, as an index into the distinct codes.
-    fault_code: u32,
-    /// Replaced as an FRU rather than a whole node.
-    fru: bool,
-    created_at: DateTime<Utc>,
-}
-
 /// Did the fix hold, per field action and per fault code, over all parts (`None`) and per part.
 pub type FixTables = BTreeMap<(FixBy, Option<String>), Vec<FixRow>>;
 
@@ -460,76 +452,33 @@ pub type FixTables = BTreeMap<(FixBy, Option<String>), Vec<FixRow>>;
 /// swap, with the next failure of the same serial or slot, grouped every way the pages ask.
 pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<FixTables> {
     use crate::entities::event;
-    let mut q = rma::Entity::find()
-        .select_only()
-        .columns([
-            rma::Column::Id,
-            rma::Column::UnitId,
-            rma::Column::SlotId,
-            rma::Column::PartId,
-            rma::Column::Resolution,
-            rma::Column::FaultCode,
-            rma::Column::ReplacementKind,
-            rma::Column::CreatedAt,
-        ])
-        .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
-    if let Some(org) = scope {
-        q = q.filter(rma::Column::OrganizationId.eq(org));
-    }
     use futures_util::TryStreamExt;
-    // Streamed, never `all()`: that holds every row as the driver's row first, several times the
-    // size of what is kept (at a million RMAs, most of this computation's memory).
-    // Fault codes, each held once; 0 is "none".
-    let mut codes: Vec<String> = vec!["(no fault code)".into()];
-    let mut code_index: HashMap<String, u32> = HashMap::new();
-    type Row = (
-        Uuid,
-        Uuid,
-        Option<Uuid>,
-        Uuid,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        DateTime<Utc>,
-    );
-    let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
-    let (part_index, part_numbers): (HashMap<Uuid, u16>, Vec<String>) = parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, (id, number))| ((id, i as u16), number))
-        .unzip();
-    let mut actions: Vec<&'static str> = vec![];
-    let mut rmas: Vec<FixFacts> = vec![];
-    let mut rows = q.into_tuple::<Row>().stream(db).await?;
-    while let Some((id, unit_id, slot_id, part_id, resolution, fault_code, kind, created_at)) = rows.try_next().await? {
-        let fault_code = match fault_code {
-            None => 0,
-            Some(code) => *code_index.entry(code).or_insert_with_key(|code| {
-                codes.push(code.clone());
-                (codes.len() - 1) as u32
-            }),
-        };
-        rmas.push(FixFacts {
-            id,
-            unit_id,
-            slot_id,
-            part: part_index.get(&part_id).copied().unwrap_or(u16::MAX),
-            field_action: {
-                let action = reliability::field_action(resolution.as_deref().unwrap_or_default());
-                match actions.iter().position(|a| *a == action) {
-                    Some(i) => i as u8,
-                    None => {
-                        actions.push(action);
-                        (actions.len() - 1) as u8
-                    }
-                }
-            },
-            fault_code,
-            fru: kind.as_deref() == Some("fru"),
-            created_at,
-        });
+    let fixed = || {
+        let q = rma::Entity::find()
+            .select_only()
+            .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
+        match scope {
+            Some(org) => q.filter(rma::Column::OrganizationId.eq(org)),
+            None => q,
+        }
+    };
+    // Streamed, never `all()`, and the RMAs read twice rather than kept: at a million RMAs, rows
+    // held (by the driver, or as facts waiting for the next failures) were most of this
+    // computation's memory. First each serial's and slot's reports, oldest first, to find the
+    // next one after a fix.
+    let mut reports: Vec<(Uuid, DateTime<Utc>)> = vec![];
+    let mut rows = fixed()
+        .columns([rma::Column::UnitId, rma::Column::SlotId, rma::Column::CreatedAt])
+        .into_tuple::<(Uuid, Option<Uuid>, DateTime<Utc>)>()
+        .stream(db)
+        .await?;
+    while let Some((unit, slot, at)) = rows.try_next().await? {
+        reports.push((unit, at));
+        reports.extend(slot.map(|slot| (slot, at)));
     }
     drop(rows);
+    let reported = SortedIndex::new(reports.into_iter());
+    let next_after = |id: Option<Uuid>, at: DateTime<Utc>| reported.of(id?).find(|t| **t > at).copied();
     let restored_at: SortedIndex<DateTime<Utc>> = event::Entity::find()
         .select_only()
         .columns([event::Column::RmaId, event::Column::At])
@@ -559,37 +508,57 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
         .await?
         .into_iter()
         .collect();
-    // Each serial's and slot's reports, oldest first, to find the next one after a fix.
-    let reported = SortedIndex::new(rmas.iter().flat_map(|r| {
-        [
-            Some((r.unit_id, r.created_at)),
-            r.slot_id.map(|slot| (slot, r.created_at)),
-        ]
-        .into_iter()
-        .flatten()
-    }));
-    let next_after = |id: Option<Uuid>, at: DateTime<Utc>| reported.of(id?).find(|t| **t > at).copied();
+    let parts = crate::services::views::names_by_id::<part::Entity>(db, |p| p.number).await?;
     let now = Utc::now();
     let mut tallies: BTreeMap<(FixBy, Option<String>), BTreeMap<String, reliability::HoldTally>> = BTreeMap::new();
-    for r in &rmas {
-        let (action, unit, slot, fixed_at) = if let Some(at) = restored_at.of(r.id).last() {
-            (actions[r.field_action as usize], r.unit_id, r.slot_id, *at)
-        } else if let Some(&(at, unit, slot)) = swaps.of(r.id).last() {
-            let action = if r.fru { "replace FRU" } else { "replace node" };
+    // Then each fix, counted as it is read.
+    type Row = (
+        Uuid,
+        Uuid,
+        Option<Uuid>,
+        Uuid,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        DateTime<Utc>,
+    );
+    let mut rows = fixed()
+        .columns([
+            rma::Column::Id,
+            rma::Column::UnitId,
+            rma::Column::SlotId,
+            rma::Column::PartId,
+            rma::Column::Resolution,
+            rma::Column::FaultCode,
+            rma::Column::ReplacementKind,
+            rma::Column::CreatedAt,
+        ])
+        .into_tuple::<Row>()
+        .stream(db)
+        .await?;
+    while let Some((id, unit_id, slot_id, part_id, resolution, fault_code, kind, created_at)) = rows.try_next().await? {
+        let (action, unit, slot, fixed_at) = if let Some(at) = restored_at.of(id).last() {
+            let action = reliability::field_action(resolution.as_deref().unwrap_or_default());
+            (action, unit_id, slot_id, *at)
+        } else if let Some(&(at, unit, slot)) = swaps.of(id).last() {
+            let action = match kind.as_deref() == Some("fru") {
+                true => "replace FRU",
+                false => "replace node",
+            };
             (action, unit, Some(slot), at)
         } else {
             continue;
         };
         let fix = reliability::Fix {
-            opened_at: r.created_at,
+            opened_at: created_at,
             fixed_at,
             next_failure_at: [next_after(Some(unit), fixed_at), next_after(slot, fixed_at)]
                 .into_iter()
                 .flatten()
                 .min(),
         };
-        let code = codes[r.fault_code as usize].clone();
-        let part = part_numbers.get(r.part as usize).cloned();
+        let code = fault_code.unwrap_or_else(|| "(no fault code)".into());
+        let part = parts.get(&part_id).cloned();
         for (by, key) in [(FixBy::Action, action.to_string()), (FixBy::FaultCode, code)] {
             for table in [None, part.clone()] {
                 let rows = tallies.entry((by, table)).or_default();
@@ -597,6 +566,7 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
             }
         }
     }
+    drop(rows);
     Ok(tallies
         .into_iter()
         .map(|(table, rows)| {
@@ -651,13 +621,15 @@ impl Snapshot {
             .iter()
             .map(|p| fleet.survival(&p.number).map(|s| (p.number.clone(), s)))
             .collect::<AppResult<_>>()?;
-        let demand = match scope {
-            None => crate::services::spares::demand(db, &fleet).await?,
-            Some(_) => vec![],
-        };
+        // The spares' demand is the whole fleet's only (spares are the depots' business).
+        let base = scope.is_none().then(|| fleet.installed_base());
         let weibull = fleet.weibull();
         // The stays go before the RMAs are read: one large table in memory at a time.
         drop(fleet);
+        let demand = match base {
+            Some(base) => crate::services::spares::demand(db, &base).await?,
+            None => vec![],
+        };
         Ok(Snapshot {
             computed_at,
             afr,

@@ -6,7 +6,7 @@ use crate::domain::reliability::{self, DAYS_PER_YEAR, median};
 use crate::entities::{depot, event, rma, site, spares_policy, stock_threshold};
 use crate::error::{AppError, AppResult};
 use crate::services::Actor;
-use crate::services::reliability::{By, Figures, Fleet, SortedIndex};
+use crate::services::reliability::{Figures, InstalledBase, SortedIndex};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
@@ -113,10 +113,9 @@ pub async fn set_policy(db: &DatabaseConnection, actor: &Actor, policy: SparesPo
 /// Every shelf that serves installed units: its installed base, the part's failure rate and the
 /// depot's turnaround (received → returned to stock: this depot and part, else this depot, else
 /// [`DEFAULT_TURNAROUND_DAYS`]).
-pub async fn demand(db: &DatabaseConnection, fleet: &Fleet) -> AppResult<Vec<Demand>> {
+pub async fn demand(db: &DatabaseConnection, fleet: &InstalledBase) -> AppResult<Vec<Demand>> {
     // Large reads are streamed, never `all()`: see `reliability::fix_tables`.
     use futures_util::TryStreamExt;
-    let rates = fleet.failures_and_years(By::Part);
     let depots = crate::services::views::names_by_id::<depot::Entity>(db, |d| d.code).await?;
     let serving: BTreeMap<Uuid, Uuid> = site::Entity::find()
         .select_only()
@@ -127,9 +126,9 @@ pub async fn demand(db: &DatabaseConnection, fleet: &Fleet) -> AppResult<Vec<Dem
         .into_iter()
         .collect();
     let mut installed: BTreeMap<(Uuid, Uuid), u64> = BTreeMap::new();
-    for (site, part) in fleet.installed() {
-        if let Some(depot) = serving.get(&site) {
-            *installed.entry((*depot, part)).or_default() += 1;
+    for ((site, part), n) in &fleet.installed {
+        if let Some(depot) = serving.get(site) {
+            *installed.entry((*depot, *part)).or_default() += n;
         }
     }
     // Sorted vectors rather than hash maps: one entry per RMA returned to stock, ~700 000 at a
@@ -179,10 +178,11 @@ pub async fn demand(db: &DatabaseConnection, fleet: &Fleet) -> AppResult<Vec<Dem
     }
     let mut out = vec![];
     for ((depot_id, part_id), base) in installed {
-        let (Some(depot), Some(part)) = (depots.get(&depot_id), fleet.part_number(part_id)) else {
+        let (Some(depot), Some(part)) = (depots.get(&depot_id), fleet.part_numbers.get(&part_id)) else {
             continue;
         };
-        let afr_percent = rates
+        let afr_percent = fleet
+            .rates
             .get(part)
             .filter(|(_, years)| *years > 0.0)
             .map_or(0.0, |(failures, years)| 100.0 * *failures as f64 / years);
