@@ -194,15 +194,33 @@ async fn breaches_come_first_and_the_monthly_report_matches_hand_counts() {
         .text()
         .await
         .unwrap();
-    assert!(
-        metrics.contains("depot_sla_clocks{organization=\"coreweave\",clock=\"first_response\",state=\"breached\"} 1"),
-        "{}",
+    let breached = |count: u32| {
+        format!("depot_sla_clocks{{organization=\"coreweave\",clock=\"first_response\",state=\"breached\"}} {count}")
+    };
+    let sla_lines = |metrics: &str| {
         metrics
             .lines()
             .filter(|l| l.contains("depot_sla"))
             .collect::<Vec<_>>()
             .join("\n")
-    );
+    };
+    assert!(metrics.contains(&breached(1)), "{}", sla_lines(&metrics));
+
+    // Once CoreWeave has no open RMA left, its gauges read 0, not their last count.
+    for number in numbers.iter().chain([&fresh, &late]) {
+        app.step(FE, number, "cancelled", json!({"reason": "duplicate"})).await;
+    }
+    depot::jobs::run_once(&app.db, BASE_URL, Utc::now()).await.unwrap();
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(&breached(0)), "{}", sla_lines(&metrics));
 }
 
 /// Carries a CoreWeave C-node RMA to `triage` with `fault_code`.
