@@ -270,6 +270,12 @@ impl TestApp {
             .await
     }
 
+    /// The Prometheus exposition at `/metrics`, as a scraper reads it.
+    pub async fn metrics(&self) -> String {
+        let res = self.client.get(format!("{}/metrics", self.base)).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
     pub async fn step(&self, who: &str, number: &str, to: &str, fields: Value) -> Value {
         let rma = self.try_move(who, number, to, fields).await.expect(200);
         assert_eq!(rma["status"], to);

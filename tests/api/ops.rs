@@ -92,15 +92,7 @@ async fn lifecycle_openapi_health_and_metrics() {
     let rma = app.open(FE, "cw-ord1", "CN-ORD1-0101").await;
     app.step(FE, rma["number"].as_str().unwrap(), "diagnosing", json!({}))
         .await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("depot_http_requests_total{method=\"POST\",route=\"/api/v1/rmas\",status=\"201\"}"),
         "{metrics}"

@@ -185,15 +185,7 @@ async fn breaches_come_first_and_the_monthly_report_matches_hand_counts() {
     assert!(board.waiting.iter().position(|r| r.number == fresh).unwrap() > 0);
 
     depot::jobs::run_once(&app.db, BASE_URL, Utc::now()).await.unwrap();
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let breached = |count: u32| {
         format!("depot_sla_clocks{{organization=\"coreweave\",clock=\"first_response\",state=\"breached\"}} {count}")
     };
@@ -211,15 +203,7 @@ async fn breaches_come_first_and_the_monthly_report_matches_hand_counts() {
         app.step(FE, number, "cancelled", json!({"reason": "duplicate"})).await;
     }
     depot::jobs::run_once(&app.db, BASE_URL, Utc::now()).await.unwrap();
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains(&breached(0)), "{}", sla_lines(&metrics));
 }
 
