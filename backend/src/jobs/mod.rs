@@ -2,7 +2,7 @@
 //! de-duplication key, so restarts and several instances never send one twice.
 use crate::domain::Severity;
 use crate::domain::lifecycle::Status;
-use crate::domain::sla::{self, Clock, Entered};
+use crate::domain::sla::Clock;
 use crate::entities::{organization, rma, site};
 use crate::mail::outbox;
 use crate::services::{alerts, views};
@@ -144,8 +144,8 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
             }
         }
     }
-    // Only what the clocks are computed from, streamed: at a million RMAs the open ones are tens
-    // of thousands, and only those with a clock at risk or breached are read whole, a batch at a time.
+    // Only what the clocks are computed from, streamed (at a million RMAs some ten thousand are
+    // open); only those with a clock at risk or breached are read whole, a batch at a time.
     let mut open = rma::Entity::find()
         .select_only()
         .columns([
@@ -161,10 +161,8 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
         .await?;
     let mut alerting: Vec<(Uuid, Clock, String)> = vec![];
     while let Some((id, organization_id, severity, created_at, entered)) = open.try_next().await? {
-        let (policy, calendar) = terms.get(&organization_id).unwrap_or(&default_terms);
-        let severity = severity.parse().unwrap_or(Severity::Sev4);
-        let entered = Entered::from_json(&entered);
-        for c in sla::clocks(severity, created_at, &entered, policy, calendar, now) {
+        let terms = terms.get(&organization_id).unwrap_or(&default_terms);
+        for c in crate::services::sla::clocks_from(terms, &severity, created_at, &entered, now) {
             if !c.needs_attention() {
                 continue;
             }

@@ -7,7 +7,7 @@ use crate::domain::lifecycle::Status;
 use crate::entities::{depot, part, repair_record, rma, shipment, site, slot_history, unit, user};
 use crate::error::{AppError, AppResult};
 use crate::mail::{compose::compose, outbox};
-use crate::services::reliability::SortedIndex;
+use crate::services::reliability::{SortedIndex, counted_rmas};
 use crate::services::{Actor, history, rmas, stock};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -208,20 +208,11 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
     use crate::entities::event;
     // Large reads are streamed, never `all()`: see `reliability::fix_tables`.
     use futures_util::TryStreamExt;
-    let rmas = || {
-        let q = rma::Entity::find()
-            .select_only()
-            .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
-        match scope {
-            Some(org) => q.filter(rma::Column::OrganizationId.eq(org)),
-            None => q,
-        }
-    };
     // Each unit's RMAs, (opened, id): as the failed unit (reported) and as the unit sent back
     // (refurbished). The RMAs are read twice rather than held: at a million RMAs, their facts
     // held whole were this computation's largest table.
     let (mut reported, mut returned) = (vec![], vec![]);
-    let mut rows = rmas()
+    let mut rows = counted_rmas(scope)
         .columns([
             rma::Column::Id,
             rma::Column::UnitId,
@@ -303,7 +294,7 @@ pub async fn quality(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<
     // Each early failure's replacement, and its RMAs (shipped, failed, refurbished under) by id.
     let (mut early_failures, mut early_units, mut early_rmas) = (vec![], vec![], vec![]);
     // Then each replacement shipped, counted as it is read.
-    let mut rows = rmas()
+    let mut rows = counted_rmas(scope)
         .columns([
             rma::Column::Id,
             rma::Column::ReplacementUnitId,

@@ -145,8 +145,7 @@ impl Fleet {
         let units: SortedIndex<(u16, u32)> = units.into_iter().collect();
         // Failures: an RMA approved for a replacement and not cancelled, counted where it
         // happened; each failed unit's report times, to end its lives.
-        let mut failing = rma::Entity::find()
-            .select_only()
+        let failing = counted_rmas(scope)
             .columns([
                 rma::Column::ReturnedUnitId,
                 rma::Column::ReplacementKind,
@@ -155,11 +154,7 @@ impl Fleet {
                 rma::Column::SiteId,
                 rma::Column::CreatedAt,
             ])
-            .filter(rma::Column::ReplacementKind.is_not_null())
-            .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
-        if let Some(org) = scope {
-            failing = failing.filter(rma::Column::OrganizationId.eq(org));
-        }
+            .filter(rma::Column::ReplacementKind.is_not_null());
         type Row = (Uuid, Option<String>, Option<Uuid>, Uuid, Uuid, DateTime<Utc>);
         let mut failures: BTreeMap<Cell, u64> = BTreeMap::new();
         let mut failed_at: Vec<(Uuid, DateTime<Utc>)> = vec![];
@@ -276,7 +271,6 @@ impl Fleet {
         groups
     }
 
-    /// (site, part) of every unit installed now.
     /// What the spares' demand needs of the fleet, small enough to keep once the stays are dropped.
     pub fn installed_base(&self) -> InstalledBase {
         let mut installed: BTreeMap<(Uuid, Uuid), u64> = BTreeMap::new();
@@ -305,6 +299,18 @@ pub struct InstalledBase {
     pub installed: BTreeMap<(Uuid, Uuid), u64>,
     pub rates: BTreeMap<String, (u64, f64)>,
     pub part_numbers: HashMap<Uuid, String>,
+}
+
+/// The RMAs the figures count: those of organization `scope` (or all) not cancelled, no column
+/// chosen yet.
+pub fn counted_rmas(scope: Option<Uuid>) -> sea_orm::Select<rma::Entity> {
+    let rmas = rma::Entity::find()
+        .select_only()
+        .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
+    match scope {
+        Some(org) => rmas.filter(rma::Column::OrganizationId.eq(org)),
+        None => rmas,
+    }
 }
 
 /// Who reads failure rates: everyone but integrations (a customer, its own fleet).
@@ -453,21 +459,12 @@ pub type FixTables = BTreeMap<(FixBy, Option<String>), Vec<FixRow>>;
 pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResult<FixTables> {
     use crate::entities::event;
     use futures_util::TryStreamExt;
-    let fixed = || {
-        let q = rma::Entity::find()
-            .select_only()
-            .filter(rma::Column::Status.ne(Status::Cancelled.as_str()));
-        match scope {
-            Some(org) => q.filter(rma::Column::OrganizationId.eq(org)),
-            None => q,
-        }
-    };
     // Streamed, never `all()`, and the RMAs read twice rather than kept: at a million RMAs, rows
     // held (by the driver, or as facts waiting for the next failures) were most of this
     // computation's memory. First each serial's and slot's reports, oldest first, to find the
     // next one after a fix.
     let mut reports: Vec<(Uuid, DateTime<Utc>)> = vec![];
-    let mut rows = fixed()
+    let mut rows = counted_rmas(scope)
         .columns([rma::Column::UnitId, rma::Column::SlotId, rma::Column::CreatedAt])
         .into_tuple::<(Uuid, Option<Uuid>, DateTime<Utc>)>()
         .stream(db)
@@ -522,7 +519,7 @@ pub async fn fix_tables(db: &DatabaseConnection, scope: Option<Uuid>) -> AppResu
         Option<String>,
         DateTime<Utc>,
     );
-    let mut rows = fixed()
+    let mut rows = counted_rmas(scope)
         .columns([
             rma::Column::Id,
             rma::Column::UnitId,

@@ -45,17 +45,38 @@ pub fn clocks_with(
     rmas: &[rma::Model],
     now: DateTime<Utc>,
 ) -> HashMap<Uuid, Vec<Clock>> {
+    let mut terms_of: HashMap<Uuid, (Policy, Calendar)> = HashMap::new();
     rmas.iter()
         .map(|r| {
-            let (policy, calendar) = terms(orgs.get(&r.organization_id));
-            let severity = r.severity.parse().unwrap_or(Severity::Sev4);
-            let entered = Entered::from_json(&r.status_entered);
+            let terms = terms_of
+                .entry(r.organization_id)
+                .or_insert_with(|| terms(orgs.get(&r.organization_id)));
             (
                 r.id,
-                sla::clocks(severity, r.created_at, &entered, &policy, &calendar, now),
+                clocks_from(terms, &r.severity, r.created_at, &r.status_entered, now),
             )
         })
         .collect()
+}
+
+/// One RMA's clocks from what they are computed from (its severity, when it was opened and the
+/// first time it entered each status), under its organization's `terms`.
+pub fn clocks_from(
+    (policy, calendar): &(Policy, Calendar),
+    severity: &str,
+    created_at: DateTime<Utc>,
+    status_entered: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Vec<Clock> {
+    let severity = severity.parse().unwrap_or(Severity::Sev4);
+    sla::clocks(
+        severity,
+        created_at,
+        &Entered::from_json(status_entered),
+        policy,
+        calendar,
+        now,
+    )
 }
 
 /// How urgent an RMA's clocks make it: breached before at risk before the rest.
