@@ -368,4 +368,30 @@ async fn the_dashboard_ranks_a_cluster_with_two_failed_dnodes_first_and_shows_th
         app.rma(&one).await.get("on_call").is_none(),
         "only sev1 RMAs name the on-call"
     );
+
+    // The sweep pages whoever is on call when the sev1's first response breaches.
+    depot::jobs::run_once(&app.db, BASE_URL, now + chrono::Duration::minutes(45))
+        .await
+        .unwrap();
+    use depot::entities::{notification, rma};
+    let sev1 = rma::Entity::find()
+        .filter(rma::Column::Number.eq(sev1["number"].as_str().unwrap()))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let paged = notification::Entity::find()
+        .filter(notification::Column::Template.eq("sla_breach"))
+        .filter(notification::Column::RmaId.eq(sev1.id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert!(!paged.is_empty(), "the sev1's breach is alerted");
+    for alert in &paged {
+        assert!(
+            alert.recipients.as_array().unwrap().contains(&json!(CAM)),
+            "{}",
+            alert.recipients
+        );
+    }
 }

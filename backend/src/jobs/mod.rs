@@ -178,6 +178,8 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
     // Alerted on an earlier sweep: nothing to read, build, compose or roll back.
     alerting.retain(|(_, _, key)| !used.contains(key));
     let mut queued = 0;
+    // Who is on call is one answer per organization for the whole sweep (`now` does not move).
+    let mut on_call: HashMap<Uuid, Option<String>> = HashMap::new();
     for batch in alerting.chunks(ALERT_BATCH) {
         let rmas = views::load_map::<rma::Entity>(db, batch.iter().map(|(id, _, _)| *id)).await?;
         let views: HashMap<Uuid, views::RmaView> =
@@ -196,7 +198,10 @@ pub async fn sla_alerts(db: &DatabaseConnection, base_url: &str, now: DateTime<U
                 .map(alerts::oncall_list)
                 .unwrap_or_default();
             if r.severity == Severity::Sev1.as_str() {
-                to.extend(crate::services::oncall::on_call(db, r.organization_id, now).await?);
+                if let std::collections::hash_map::Entry::Vacant(e) = on_call.entry(r.organization_id) {
+                    e.insert(crate::services::oncall::on_call(db, r.organization_id, now).await?);
+                }
+                to.extend(on_call[&r.organization_id].clone());
             }
             let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
                 "link": format!("{base_url}/rmas/{}", r.number)});
