@@ -168,6 +168,19 @@ string_enum! {
     }
 }
 
+impl UnitEffect {
+    /// Whether the effect makes a shipment (a unit sent by carrier).
+    pub const fn ships(self) -> bool {
+        matches!(
+            self,
+            UnitEffect::ShipReplacement
+                | UnitEffect::ShipReturn
+                | UnitEffect::SendToVendor
+                | UnitEffect::BackFromVendor
+        )
+    }
+}
+
 string_enum! {
     /// The email a transition queues (SPEC §5).
     Notice {
@@ -515,6 +528,15 @@ impl std::fmt::Display for Refusal {
 /// The statuses an RMA in `from` can move to, by anyone.
 pub fn next_statuses(from: Status) -> impl Iterator<Item = Status> {
     TRANSITIONS.iter().filter(move |t| t.from.contains(&from)).map(|t| t.to)
+}
+
+/// The statuses an RMA enters by a row that makes a shipment: one that never entered any of them
+/// has no shipments.
+pub fn shipping_statuses() -> impl Iterator<Item = Status> {
+    TRANSITIONS
+        .iter()
+        .filter(|t| t.effects.iter().any(|e| e.ships()))
+        .map(|t| t.to)
 }
 
 /// The rows out of `from` that exist for an RMA (keep-your-drive or not).

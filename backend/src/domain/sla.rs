@@ -236,7 +236,12 @@ impl Entered {
     /// Read from the stored column; a value that does not parse is no history (every reader of
     /// clocks survives a hand-edited row).
     pub fn from_json(value: &serde_json::Value) -> Entered {
-        serde_json::from_value(value.clone()).unwrap_or_default()
+        Entered::parse(value).unwrap_or_default()
+    }
+
+    /// Read from the stored column; `None` if it does not parse.
+    pub fn parse(value: &serde_json::Value) -> Option<Entered> {
+        serde_json::from_value(value.clone()).ok()
     }
 
     pub fn to_json(&self) -> serde_json::Value {

@@ -3,7 +3,9 @@ use super::compose::Composed;
 use crate::entities::{notification, organization, rma_watcher, site, user};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TryInsert, TryInsertResult,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -65,18 +67,23 @@ pub async fn webhook_of(db: &impl ConnectionTrait, organization_id: Uuid) -> Res
 /// Inserts the email row, and a webhook row when the organization has a webhook. Returns whether
 /// anything was queued (a repeated `dedupe_key` queues nothing).
 pub async fn queue(db: &impl ConnectionTrait, q: Queued<'_>, now: DateTime<Utc>) -> Result<bool, DbErr> {
-    let mut rows = vec![("email", json!(q.recipients), q.dedupe_key.clone())];
+    let inserted = insert(q, now).exec_without_returning(db).await?;
+    Ok(matches!(inserted, TryInsertResult::Inserted(n) if n > 0))
+}
+
+/// The insert [`queue`] makes, for a caller that runs it with other statements.
+pub fn insert(q: Queued<'_>, now: DateTime<Utc>) -> TryInsert<notification::ActiveModel> {
+    let mut channels = vec![("email", json!(q.recipients), q.dedupe_key.clone())];
     if let Some(url) = &q.webhook_url {
-        rows.push((
+        channels.push((
             "webhook",
             json!([url]),
             q.dedupe_key.as_ref().map(|k| format!("{k}:webhook")),
         ));
     }
-    let mut queued = false;
-    for (channel, recipients, dedupe_key) in rows {
+    let rows = channels.into_iter().map(|(channel, recipients, dedupe_key)| {
         let id = Uuid::now_v7();
-        let row = notification::ActiveModel {
+        notification::ActiveModel {
             id: Set(id),
             event_id: Set(q.event_id),
             rma_id: Set(q.rma_id),
@@ -96,14 +103,9 @@ pub async fn queue(db: &impl ConnectionTrait, q: Queued<'_>, now: DateTime<Utc>)
             dedupe_key: Set(dedupe_key),
             locked_until: Set(None),
             attach_label: Set(q.attach_label && channel == "email"),
-        };
-        let inserted = notification::Entity::insert(row)
-            .on_conflict_do_nothing_on([notification::Column::DedupeKey])
-            .exec_without_returning(db)
-            .await?;
-        queued |= matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0);
-    }
-    Ok(queued)
+        }
+    });
+    notification::Entity::insert_many(rows).on_conflict_do_nothing_on([notification::Column::DedupeKey])
 }
 
 /// Puts a dead or retrying notification back in the queue, to be tried now.

@@ -3,7 +3,7 @@ use crate::domain::lifecycle::Status;
 use crate::entities::event;
 use crate::services::Actor;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Set};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -48,22 +48,28 @@ impl<'a> Entry<'a> {
     }
 }
 
+impl Entry<'_> {
+    /// The event row of the entry, with a new id.
+    pub fn into_row(self) -> event::ActiveModel {
+        event::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            rma_id: Set(self.rma_id),
+            kind: Set(self.kind.into()),
+            from_status: Set(self.from.map(|s| s.as_str().into())),
+            to_status: Set(self.to.map(|s| s.as_str().into())),
+            actor_id: Set(self.actor.map(|a| a.user_id)),
+            actor_email: Set(self.actor.map_or_else(|| "depot".to_string(), |a| a.email.clone())),
+            at: Set(self.at),
+            note: Set(self.note),
+            fields: Set(self.fields),
+        }
+    }
+}
+
 /// Appends `entry`; returns the new event's id.
 pub async fn append(db: &impl ConnectionTrait, entry: Entry<'_>) -> Result<Uuid, DbErr> {
-    let id = Uuid::now_v7();
-    event::ActiveModel {
-        id: Set(id),
-        rma_id: Set(entry.rma_id),
-        kind: Set(entry.kind.into()),
-        from_status: Set(entry.from.map(|s| s.as_str().into())),
-        to_status: Set(entry.to.map(|s| s.as_str().into())),
-        actor_id: Set(entry.actor.map(|a| a.user_id)),
-        actor_email: Set(entry.actor.map_or_else(|| "depot".to_string(), |a| a.email.clone())),
-        at: Set(entry.at),
-        note: Set(entry.note),
-        fields: Set(entry.fields),
-    }
-    .insert(db)
-    .await?;
+    let row = entry.into_row();
+    let id = row.id.clone().unwrap();
+    event::Entity::insert(row).exec_without_returning(db).await?;
     Ok(id)
 }

@@ -140,6 +140,10 @@ pub const RECENT_ENTRIES: u64 = 50;
 /// The record of `rma`, or `None` when the depot has recorded nothing.
 pub async fn record_of(db: &impl ConnectionTrait, rma: &rma::Model) -> AppResult<Option<RepairRecord>> {
     let labor_minutes = rma.labor_minutes;
+    // The RMA counts its entries: with none and no labor there is no record to read.
+    if rma.repair_entries == 0 && labor_minutes == 0 {
+        return Ok(None);
+    }
     // Both reads walk an index from the RMA's latest entry or to its vendor records only, and
     // take only what the answer shows.
     let mut entries: Vec<RepairEntry> = repair_record::Entity::find()

@@ -259,6 +259,23 @@ pub struct Plan {
     pub attach_label: bool,
 }
 
+impl Plan {
+    /// Whether the plan changes no row but the RMA's own (besides adding its records, its event
+    /// and its notices): nothing on a shelf, in a slot or on the road moves.
+    pub fn moves_only_the_rma(&self) -> bool {
+        !self.release_reservation
+            && self.reserve.is_none()
+            && self.take_from_stock.is_none()
+            && self.consume.is_empty()
+            && self.new_units.is_empty()
+            && self.moves.is_empty()
+            && self.slot_swap.is_none()
+            && self.deliveries.is_empty()
+            && self.shipments.is_empty()
+            && self.shelves.is_empty()
+    }
+}
+
 fn invalid(message: impl Into<String>) -> Refusal {
     Refusal::Invalid(message.into())
 }
@@ -934,6 +951,12 @@ mod tests {
             for effect in row.effects {
                 assert!(shows(*effect, &plan), "{from} -> {}: {effect} left no trace", row.to);
             }
+            // An RMA's answer reads its shipments only once it entered a shipping row's status.
+            assert!(
+                plan.shipments.is_empty() || row.effects.iter().any(|e| e.ships()),
+                "{from} -> {}: a shipment from an effect that does not ship",
+                row.to
+            );
             if row.optional.contains(&Field::LaborMinutes) {
                 assert_eq!(plan.rma.labor_minutes, Some(25), "labor adds up");
             }

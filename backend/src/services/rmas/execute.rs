@@ -4,12 +4,17 @@
 use super::facts::{Audience, changed_meanwhile};
 use crate::domain::lifecycle::{Plan, PlanFacts};
 use crate::domain::{Condition, Location};
-use crate::entities::{repair_record, rma, shipment, slot_history, unit};
+use crate::entities::{event, repair_record, rma, shipment, slot_history, unit};
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
 use crate::services::{Actor, history, stock};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, Unchanged};
+use sea_orm::sea_query::{
+    Alias, Asterisk, CommonTableExpression, Expr, ExprTrait, InsertStatement, Query, UpdateStatement, WithClause,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryTrait, Set, Unchanged, UpdateMany,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -35,8 +40,23 @@ pub async fn apply(
         ),
         None => None,
     };
-    // Compare-and-set the RMA first: a concurrent change makes this a 409 before anything else moves.
-    let updated = update_rma(txn, &plan, facts).await?;
+    // Compare-and-set the RMA first: a concurrent change makes this a 409 before anything else
+    // moves. When nothing else moves, PostgreSQL sends it with the other writes, in one statement.
+    let mut tail = Tail::default();
+    let update = rma_update(&plan, facts);
+    let updated = match txn.get_database_backend() == DbBackend::Postgres && plan.moves_only_the_rma() {
+        true => {
+            tail.update = Some(update.into_query());
+            None
+        }
+        false => Some(
+            update
+                .exec_with_returning(txn)
+                .await?
+                .pop()
+                .ok_or_else(|| changed_meanwhile(&facts.rma.number))?,
+        ),
+    };
 
     let mut shelves = plan.shelves.clone();
     let mut fields = plan.fields;
@@ -171,7 +191,7 @@ pub async fn apply(
         .await?;
     }
     if !plan.records.is_empty() {
-        repair_record::Entity::insert_many(plan.records.into_iter().map(|r| repair_record::ActiveModel {
+        let records = plan.records.into_iter().map(|r| repair_record::ActiveModel {
             id: Set(Uuid::now_v7()),
             rma_id: Set(rma_id),
             unit_id: Set(r.unit_id),
@@ -179,9 +199,9 @@ pub async fn apply(
             details: Set(r.details),
             actor_id: Set(actor.user_id),
             created_at: Set(now),
-        }))
-        .exec(txn)
-        .await?;
+        });
+        tail.inserts
+            .push(repair_record::Entity::insert_many(records).into_query());
     }
 
     shelves.sort();
@@ -200,7 +220,9 @@ pub async fn apply(
         fields,
         at: now,
     };
-    let event_id = history::append(txn, entry).await?;
+    let event = entry.into_row();
+    let event_id = event.id.clone().unwrap();
+    tail.inserts.push(event::Entity::insert(event).into_query());
     if let Some(notice) = plan.notice {
         // Composed by the dispatcher when it sends: rendering stays out of the write lock.
         let queued = outbox::Queued {
@@ -213,7 +235,7 @@ pub async fn apply(
             dedupe_key: None,
             webhook_url: audience.webhook,
         };
-        outbox::queue(txn, queued, now).await?;
+        tail.inserts.push(outbox::insert(queued, now).into_query());
     }
     if !low_stock.is_empty() {
         // An internal alert: depot technicians and admins, never the customer's webhook.
@@ -228,14 +250,67 @@ pub async fn apply(
             dedupe_key: None,
             webhook_url: None,
         };
-        outbox::queue(txn, queued, now).await?;
+        tail.inserts.push(outbox::insert(queued, now).into_query());
     }
-    Ok(updated)
+    match (updated, tail.run(txn).await?) {
+        (Some(updated), _) | (None, Some(updated)) => Ok(updated),
+        (None, None) => Err(changed_meanwhile(&facts.rma.number)),
+    }
+}
+
+/// The writes that end a transition: its depot records, its event and its notices, and the
+/// RMA's own update when nothing moved before it.
+#[derive(Default)]
+struct Tail {
+    update: Option<UpdateStatement>,
+    inserts: Vec<InsertStatement>,
+}
+
+impl Tail {
+    /// On PostgreSQL one statement, each write a `WITH` clause of it (foreign keys are checked at
+    /// the statement's end): one round trip instead of one per write. SQLite has no round trips
+    /// to save (and no writes in `WITH`): one statement after another. Returns the updated RMA,
+    /// `None` if it was not at the planned version.
+    async fn run(self, txn: &DatabaseTransaction) -> Result<Option<rma::Model>, DbErr> {
+        let backend = txn.get_database_backend();
+        if backend != DbBackend::Postgres {
+            for insert in &self.inserts {
+                txn.execute(insert).await?;
+            }
+            return Ok(None);
+        }
+        let mut with = WithClause::new();
+        for (i, insert) in self.inserts.into_iter().enumerate() {
+            with.cte(
+                CommonTableExpression::new()
+                    .query(insert)
+                    .table_name(Alias::new(format!("write{i}")))
+                    .to_owned(),
+            );
+        }
+        let Some(mut update) = self.update else {
+            txn.execute(&with.query(Query::select().expr(Expr::val(1)).to_owned()))
+                .await?;
+            return Ok(None);
+        };
+        let moved = Alias::new("moved");
+        with.cte(
+            CommonTableExpression::new()
+                .query(update.returning_all().to_owned())
+                .table_name(moved.clone())
+                .to_owned(),
+        );
+        let select = Query::select().column(Asterisk).from(moved).to_owned();
+        rma::Entity::find()
+            .from_raw_sql(backend.build(&with.query(select)))
+            .one(txn)
+            .await
+    }
 }
 
 /// The RMA's status, version, clocks' facts, its depot record's count of entries and the columns
 /// the plan sets, in one statement that checks the version it was planned at.
-async fn update_rma(txn: &DatabaseTransaction, plan: &Plan, facts: &PlanFacts) -> AppResult<rma::Model> {
+fn rma_update(plan: &Plan, facts: &PlanFacts) -> UpdateMany<rma::Entity> {
     let now = facts.now;
     let mut changes = rma::ActiveModel {
         status: Set(plan.to.as_str().into()),
@@ -282,8 +357,4 @@ async fn update_rma(txn: &DatabaseTransaction, plan: &Plan, facts: &PlanFacts) -
         )
         .filter(rma::Column::Id.eq(facts.rma.id))
         .filter(rma::Column::Version.eq(plan.version))
-        .exec_with_returning(txn)
-        .await?
-        .pop()
-        .ok_or_else(|| changed_meanwhile(&facts.rma.number))
 }

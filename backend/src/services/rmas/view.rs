@@ -1,6 +1,7 @@
 //! How an RMA is shown: its answer and page (with shipments, the depot record, flags and what the
 //! viewer may do next) and the email a transition queued.
-use crate::domain::lifecycle::Status;
+use crate::domain::lifecycle::{self, Status};
+use crate::domain::sla::Entered;
 use crate::domain::{RmaNumber, Severity};
 use crate::entities::{event, organization, part, rma, shipment, site, tracking_scan};
 use crate::error::{AppError, AppResult};
@@ -104,13 +105,22 @@ async fn with_shipments(
     rma: rma::Model,
     organization: Option<organization::Model>,
 ) -> Result<RmaView, sea_orm::DbErr> {
-    let shipments = shipment::Entity::find()
-        .filter(shipment::Column::RmaId.eq(rma.id))
-        .find_with_related(tracking_scan::Entity)
-        .order_by_asc(shipment::Column::Id)
-        .order_by_asc(tracking_scan::Column::At)
-        .all(db)
-        .await?;
+    // Only a row that ships makes a shipment: an RMA that never entered the status of one has none
+    // (and one whose statuses do not read is looked up).
+    let may_have_shipped = Entered::parse(&rma.status_entered)
+        .is_none_or(|entered| lifecycle::shipping_statuses().any(|s| entered.first(&[s]).is_some()));
+    let shipments = match may_have_shipped {
+        true => {
+            shipment::Entity::find()
+                .filter(shipment::Column::RmaId.eq(rma.id))
+                .find_with_related(tracking_scan::Entity)
+                .order_by_asc(shipment::Column::Id)
+                .order_by_asc(tracking_scan::Column::At)
+                .all(db)
+                .await?
+        }
+        false => vec![],
+    };
     // Only an approved RMA holds a spare: the page and API answers skip the lookup otherwise.
     let reserved = match rma.status == Status::Approved.as_str() {
         true => stock::reservation_of(db, rma.id).await?,
