@@ -16,6 +16,21 @@ async fn eight_simultaneous_transitions_on_one_version_give_one_winner() {
     assert_eq!(codes, [200, 409, 409, 409, 409, 409, 409, 409]);
     assert_eq!(app.events(number).await.len(), 2, "opened + one transition");
     assert_eq!(app.rma(number).await["version"], 2);
+
+    // A closing queues a notice: only the winner's event and notice are kept (on PostgreSQL the
+    // writes of such a plan are one statement outside any transaction, made from the update's result).
+    use depot::entities::notification;
+    use sea_orm::EntityTrait;
+    let body = json!({"to": "cancelled", "version": 2, "reason": "opened twice"});
+    let answers = join_all((0..8).map(|_| app.post(FE, &path, &body))).await;
+    let mut codes: Vec<u16> = answers.into_iter().map(|a| a.status.as_u16()).collect();
+    codes.sort();
+    assert_eq!(codes, [200, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(app.events(number).await.len(), 3, "opened + two transitions");
+    let queued = notification::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(queued.len(), 1, "one rma_closed notice");
+    assert_eq!(queued[0].template, "rma_closed");
+    assert_eq!(app.rma(number).await["version"], 3);
 }
 
 #[tokio::test]

@@ -71,8 +71,13 @@ pub async fn queue(db: &impl ConnectionTrait, q: Queued<'_>, now: DateTime<Utc>)
     Ok(matches!(inserted, TryInsertResult::Inserted(n) if n > 0))
 }
 
-/// The insert [`queue`] makes, for a caller that runs it with other statements.
-pub fn insert(q: Queued<'_>, now: DateTime<Utc>) -> TryInsert<notification::ActiveModel> {
+/// The insert [`queue`] makes.
+fn insert(q: Queued<'_>, now: DateTime<Utc>) -> TryInsert<notification::ActiveModel> {
+    notification::Entity::insert_many(rows(q, now)).on_conflict_do_nothing_on([notification::Column::DedupeKey])
+}
+
+/// The rows of `q`, for a caller that inserts them with other writes (and no `dedupe_key`).
+pub fn rows(q: Queued<'_>, now: DateTime<Utc>) -> Vec<notification::ActiveModel> {
     let mut channels = vec![("email", json!(q.recipients), q.dedupe_key.clone())];
     if let Some(url) = &q.webhook_url {
         channels.push((
@@ -105,7 +110,7 @@ pub fn insert(q: Queued<'_>, now: DateTime<Utc>) -> TryInsert<notification::Acti
             attach_label: Set(q.attach_label && channel == "email"),
         }
     });
-    notification::Entity::insert_many(rows).on_conflict_do_nothing_on([notification::Column::DedupeKey])
+    rows.collect()
 }
 
 /// Puts a dead or retrying notification back in the queue, to be tried now.

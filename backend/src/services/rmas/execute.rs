@@ -1,19 +1,20 @@
-//! Carries out a [`Plan`] in the caller's write transaction: the only code that writes an RMA's
-//! status after it is opened. Everything was decided by the plan; what is left here are the races
+//! Carries out a [`Plan`], in the caller's write transaction or as one statement of its own: the
+//! only code that writes an RMA's status after it is opened. Everything was decided by the plan; what is left here are the races
 //! only the database can settle (a spare or part just taken by someone else).
 use super::facts::{Audience, changed_meanwhile};
 use crate::domain::lifecycle::{Plan, PlanFacts};
 use crate::domain::{Condition, Location};
-use crate::entities::{event, repair_record, rma, shipment, slot_history, unit};
+use crate::entities::{repair_record, rma, shipment, slot_history, unit};
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
 use crate::services::{Actor, history, stock};
 use sea_orm::sea_query::{
-    Alias, Asterisk, CommonTableExpression, Expr, ExprTrait, InsertStatement, Query, UpdateStatement, WithClause,
+    Alias, Asterisk, CommonTableExpression, DynIden, Expr, ExprTrait, InsertStatement, IntoIden, Query, TableRef,
+    UpdateStatement, WithClause,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryTrait, Set, Unchanged, UpdateMany,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityName, EntityTrait, Iterable, QueryFilter, QueryTrait, Set, Unchanged, UpdateMany,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -26,7 +27,7 @@ pub async fn apply(
     txn: &DatabaseTransaction,
     actor: &Actor,
     facts: &PlanFacts,
-    plan: Plan,
+    mut plan: Plan,
     audience: Audience,
 ) -> AppResult<rma::Model> {
     let (rma_id, now) = (facts.rma.id, facts.now);
@@ -40,26 +41,13 @@ pub async fn apply(
         ),
         None => None,
     };
-    // Compare-and-set the RMA first: a concurrent change makes this a 409 before anything else
-    // moves. When nothing else moves, PostgreSQL sends it with the other writes, in one statement.
-    let mut tail = Tail::default();
-    let update = rma_update(&plan, facts);
-    let updated = match txn.get_database_backend() == DbBackend::Postgres && plan.moves_only_the_rma() {
-        true => {
-            tail.update = Some(update.into_query());
-            None
-        }
-        false => Some(
-            update
-                .exec_with_returning(txn)
-                .await?
-                .pop()
-                .ok_or_else(|| changed_meanwhile(&facts.rma.number))?,
-        ),
-    };
-
+    // Compare-and-set the RMA first: a concurrent change makes this a 409 before anything else moves.
+    let updated = rma_update(&plan, facts)
+        .exec_with_returning(txn)
+        .await?
+        .pop()
+        .ok_or_else(|| changed_meanwhile(&facts.rma.number))?;
     let mut shelves = plan.shelves.clone();
-    let mut fields = plan.fields;
     if plan.release_reservation {
         shelves.extend(stock::release(txn, rma_id).await?);
     }
@@ -67,8 +55,8 @@ pub async fn apply(
         match stock::reserve(txn, rma_id, reserve.part_id, &reserve.depots).await? {
             Some((unit, depot)) => {
                 shelves.push((depot.id, unit.part_id));
-                fields["reserved_serial"] = json!(unit.serial);
-                fields["reserved_at_depot"] = json!(depot.code);
+                plan.fields["reserved_serial"] = json!(unit.serial);
+                plan.fields["reserved_at_depot"] = json!(depot.code);
             }
             // Asked for one depot: say so rather than approve with nothing set aside.
             None if reserve.required => {
@@ -190,53 +178,13 @@ pub async fn apply(
         .exec(txn)
         .await?;
     }
-    if !plan.records.is_empty() {
-        let records = plan.records.into_iter().map(|r| repair_record::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            rma_id: Set(rma_id),
-            unit_id: Set(r.unit_id),
-            kind: Set(r.kind.into()),
-            details: Set(r.details),
-            actor_id: Set(actor.user_id),
-            created_at: Set(now),
-        });
-        tail.inserts
-            .push(repair_record::Entity::insert_many(records).into_query());
-    }
-
     shelves.sort();
     shelves.dedup();
     let low_stock = stock::crossings(txn, &shelves, now).await?;
     if !low_stock.is_empty() {
-        fields["low_stock"] = json!(low_stock);
+        plan.fields["low_stock"] = json!(low_stock);
     }
-    let entry = history::Entry {
-        rma_id,
-        kind: "transition",
-        from: Some(plan.from),
-        to: Some(plan.to),
-        actor: Some(actor),
-        note: plan.note,
-        fields,
-        at: now,
-    };
-    let event = entry.into_row();
-    let event_id = event.id.clone().unwrap();
-    tail.inserts.push(event::Entity::insert(event).into_query());
-    if let Some(notice) = plan.notice {
-        // Composed by the dispatcher when it sends: rendering stays out of the write lock.
-        let queued = outbox::Queued {
-            rma_id,
-            event_id,
-            template: notice.as_str(),
-            recipients: audience.recipients,
-            composed: None,
-            attach_label: plan.attach_label,
-            dedupe_key: None,
-            webhook_url: audience.webhook,
-        };
-        tail.inserts.push(outbox::insert(queued, now).into_query());
-    }
+    let (event_id, mut inserts) = closing_inserts(actor, facts, plan, audience);
     if !low_stock.is_empty() {
         // An internal alert: depot technicians and admins, never the customer's webhook.
         let depots: Vec<String> = low_stock.iter().map(|l| l.depot.clone()).collect();
@@ -250,37 +198,118 @@ pub async fn apply(
             dedupe_key: None,
             webhook_url: None,
         };
-        tail.inserts.push(outbox::insert(queued, now).into_query());
+        inserts.extend(outbox::rows(queued, now).into_iter().map(Row::of));
     }
-    match (updated, tail.run(txn).await?) {
-        (Some(updated), _) | (None, Some(updated)) => Ok(updated),
-        (None, None) => Err(changed_meanwhile(&facts.rma.number)),
+    Tail { update: None, inserts }.run(txn).await?;
+    Ok(updated)
+}
+
+/// Carries out on PostgreSQL a plan that changes no row but the RMA's own ([`Plan::moves_only_the_rma`]):
+/// the RMA's compare-and-set, its records, its event and its notice in one statement, atomic on
+/// its own, so without a transaction's `BEGIN` and `COMMIT` round trips around it.
+pub async fn apply_alone(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    facts: &PlanFacts,
+    plan: Plan,
+    audience: Audience,
+) -> AppResult<rma::Model> {
+    if db.get_database_backend() != DbBackend::Postgres || !plan.moves_only_the_rma() {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "only a PostgreSQL plan that moves only the RMA is carried out in one statement"
+        )));
     }
+    let update = rma_update(&plan, facts).into_query();
+    let (_, inserts) = closing_inserts(actor, facts, plan, audience);
+    Tail {
+        update: Some(update),
+        inserts,
+    }
+    .run(db)
+    .await?
+    .ok_or_else(|| changed_meanwhile(&facts.rma.number))
+}
+
+/// The rows every plan ends with: its depot records, its event and its notice; with the event's id.
+fn closing_inserts(actor: &Actor, facts: &PlanFacts, plan: Plan, audience: Audience) -> (Uuid, Vec<Row>) {
+    let (rma_id, now) = (facts.rma.id, facts.now);
+    let records = plan.records.into_iter().map(|r| repair_record::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        rma_id: Set(rma_id),
+        unit_id: Set(r.unit_id),
+        kind: Set(r.kind.into()),
+        details: Set(r.details),
+        actor_id: Set(actor.user_id),
+        created_at: Set(now),
+    });
+    let mut inserts: Vec<Row> = records.map(Row::of).collect();
+    let event = history::Entry {
+        rma_id,
+        kind: "transition",
+        from: Some(plan.from),
+        to: Some(plan.to),
+        actor: Some(actor),
+        note: plan.note,
+        fields: plan.fields,
+        at: now,
+    }
+    .into_row();
+    let event_id = event.id.clone().unwrap();
+    inserts.push(Row::of(event));
+    if let Some(notice) = plan.notice {
+        // Composed by the dispatcher when it sends: rendering stays out of the write lock.
+        let queued = outbox::Queued {
+            rma_id,
+            event_id,
+            template: notice.as_str(),
+            recipients: audience.recipients,
+            composed: None,
+            attach_label: plan.attach_label,
+            dedupe_key: None,
+            webhook_url: audience.webhook,
+        };
+        inserts.extend(outbox::rows(queued, now).into_iter().map(Row::of));
+    }
+    (event_id, inserts)
 }
 
 /// The writes that end a transition: its depot records, its event and its notices, and the
-/// RMA's own update when nothing moved before it.
-#[derive(Default)]
+/// RMA's own update when nothing else moves.
 struct Tail {
     update: Option<UpdateStatement>,
-    inserts: Vec<InsertStatement>,
+    inserts: Vec<Row>,
 }
 
 impl Tail {
     /// On PostgreSQL one statement, each write a `WITH` clause of it (foreign keys are checked at
-    /// the statement's end): one round trip instead of one per write. SQLite has no round trips
-    /// to save (and no writes in `WITH`): one statement after another. Returns the updated RMA,
-    /// `None` if it was not at the planned version.
-    async fn run(self, txn: &DatabaseTransaction) -> Result<Option<rma::Model>, DbErr> {
-        let backend = txn.get_database_backend();
+    /// the statement's end): one round trip instead of one per write. With the update, each row is
+    /// inserted from its result, so nothing is written if the RMA was not at the planned version
+    /// (the statement may run outside a transaction). SQLite has no round trips to save (and no
+    /// writes in `WITH`): one statement after another, in the caller's transaction. Returns the
+    /// updated RMA; `None` if it was not at the planned version.
+    async fn run(self, db: &impl ConnectionTrait) -> Result<Option<rma::Model>, DbErr> {
+        let backend = db.get_database_backend();
         if backend != DbBackend::Postgres {
-            for insert in &self.inserts {
-                txn.execute(insert).await?;
+            for row in self.inserts {
+                db.execute(&row.values()).await?;
             }
             return Ok(None);
         }
+        let moved = Alias::new("moved");
         let mut with = WithClause::new();
-        for (i, insert) in self.inserts.into_iter().enumerate() {
+        if let Some(mut update) = self.update.clone() {
+            with.cte(
+                CommonTableExpression::new()
+                    .query(update.returning_all().to_owned())
+                    .table_name(moved.clone())
+                    .to_owned(),
+            );
+        }
+        for (i, row) in self.inserts.into_iter().enumerate() {
+            let insert = match self.update {
+                Some(_) => row.selected_from(moved.clone()),
+                None => row.values(),
+            };
             with.cte(
                 CommonTableExpression::new()
                     .query(insert)
@@ -288,23 +317,61 @@ impl Tail {
                     .to_owned(),
             );
         }
-        let Some(mut update) = self.update else {
-            txn.execute(&with.query(Query::select().expr(Expr::val(1)).to_owned()))
+        if self.update.is_none() {
+            db.execute(&with.query(Query::select().expr(Expr::val(1)).to_owned()))
                 .await?;
             return Ok(None);
-        };
-        let moved = Alias::new("moved");
-        with.cte(
-            CommonTableExpression::new()
-                .query(update.returning_all().to_owned())
-                .table_name(moved.clone())
-                .to_owned(),
-        );
+        }
         let select = Query::select().column(Asterisk).from(moved).to_owned();
         rma::Entity::find()
             .from_raw_sql(backend.build(&with.query(select)))
-            .one(txn)
+            .one(db)
             .await
+    }
+}
+
+/// One row to insert, as its table's columns and values.
+struct Row {
+    table: TableRef,
+    columns: Vec<DynIden>,
+    values: Vec<Expr>,
+}
+
+impl Row {
+    /// The columns an active model sets, as sea-orm's own insert takes them.
+    fn of<A: ActiveModelTrait>(mut model: A) -> Row {
+        let mut row = Row {
+            table: A::Entity::default().table_ref(),
+            columns: vec![],
+            values: vec![],
+        };
+        for column in <A::Entity as EntityTrait>::Column::iter() {
+            if let ActiveValue::Set(value) | ActiveValue::Unchanged(value) = model.take(column) {
+                row.columns.push(column.into_iden());
+                row.values.push(column.save_as(Expr::val(value)));
+            }
+        }
+        row
+    }
+
+    /// `INSERT … VALUES`.
+    fn values(self) -> InsertStatement {
+        Query::insert()
+            .into_table(self.table)
+            .columns(self.columns)
+            .values_panic(self.values)
+            .to_owned()
+    }
+
+    /// `INSERT … SELECT values FROM source`: one row for each row of `source`.
+    fn selected_from(self, source: Alias) -> InsertStatement {
+        let select = Query::select().exprs(self.values).from(source).to_owned();
+        Query::insert()
+            .into_table(self.table)
+            .columns(self.columns)
+            .select_from(select)
+            .expect("as many values as columns")
+            .to_owned()
     }
 }
 

@@ -16,7 +16,7 @@ use crate::mail::outbox;
 use crate::services::views::names_of;
 use crate::services::{Actor, diagnosis, repairs, stock};
 use chrono::Utc;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -113,18 +113,15 @@ async fn parts_by_number(db: &impl ConnectionTrait, numbers: Vec<String>) -> App
 
 /// Reads everything the plan of `row` for `req` is decided on, and who hears of the transition.
 pub async fn read(
-    txn: &DatabaseTransaction,
+    db: &impl ConnectionTrait,
     actor: &Actor,
     placed: &Placed,
     row: &'static Transition,
     req: &TransitionRequest,
 ) -> AppResult<(PlanFacts, Audience)> {
-    let mut reference = reference(txn, actor, placed, row, req).await?;
+    let mut reference = reference(db, actor, placed, row, req).await?;
     let audience = std::mem::take(&mut reference.audience);
-    Ok((
-        with_units(txn, actor, &placed.rma, reference, row, req).await?,
-        audience,
-    ))
+    Ok((with_units(db, actor, &placed.rma, reference, row, req).await?, audience))
 }
 
 /// The catalog's, depots' and checklist's part of the facts.
@@ -235,7 +232,7 @@ pub fn changed_meanwhile(number: &str) -> AppError {
 /// Completes the facts with the RMA's units and those the request names. The plan carries the
 /// RMA's version as read: the update's compare-and-set on it makes any change since a 409.
 async fn with_units(
-    txn: &DatabaseTransaction,
+    db: &impl ConnectionTrait,
     actor: &Actor,
     rma: &rma::Model,
     r: Reference,
@@ -261,7 +258,7 @@ async fn with_units(
     let rows = unit::Entity::find()
         .filter(wanted)
         .find_also_related(part::Entity)
-        .all(txn)
+        .all(db)
         .await?;
     let mut parts = HashMap::new();
     let mut units = Vec::with_capacity(rows.len());
@@ -280,11 +277,11 @@ async fn with_units(
         .iter()
         .filter(|u| names.contains(&u.serial) || removed.contains(&u.serial))
         .collect();
-    let sites = names_of::<site::Entity>(txn, units.iter().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
-    let depots = names_of::<depot::Entity>(txn, units.iter().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
-    let slots = names_of::<slot::Entity>(txn, units.iter().filter_map(|u| u.slot_id), |s| s.name.clone()).await?;
+    let sites = names_of::<site::Entity>(db, units.iter().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
+    let depots = names_of::<depot::Entity>(db, units.iter().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
+    let slots = names_of::<slot::Entity>(db, units.iter().filter_map(|u| u.slot_id), |s| s.name.clone()).await?;
     let parents =
-        names_of::<unit::Entity>(txn, units.iter().filter_map(|u| u.parent_unit_id), |u| u.serial.clone()).await?;
+        names_of::<unit::Entity>(db, units.iter().filter_map(|u| u.parent_unit_id), |u| u.serial.clone()).await?;
     let unit_ref = |u: &unit::Model| -> AppResult<UnitRef> {
         let part = parts
             .get(&u.part_id)

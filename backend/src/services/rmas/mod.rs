@@ -5,10 +5,11 @@ mod execute;
 mod facts;
 mod view;
 
-use view::detail;
+use facts::Audience;
+use view::{Placed, detail};
 pub use view::{compose_notice, find_visible, get};
 
-use crate::domain::lifecycle::{self, Status};
+use crate::domain::lifecycle::{self, Plan, PlanFacts, Status};
 pub use crate::domain::lifecycle::{RemovedPart, TransitionRequest};
 use crate::domain::sla::Entered;
 use crate::domain::{Location, RmaNumber, Role, Serial, Severity};
@@ -21,7 +22,7 @@ use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition as Where, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+    DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -538,12 +539,13 @@ async fn record_event(
 }
 
 /// Moves an RMA along one row of the lifecycle table: reads the facts, plans, and carries the plan
-/// out in one transaction. The status and version (compare-and-set on `version`), the units,
-/// shipments and repair records, the event and the queued notifications commit together or not at all.
+/// out atomically. The status and version (compare-and-set on `version`), the units, shipments and
+/// repair records, the event and the queued notifications commit together or not at all.
 ///
-/// All of it runs as one piece of write work (`db::write`): the reads cost a few microseconds each
-/// on SQLite's writer, where a read through the pool costs two thread switches, and the answer is
-/// read in the transaction that made the change, so it shows what was committed.
+/// On SQLite all of it runs as one piece of write work (`db::write`): the reads cost a few
+/// microseconds each on SQLite's writer, where a read through the pool costs two thread switches,
+/// and the answer is read in the transaction that made the change. On PostgreSQL, where every
+/// statement is a round trip, the reads come before the writes' transaction (see below).
 #[tracing::instrument(skip(db, req), fields(actor = %actor.email, to = %req.to))]
 pub async fn transition(
     db: &DatabaseConnection,
@@ -551,24 +553,78 @@ pub async fn transition(
     number: &str,
     req: TransitionRequest,
 ) -> AppResult<RmaView> {
-    let (actor, number) = (actor.clone(), number.to_string());
-    let (view, to) = crate::db::write(db, move |txn| {
-        Box::pin(async move {
-            let actor = &actor;
-            let placed = view::find_visible_placed(txn, actor, &number).await?;
-            let from: Status = parse(&placed.rma.status)?;
-            let to: Status = parse(&req.to)?;
-            // The table's refusals come before anything is read for the plan.
-            let row = lifecycle::authorize(from, to, actor.role, placed.rma.keep_your_drive, |f| req.has(f))?;
-            let (facts, audience) = facts::read(txn, actor, &placed, row, &req).await?;
-            let plan = lifecycle::plan(&facts, &req)?;
-            let updated = execute::apply(txn, actor, &facts, plan, audience).await?;
-            Ok::<_, AppError>((view::detail(txn, actor, updated, Some(placed.organization)).await?, to))
-        })
-    })
-    .await?;
+    let to: Status = parse(&req.to)?;
+    let view = match db.get_database_backend() {
+        // A READ COMMITTED transaction's reads see the latest commits, as reads outside one do:
+        // the facts are read first, and the transaction holds only the writes (and a plan that
+        // changes only the RMA is one statement, without a transaction around it). The RMA's
+        // compare-and-set on the version it was read at still makes any change since a 409.
+        DbBackend::Postgres => {
+            let decided = decide(db, actor, number, &req).await?;
+            let Decided {
+                placed,
+                facts,
+                audience,
+                plan,
+            } = decided;
+            let updated = match plan.moves_only_the_rma() {
+                true => execute::apply_alone(db, actor, &facts, plan, audience).await?,
+                false => {
+                    let actor = actor.clone();
+                    crate::db::write(db, move |txn| {
+                        Box::pin(async move { execute::apply(txn, &actor, &facts, plan, audience).await })
+                    })
+                    .await?
+                }
+            };
+            detail(db, actor, updated, Some(placed.organization)).await?
+        }
+        // One writer at a time: read, decided and written in the writer's transaction.
+        _ => {
+            let (actor, number) = (actor.clone(), number.to_string());
+            crate::db::write(db, move |txn| {
+                Box::pin(async move {
+                    let actor = &actor;
+                    let Decided {
+                        placed,
+                        facts,
+                        audience,
+                        plan,
+                    } = decide(txn, actor, &number, &req).await?;
+                    let updated = execute::apply(txn, actor, &facts, plan, audience).await?;
+                    detail(txn, actor, updated, Some(placed.organization)).await
+                })
+            })
+            .await?
+        }
+    };
     metrics::counter!("depot_transitions_total", "to" => to.as_str()).increment(1);
     Ok(view)
+}
+
+/// A transition decided: the RMA as read, the facts, who hears of it and the plan.
+struct Decided {
+    placed: Placed,
+    facts: PlanFacts,
+    audience: Audience,
+    plan: Plan,
+}
+
+/// Reads the RMA numbered `number` and the facts of the transition `req` asks of it, and plans it.
+async fn decide(db: &impl ConnectionTrait, actor: &Actor, number: &str, req: &TransitionRequest) -> AppResult<Decided> {
+    let placed = view::find_visible_placed(db, actor, number).await?;
+    let from: Status = parse(&placed.rma.status)?;
+    let to: Status = parse(&req.to)?;
+    // The table's refusals come before anything is read for the plan.
+    let row = lifecycle::authorize(from, to, actor.role, placed.rma.keep_your_drive, |f| req.has(f))?;
+    let (facts, audience) = facts::read(db, actor, &placed, row, req).await?;
+    let plan = lifecycle::plan(&facts, req)?;
+    Ok(Decided {
+        placed,
+        facts,
+        audience,
+        plan,
+    })
 }
 
 /// What a scan at the receiving bench found.
