@@ -119,9 +119,13 @@ pub async fn read(
     row: &'static Transition,
     req: &TransitionRequest,
 ) -> AppResult<(PlanFacts, Audience)> {
-    let mut reference = reference(db, actor, placed, row, req).await?;
+    // Side by side: on PostgreSQL each read is a round trip of its own connection.
+    let (mut reference, units) = tokio::try_join!(
+        reference(db, actor, placed, row, req),
+        read_units(db, &placed.rma, row, req)
+    )?;
     let audience = std::mem::take(&mut reference.audience);
-    Ok((with_units(db, actor, &placed.rma, reference, row, req).await?, audience))
+    Ok((with_units(actor, &placed.rma, reference, units)?, audience))
 }
 
 /// The catalog's, depots' and checklist's part of the facts.
@@ -229,16 +233,25 @@ pub fn changed_meanwhile(number: &str) -> AppError {
     AppError::VersionConflict(format!("{number} was changed by someone else; reload it and try again"))
 }
 
-/// Completes the facts with the RMA's units and those the request names. The plan carries the
-/// RMA's version as read: the update's compare-and-set on it makes any change since a 409.
-async fn with_units(
+/// The RMA's own units and those the request names, with their parts and the names of their places.
+struct Units {
+    units: Vec<unit::Model>,
+    parts: HashMap<Uuid, part::Model>,
+    sites: HashMap<Uuid, String>,
+    depots: HashMap<Uuid, String>,
+    slots: HashMap<Uuid, String>,
+    parents: HashMap<Uuid, String>,
+    /// The serials the request names, and those of the parts it removes.
+    names: Vec<String>,
+    removed: Vec<String>,
+}
+
+async fn read_units(
     db: &impl ConnectionTrait,
-    actor: &Actor,
     rma: &rma::Model,
-    r: Reference,
     row: &'static Transition,
     req: &TransitionRequest,
-) -> AppResult<PlanFacts> {
+) -> AppResult<Units> {
     let names = named_serials(row, req);
     let removed: Vec<String> = match row.effects.contains(&UnitEffect::ConsumeParts) {
         true => req
@@ -268,6 +281,37 @@ async fn with_units(
         }
         units.push(u);
     }
+    let sites = names_of::<site::Entity>(db, units.iter().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
+    let depots = names_of::<depot::Entity>(db, units.iter().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
+    let slots = names_of::<slot::Entity>(db, units.iter().filter_map(|u| u.slot_id), |s| s.name.clone()).await?;
+    let parents =
+        names_of::<unit::Entity>(db, units.iter().filter_map(|u| u.parent_unit_id), |u| u.serial.clone()).await?;
+    Ok(Units {
+        units,
+        parts,
+        sites,
+        depots,
+        slots,
+        parents,
+        names,
+        removed,
+    })
+}
+
+/// Completes the facts with the RMA's units and those the request names. The plan carries the
+/// RMA's version as read: the update's compare-and-set on it makes any change since a 409.
+fn with_units(actor: &Actor, rma: &rma::Model, r: Reference, read: Units) -> AppResult<PlanFacts> {
+    let Units {
+        units,
+        parts,
+        sites,
+        depots,
+        slots,
+        parents,
+        names,
+        removed,
+    } = read;
+    let own_ids = [Some(rma.unit_id), Some(rma.returned_unit_id), rma.replacement_unit_id];
     let own: HashMap<Uuid, &unit::Model> = units
         .iter()
         .filter(|u| own_ids.contains(&Some(u.id)))
@@ -277,11 +321,6 @@ async fn with_units(
         .iter()
         .filter(|u| names.contains(&u.serial) || removed.contains(&u.serial))
         .collect();
-    let sites = names_of::<site::Entity>(db, units.iter().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
-    let depots = names_of::<depot::Entity>(db, units.iter().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
-    let slots = names_of::<slot::Entity>(db, units.iter().filter_map(|u| u.slot_id), |s| s.name.clone()).await?;
-    let parents =
-        names_of::<unit::Entity>(db, units.iter().filter_map(|u| u.parent_unit_id), |u| u.serial.clone()).await?;
     let unit_ref = |u: &unit::Model| -> AppResult<UnitRef> {
         let part = parts
             .get(&u.part_id)

@@ -6,7 +6,7 @@ mod facts;
 mod view;
 
 use facts::Audience;
-use view::{Placed, detail};
+use view::{AtHand, Placed, detail};
 pub use view::{compose_notice, find_visible, get};
 
 use crate::domain::lifecycle::{self, Plan, PlanFacts, Status};
@@ -15,9 +15,9 @@ use crate::domain::sla::Entered;
 use crate::domain::{Location, RmaNumber, Role, Serial, Severity};
 use crate::entities::{depot, event, rma, rma_counter, rma_watcher, site, slot, unit};
 use crate::error::{AppError, AppResult};
-use crate::services::history;
 use crate::services::views::{self, EventView, RmaView};
 use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
+use crate::services::{genealogy, history};
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -567,17 +567,27 @@ pub async fn transition(
                 audience,
                 plan,
             } = decided;
-            let updated = match plan.moves_only_the_rma() {
-                true => execute::apply_alone(db, actor, &facts, plan, audience).await?,
-                false => {
-                    let actor = actor.clone();
-                    crate::db::write(db, move |txn| {
-                        Box::pin(async move { execute::apply(txn, &actor, &facts, plan, audience).await })
-                    })
-                    .await?
+            let write = async {
+                match plan.moves_only_the_rma() {
+                    true => execute::apply_alone(db, actor, &facts, plan, audience).await,
+                    false => {
+                        let actor = actor.clone();
+                        crate::db::write(db, move |txn| {
+                            Box::pin(async move { execute::apply(txn, &actor, &facts, plan, audience).await })
+                        })
+                        .await
+                    }
                 }
             };
-            detail(db, actor, updated, Some(placed.organization)).await?
+            // The flags rest on the RMA's unit, slot and opening, which no transition changes:
+            // read beside the write.
+            let flags = async { Ok(genealogy::rma_flags(db, &placed.rma, actor.organization_scope()).await?) };
+            let (updated, flags) = tokio::try_join!(write, flags)?;
+            let at_hand = AtHand {
+                organization: Some(placed.organization),
+                flags: Some(flags),
+            };
+            detail(db, actor, updated, at_hand).await?
         }
         // One writer at a time: read, decided and written in the writer's transaction.
         _ => {
@@ -592,7 +602,11 @@ pub async fn transition(
                         plan,
                     } = decide(txn, actor, &number, &req).await?;
                     let updated = execute::apply(txn, actor, &facts, plan, audience).await?;
-                    detail(txn, actor, updated, Some(placed.organization)).await
+                    let at_hand = AtHand {
+                        organization: Some(placed.organization),
+                        flags: None,
+                    };
+                    detail(txn, actor, updated, at_hand).await
                 })
             })
             .await?
@@ -787,7 +801,7 @@ pub async fn update(db: &DatabaseConnection, actor: &Actor, number: &str, change
             )
             .await?;
             // The answer is read in the transaction that made the change: what was committed.
-            detail(txn, actor, updated, None).await
+            detail(txn, actor, updated, AtHand::default()).await
         })
     })
     .await

@@ -5,6 +5,7 @@ use crate::domain::sla::Entered;
 use crate::domain::{RmaNumber, Severity};
 use crate::entities::{event, organization, part, rma, shipment, site, tracking_scan};
 use crate::error::{AppError, AppResult};
+use crate::services::genealogy::{self, Flag};
 use crate::services::views::{self, NextTransition, RmaView};
 use crate::services::{Actor, repairs, stock};
 use chrono::Utc;
@@ -62,16 +63,24 @@ pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor
 /// One RMA with its shipments and what `actor` may do next.
 pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppResult<RmaView> {
     let rma = find_visible(db, actor, number).await?;
-    detail(db, actor, rma, None).await
+    detail(db, actor, rma, AtHand::default()).await
 }
 
-/// The RMA's full answer; its organization is read unless it is at hand.
+/// What an RMA's answer shows that its caller may have read already.
+#[derive(Default)]
+pub(super) struct AtHand {
+    pub organization: Option<organization::Model>,
+    pub flags: Option<Vec<Flag>>,
+}
+
+/// The RMA's full answer; its organization and flags are read unless they are at hand.
 pub(super) async fn detail(
     db: &impl ConnectionTrait,
     actor: &Actor,
     rma: rma::Model,
-    organization: Option<organization::Model>,
+    at_hand: AtHand,
 ) -> AppResult<RmaView> {
+    let AtHand { organization, flags } = at_hand;
     let status: Status = rma
         .status
         .parse()
@@ -79,8 +88,12 @@ pub(super) async fn detail(
     let organization_id = rma.organization_id;
     // Three independent reads: side by side on the pool (a connection each), one after another in
     // a transaction (a transition's answer).
-    let flags =
-        async { Ok::<_, AppError>(crate::services::genealogy::rma_flags(db, &rma, actor.organization_scope()).await?) };
+    let flags = async {
+        match flags {
+            Some(flags) => Ok(flags),
+            None => Ok::<_, AppError>(genealogy::rma_flags(db, &rma, actor.organization_scope()).await?),
+        }
+    };
     // Nothing is recorded at the depot before the unit arrives (or the customer keeps it).
     let repair = async {
         match status.is_at_depot_or_closed() {
