@@ -18,6 +18,7 @@ mod m20261203_000014_unit_lots;
 mod m20261204_000015_quality;
 mod m20261204_000016_status_entered;
 mod m20261204_000017_repair_record_lookups;
+mod m20261204_000018_notifications_due_by_channel;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000015_quality::Migration),
             Box::new(m20261204_000016_status_entered::Migration),
             Box::new(m20261204_000017_repair_record_lookups::Migration),
+            Box::new(m20261204_000018_notifications_due_by_channel::Migration),
         ]
     }
 }

@@ -101,8 +101,9 @@ impl Dispatcher {
                     .add(notification::Column::LockedUntil.lt(now)),
             );
         if self.smtp.is_none() {
-            // Without a mail server, email stays queued; webhooks still go out.
-            due = due.filter(notification::Column::Channel.ne("email"));
+            // Without a mail server, email stays queued; webhooks still go out (found by channel:
+            // the emails waiting are never walked).
+            due = due.filter(notification::Column::Channel.eq("webhook"));
         }
         let rows = due
             .order_by_asc(notification::Column::NextAttemptAt)
