@@ -167,10 +167,22 @@ async fn lifecycle_emails_reach_the_site_and_the_watchers_with_both_parts_and_th
         .as_str()
         .unwrap()
         .to_string();
-    app.client
-        .put(format!("{}/api/v1/rmas/{number}/watch", app.base))
-        .bearer_auth(app.token(CAM))
-        .send()
+    for watcher in [CAM, SAC] {
+        app.client
+            .put(format!("{}/api/v1/rmas/{number}/watch", app.base))
+            .bearer_auth(app.token(watcher))
+            .send()
+            .await
+            .unwrap();
+    }
+    // A watcher whose account is disabled is told no more.
+    depot::entities::user::Entity::update_many()
+        .col_expr(
+            depot::entities::user::Column::Disabled,
+            sea_orm::sea_query::Expr::value(true),
+        )
+        .filter(depot::entities::user::Column::Email.eq(SAC))
+        .exec(&app.db)
         .await
         .unwrap();
     app.step(FE, &number, "diagnosing", json!({})).await;
@@ -184,6 +196,11 @@ async fn lifecycle_emails_reach_the_site_and_the_watchers_with_both_parts_and_th
     let mails = sink.wait_for(1).await;
     assert_eq!(mails.len(), 1);
     let approved = &mails[0];
+    assert!(
+        !approved.envelope_to.iter().any(|r| r == SAC),
+        "{:?}",
+        approved.envelope_to
+    );
     assert!(
         approved.subject.contains(&number) && approved.subject.contains("approved"),
         "{}",

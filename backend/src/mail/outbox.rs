@@ -33,7 +33,6 @@ pub struct Queued<'a> {
 
 /// The site's DC-tech contacts and the RMA's watchers, without duplicates.
 pub async fn recipients(db: &impl ConnectionTrait, rma_id: Uuid, site: &site::Model) -> Result<Vec<String>, DbErr> {
-    let mut to: Vec<String> = serde_json::from_value(site.contact_emails.clone()).unwrap_or_default();
     let watching = Query::select()
         .column(rma_watcher::Column::UserId)
         .from(rma_watcher::Entity)
@@ -47,10 +46,16 @@ pub async fn recipients(db: &impl ConnectionTrait, rma_id: Uuid, site: &site::Mo
         .into_tuple()
         .all(db)
         .await?;
+    Ok(recipients_among(site, watchers))
+}
+
+/// [`recipients`] with the watchers' emails at hand.
+pub fn recipients_among(site: &site::Model, watchers: Vec<String>) -> Vec<String> {
+    let mut to: Vec<String> = serde_json::from_value(site.contact_emails.clone()).unwrap_or_default();
     to.extend(watchers);
     to.sort();
     to.dedup();
-    Ok(to)
+    to
 }
 
 /// The organization's chat webhook, if it has one.

@@ -136,6 +136,7 @@ async fn reference(
         rma,
         site,
         organization,
+        watchers,
     }: &Placed,
     row: &'static Transition,
     req: &TransitionRequest,
@@ -205,7 +206,7 @@ async fn reference(
     };
     let audience = match row.notice {
         Some(_) => Audience {
-            recipients: outbox::recipients(db, rma.id, site).await?,
+            recipients: outbox::recipients_among(site, watchers.clone()),
             webhook: organization.webhook_url.clone(),
         },
         None => Audience::default(),
@@ -301,28 +302,21 @@ async fn read_units(
 /// Completes the facts with the RMA's units and those the request names. The plan carries the
 /// RMA's version as read: the update's compare-and-set on it makes any change since a 409.
 fn with_units(actor: &Actor, rma: &rma::Model, r: Reference, read: Units) -> AppResult<PlanFacts> {
-    let Units {
-        units,
-        parts,
-        sites,
-        depots,
-        slots,
-        parents,
-        names,
-        removed,
-    } = read;
     let own_ids = [Some(rma.unit_id), Some(rma.returned_unit_id), rma.replacement_unit_id];
-    let own: HashMap<Uuid, &unit::Model> = units
+    let own: HashMap<Uuid, &unit::Model> = read
+        .units
         .iter()
         .filter(|u| own_ids.contains(&Some(u.id)))
         .map(|u| (u.id, u))
         .collect();
-    let by_serial: Vec<&unit::Model> = units
+    let by_serial: Vec<&unit::Model> = read
+        .units
         .iter()
-        .filter(|u| names.contains(&u.serial) || removed.contains(&u.serial))
+        .filter(|u| read.names.contains(&u.serial) || read.removed.contains(&u.serial))
         .collect();
     let unit_ref = |u: &unit::Model| -> AppResult<UnitRef> {
-        let part = parts
+        let part = read
+            .parts
             .get(&u.part_id)
             .ok_or_else(|| anyhow::anyhow!("unit without part"))?;
         Ok(UnitRef {
@@ -335,10 +329,10 @@ fn with_units(actor: &Actor, rma: &rma::Model, r: Reference, read: Units) -> App
                 part: part_ref(part).facts,
                 condition: stored(&u.condition)?,
                 location: stored(&u.location)?,
-                site: u.site_id.and_then(|id| sites.get(&id)).cloned(),
-                depot: u.depot_id.and_then(|id| depots.get(&id)).cloned(),
-                parent_serial: u.parent_unit_id.and_then(|id| parents.get(&id)).cloned(),
-                slot: u.slot_id.and_then(|id| slots.get(&id)).cloned(),
+                site: u.site_id.and_then(|id| read.sites.get(&id)).cloned(),
+                depot: u.depot_id.and_then(|id| read.depots.get(&id)).cloned(),
+                parent_serial: u.parent_unit_id.and_then(|id| read.parents.get(&id)).cloned(),
+                slot: u.slot_id.and_then(|id| read.slots.get(&id)).cloned(),
             },
         })
     };
@@ -348,12 +342,12 @@ fn with_units(actor: &Actor, rma: &rma::Model, r: Reference, read: Units) -> App
             .and_then(|u| unit_ref(u))
     };
     let mut named = HashMap::new();
-    for u in by_serial.iter().filter(|u| names.contains(&u.serial)) {
+    for u in by_serial.iter().filter(|u| read.names.contains(&u.serial)) {
         named.insert(u.serial.clone(), unit_ref(u)?);
     }
     let removed_units = by_serial
         .iter()
-        .filter(|u| removed.contains(&u.serial))
+        .filter(|u| read.removed.contains(&u.serial))
         .map(|u| {
             let known = KnownUnit {
                 id: u.id,

@@ -9,7 +9,11 @@ use crate::services::genealogy::{self, Flag};
 use crate::services::views::{self, NextTransition, RmaView};
 use crate::services::{Actor, repairs, stock};
 use chrono::Utc;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Select};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QueryTrait, Select,
+};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -33,31 +37,56 @@ pub async fn find_visible(db: &impl ConnectionTrait, actor: &Actor, number: &str
     visible(actor, number)?.one(db).await?.ok_or_else(|| not_found(number))
 }
 
-/// An RMA with its site and organization, as a transition reads it first.
+/// An RMA with its site, organization and watchers, as a transition reads it first.
 pub struct Placed {
     pub rma: rma::Model,
     pub site: site::Model,
     pub organization: organization::Model,
+    /// The emails of the RMA's watchers who may still be told.
+    pub watchers: Vec<String>,
 }
 
-/// [`find_visible`] with the RMA's site and organization, in one read.
+/// [`find_visible`] with the RMA's site, organization and watchers, in one read.
 pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor, number: &str) -> AppResult<Placed> {
-    match visible(actor, number)?
+    let mut query = visible(actor, number)?
         .find_also_related(site::Entity)
         .find_also_related(organization::Entity)
-        .one(db)
-        .await?
-    {
-        Some((rma, Some(site), Some(organization))) => Ok(Placed {
-            rma,
-            site,
-            organization,
-        }),
-        Some(_) => Err(AppError::Internal(anyhow::anyhow!(
+        .into_query();
+    query.expr_as(watchers_emails(db.get_database_backend()), WATCHERS);
+    let Some(row) = db.query_one(&query).await? else {
+        return Err(not_found(number));
+    };
+    let (rma, site, organization) = (
+        rma::Model::from_query_result(&row, "A_")?,
+        site::Model::from_query_result_optional(&row, "B_")?,
+        organization::Model::from_query_result_optional(&row, "C_")?,
+    );
+    let (Some(site), Some(organization)) = (site, organization) else {
+        return Err(AppError::Internal(anyhow::anyhow!(
             "{number}: its site or organization is missing"
-        ))),
-        None => Err(not_found(number)),
-    }
+        )));
+    };
+    let watchers: Option<String> = row.try_get("", WATCHERS)?;
+    Ok(Placed {
+        rma,
+        site,
+        organization,
+        watchers: watchers.iter().flat_map(|w| w.lines()).map(str::to_string).collect(),
+    })
+}
+
+/// The column of [`watchers_emails`].
+const WATCHERS: &str = "watchers";
+
+/// The emails of the outer row's RMA's enabled watchers, one per line (emails hold no newline).
+fn watchers_emails(backend: DbBackend) -> Expr {
+    let joined = match backend {
+        DbBackend::Postgres => r#"string_agg("users"."email", chr(10))"#,
+        _ => r#"group_concat("users"."email", char(10))"#,
+    };
+    Expr::cust(format!(
+        r#"(SELECT {joined} FROM "rma_watchers" JOIN "users" ON "users"."id" = "rma_watchers"."user_id" WHERE "rma_watchers"."rma_id" = "rmas"."id" AND "users"."disabled" = FALSE)"#
+    ))
 }
 
 /// One RMA with its shipments and what `actor` may do next.
