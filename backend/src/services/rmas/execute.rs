@@ -1,6 +1,7 @@
 //! Carries out a [`Plan`], in the caller's write transaction or as one statement of its own: the
-//! only code that writes an RMA's status after it is opened. Everything was decided by the plan; what is left here are the races
-//! only the database can settle (a spare or part just taken by someone else).
+//! only code that writes an RMA's status after it is opened. Everything was decided by the plan;
+//! what is left here are the races only the database can settle (a spare or part just taken by
+//! someone else).
 use super::facts::{Audience, changed_meanwhile};
 use crate::domain::lifecycle::{Plan, PlanFacts};
 use crate::domain::{Condition, Location};
@@ -290,6 +291,10 @@ impl Tail {
     async fn run(self, db: &impl ConnectionTrait) -> Result<Option<rma::Model>, DbErr> {
         let backend = db.get_database_backend();
         if backend != DbBackend::Postgres {
+            debug_assert!(
+                self.update.is_none(),
+                "SQLite updates the RMA first, in its transaction"
+            );
             for row in self.inserts {
                 db.execute(&row.values()).await?;
             }
@@ -297,18 +302,21 @@ impl Tail {
         }
         let moved = Alias::new("moved");
         let mut with = WithClause::new();
-        if let Some(mut update) = self.update.clone() {
+        let from_update = self.update.is_some();
+        if let Some(mut update) = self.update {
             with.cte(
                 CommonTableExpression::new()
                     .query(update.returning_all().to_owned())
                     .table_name(moved.clone())
                     .to_owned(),
             );
+        } else if self.inserts.is_empty() {
+            return Ok(None);
         }
         for (i, row) in self.inserts.into_iter().enumerate() {
-            let insert = match self.update {
-                Some(_) => row.selected_from(moved.clone()),
-                None => row.values(),
+            let insert = match from_update {
+                true => row.selected_from(moved.clone()),
+                false => row.values(),
             };
             with.cte(
                 CommonTableExpression::new()
@@ -317,7 +325,7 @@ impl Tail {
                     .to_owned(),
             );
         }
-        if self.update.is_none() {
+        if !from_update {
             db.execute(&with.query(Query::select().expr(Expr::val(1)).to_owned()))
                 .await?;
             return Ok(None);

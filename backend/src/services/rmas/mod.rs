@@ -560,13 +560,12 @@ pub async fn transition(
         // changes only the RMA is one statement, without a transaction around it). The RMA's
         // compare-and-set on the version it was read at still makes any change since a 409.
         DbBackend::Postgres => {
-            let decided = decide(db, actor, number, &req).await?;
             let Decided {
                 placed,
                 facts,
                 audience,
                 plan,
-            } = decided;
+            } = decide(db, actor, number, &req).await?;
             let write = async {
                 match plan.moves_only_the_rma() {
                     true => execute::apply_alone(db, actor, &facts, plan, audience).await,

@@ -11,8 +11,8 @@ use crate::services::{Actor, repairs, stock};
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QueryTrait, Select,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IdenStatic, QueryFilter,
+    QueryOrder, QueryTrait, Select, SelectA, SelectB, SelectC,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -56,10 +56,11 @@ pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor
     let Some(row) = db.query_one(&query).await? else {
         return Err(not_found(number));
     };
+    // Each model's columns carry the prefix sea-orm gives them in a select of three.
     let (rma, site, organization) = (
-        rma::Model::from_query_result(&row, "A_")?,
-        site::Model::from_query_result_optional(&row, "B_")?,
-        organization::Model::from_query_result_optional(&row, "C_")?,
+        rma::Model::from_query_result(&row, SelectA.as_str())?,
+        site::Model::from_query_result_optional(&row, SelectB.as_str())?,
+        organization::Model::from_query_result_optional(&row, SelectC.as_str())?,
     );
     let (Some(site), Some(organization)) = (site, organization) else {
         return Err(AppError::Internal(anyhow::anyhow!(
