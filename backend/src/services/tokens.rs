@@ -4,7 +4,9 @@ use crate::entities::{api_token, depot, user};
 use crate::error::{AppError, AppResult};
 use crate::services::Actor;
 use rand::RngCore;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Set,
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -50,20 +52,31 @@ pub async fn revoke_all(db: &DatabaseConnection, email: &str) -> anyhow::Result<
 
 /// Resolves a bearer token to the acting user; unknown, revoked or disabled is 401.
 pub async fn authenticate(db: &DatabaseConnection, token: &str) -> AppResult<Actor> {
-    // One query: every API request starts here.
+    // One query, of only what an actor is made of: every API request starts here.
     let holder = sea_orm::sea_query::Query::select()
         .column(api_token::Column::UserId)
         .from(api_token::Entity)
         .and_where(api_token::Column::TokenHash.eq(hash(token)))
         .and_where(api_token::Column::RevokedAt.is_null())
         .to_owned();
-    let (user, depot) = user::Entity::find()
+    let acting = user::Entity::find()
+        .select_only()
+        .columns([
+            user::Column::Id,
+            user::Column::Email,
+            user::Column::Role,
+            user::Column::OrganizationId,
+            user::Column::DepotId,
+            user::Column::Disabled,
+        ])
+        .column_as(depot::Column::Code, "depot_code")
+        .left_join(depot::Entity)
         .filter(user::Column::Id.in_subquery(holder))
-        .find_also_related(depot::Entity)
+        .into_model::<Acting>()
         .one(db)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    actor_with(user, depot.map(|d| d.code))
+    acting.actor()
 }
 
 /// Builds the [`Actor`] of a user row; a disabled user cannot act.
@@ -72,26 +85,49 @@ pub async fn actor_for(db: &DatabaseConnection, user: user::Model) -> AppResult<
         .await?
         .into_values()
         .next();
-    actor_with(user, depot_code)
-}
-
-/// The [`Actor`] of a user row and the code of the user's depot.
-fn actor_with(user: user::Model, depot_code: Option<String>) -> AppResult<Actor> {
-    if user.disabled {
-        return Err(AppError::Unauthorized);
-    }
-    let role: Role = user
-        .role
-        .parse()
-        .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
-    Ok(Actor {
-        user_id: user.id,
+    Acting {
+        id: user.id,
         email: user.email,
-        role,
+        role: user.role,
         organization_id: user.organization_id,
         depot_id: user.depot_id,
+        disabled: user.disabled,
         depot_code,
-    })
+    }
+    .actor()
+}
+
+/// What an [`Actor`] is made of: the user's identity, role and place, and the code of its depot.
+#[derive(FromQueryResult)]
+struct Acting {
+    id: Uuid,
+    email: String,
+    role: String,
+    organization_id: Uuid,
+    depot_id: Option<Uuid>,
+    disabled: bool,
+    depot_code: Option<String>,
+}
+
+impl Acting {
+    /// The actor; a disabled user cannot act.
+    fn actor(self) -> AppResult<Actor> {
+        if self.disabled {
+            return Err(AppError::Unauthorized);
+        }
+        let role: Role = self
+            .role
+            .parse()
+            .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+        Ok(Actor {
+            user_id: self.id,
+            email: self.email,
+            role,
+            organization_id: self.organization_id,
+            depot_id: self.depot_id,
+            depot_code: self.depot_code,
+        })
+    }
 }
 
 /// The admin an operator's command acts as: the one with `email`, or the first admin there is.
