@@ -344,3 +344,23 @@ async fn every_error_has_the_contracts_shape_and_pages_are_not_cached() {
     let css = fe.get(format!("{}/static/depot.css", app.base)).send().await.unwrap();
     assert_ne!(css.headers()["cache-control"], "no-store", "static files may be cached");
 }
+
+/// A token stops working the moment its user is disabled, and works again once re-enabled.
+#[tokio::test]
+async fn a_disabled_users_token_is_refused() {
+    let app = spawn_app().await;
+    app.get(CAM, "/api/v1/rmas").await.expect(200);
+    let db = &app.db;
+    let set_disabled = |disabled: bool| async move {
+        user::Entity::update_many()
+            .col_expr(user::Column::Disabled, sea_orm::sea_query::Expr::value(disabled))
+            .filter(user::Column::Email.eq(CAM))
+            .exec(db)
+            .await
+            .unwrap();
+    };
+    set_disabled(true).await;
+    assert_eq!(app.get(CAM, "/api/v1/rmas").await.status, 401);
+    set_disabled(false).await;
+    app.get(CAM, "/api/v1/rmas").await.expect(200);
+}
