@@ -1,7 +1,7 @@
 //! Delivering the outbox after commit. Each instance claims due rows with a compare-and-set lease
 //! (so two instances never send the same row), sends them, and records the outcome: sent, or
 //! retried with exponential backoff and jitter, or dead after a bounded number of attempts.
-use super::outbox::{DEAD, PENDING, RETRYING, SENT};
+use super::outbox::{DEAD, EMAIL, PENDING, RETRYING, SENT, WEBHOOK};
 use crate::config::Settings;
 use crate::documents;
 use crate::entities::notification;
@@ -103,7 +103,7 @@ impl Dispatcher {
         if self.smtp.is_none() {
             // Without a mail server, email stays queued; webhooks still go out (found by channel:
             // the emails waiting are never walked).
-            due = due.filter(notification::Column::Channel.eq("webhook"));
+            due = due.filter(notification::Column::Channel.eq(WEBHOOK));
         }
         let rows = due
             .order_by_asc(notification::Column::NextAttemptAt)
@@ -119,8 +119,8 @@ impl Dispatcher {
             let outcome = match self.composed(row).await {
                 Ok(row) => {
                     let sent = match row.channel.as_str() {
-                        "email" => self.send_email(&row).await,
-                        "webhook" => self.post_webhook(&row).await,
+                        EMAIL => self.send_email(&row).await,
+                        WEBHOOK => self.post_webhook(&row).await,
                         other => Err(anyhow::anyhow!("unknown channel {other}")),
                     };
                     (row, sent)

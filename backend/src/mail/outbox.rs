@@ -16,6 +16,10 @@ pub const SENDING: &str = "sending";
 pub const SENT: &str = "sent";
 pub const DEAD: &str = "dead";
 
+/// Notification channels: an email to the recipients, a post to the organization's chat webhook.
+pub const EMAIL: &str = "email";
+pub const WEBHOOK: &str = "webhook";
+
 /// A message to queue.
 pub struct Queued<'a> {
     pub rma_id: Uuid,
@@ -83,10 +87,10 @@ fn insert(q: Queued<'_>, now: DateTime<Utc>) -> TryInsert<notification::ActiveMo
 
 /// The rows of `q`, for a caller that inserts them with other writes (and no `dedupe_key`).
 pub fn rows(q: Queued<'_>, now: DateTime<Utc>) -> Vec<notification::ActiveModel> {
-    let mut channels = vec![("email", json!(q.recipients), q.dedupe_key.clone())];
+    let mut channels = vec![(EMAIL, json!(q.recipients), q.dedupe_key.clone())];
     if let Some(url) = &q.webhook_url {
         channels.push((
-            "webhook",
+            WEBHOOK,
             json!([url]),
             q.dedupe_key.as_ref().map(|k| format!("{k}:webhook")),
         ));
@@ -112,7 +116,7 @@ pub fn rows(q: Queued<'_>, now: DateTime<Utc>) -> Vec<notification::ActiveModel>
             message_id: Set(Some(format!("<{id}@depot>"))),
             dedupe_key: Set(dedupe_key),
             locked_until: Set(None),
-            attach_label: Set(q.attach_label && channel == "email"),
+            attach_label: Set(q.attach_label && channel == EMAIL),
         }
     });
     rows.collect()

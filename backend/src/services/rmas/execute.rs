@@ -205,23 +205,26 @@ pub async fn apply(
     Ok(updated)
 }
 
-/// Carries out on PostgreSQL a plan that changes no row but the RMA's own ([`Plan::moves_only_the_rma`]):
-/// the RMA's compare-and-set, its records, its event and its notice in one statement, atomic on
-/// its own, so without a transaction's `BEGIN` and `COMMIT` round trips around it.
-pub async fn apply_alone(
+/// Carries out `plan` from facts read outside any transaction (PostgreSQL): a plan that changes no
+/// row but the RMA's own ([`Plan::moves_only_the_rma`]) is one statement, the RMA's compare-and-set
+/// with its records, event and notice, atomic on its own, so without a transaction's `BEGIN` and
+/// `COMMIT` round trips around it; any other plan runs in a write transaction ([`apply`]).
+pub async fn carry_out(
     db: &DatabaseConnection,
     actor: &Actor,
-    facts: &PlanFacts,
+    facts: PlanFacts,
     plan: Plan,
     audience: Audience,
 ) -> AppResult<rma::Model> {
     if db.get_database_backend() != DbBackend::Postgres || !plan.moves_only_the_rma() {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "only a PostgreSQL plan that moves only the RMA is carried out in one statement"
-        )));
+        let actor = actor.clone();
+        return crate::db::write(db, move |txn| {
+            Box::pin(async move { apply(txn, &actor, &facts, plan, audience).await })
+        })
+        .await;
     }
-    let update = rma_update(&plan, facts).into_query();
-    let (_, inserts) = closing_inserts(actor, facts, plan, audience);
+    let update = rma_update(&plan, &facts).into_query();
+    let (_, inserts) = closing_inserts(actor, &facts, plan, audience);
     Tail {
         update: Some(update),
         inserts,

@@ -566,18 +566,7 @@ pub async fn transition(
                 audience,
                 plan,
             } = decide(db, actor, number, &req).await?;
-            let write = async {
-                match plan.moves_only_the_rma() {
-                    true => execute::apply_alone(db, actor, &facts, plan, audience).await,
-                    false => {
-                        let actor = actor.clone();
-                        crate::db::write(db, move |txn| {
-                            Box::pin(async move { execute::apply(txn, &actor, &facts, plan, audience).await })
-                        })
-                        .await
-                    }
-                }
-            };
+            let write = execute::carry_out(db, actor, facts, plan, audience);
             // The flags rest on the RMA's unit, slot and opening, which no transition changes:
             // read beside the write.
             let flags = async { Ok(genealogy::rma_flags(db, &placed.rma, actor.organization_scope()).await?) };

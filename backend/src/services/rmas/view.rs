@@ -150,8 +150,8 @@ async fn with_shipments(
 ) -> Result<RmaView, sea_orm::DbErr> {
     // Only a row that ships makes a shipment: an RMA that never entered the status of one has none
     // (and one whose statuses do not read is looked up).
-    let may_have_shipped = Entered::parse(&rma.status_entered)
-        .is_none_or(|entered| lifecycle::shipping_statuses().any(|s| entered.first(&[s]).is_some()));
+    let shipping: Vec<Status> = lifecycle::shipping_statuses().collect();
+    let may_have_shipped = Entered::parse(&rma.status_entered).is_none_or(|entered| entered.first(&shipping).is_some());
     let shipments = match may_have_shipped {
         true => {
             shipment::Entity::find()
