@@ -82,6 +82,22 @@ impl<T: Clone + Send + Sync + 'static> Remembered<T> {
         }
     }
 
+    /// Remembers `value` of rows of `E` a caller has read anyway, so the next `of` need not ask.
+    pub fn note<'m, E>(&'static self, rows: impl IntoIterator<Item = &'m E::Model>, value: impl Fn(&E::Model) -> T)
+    where
+        E: EntityTrait + Default,
+        E::Model: HasId + 'm,
+    {
+        let table = E::default().table_name();
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if known.len() > REMEMBERED {
+            known.clear();
+        }
+        for row in rows {
+            known.insert((table, row.id()), value(row));
+        }
+    }
+
     /// `value` of each row of `E` with the given ids, read in one query for those not met yet.
     ///
     /// Like `load_map`, the ids are looked up before the future is built.
@@ -139,6 +155,15 @@ where
     E::Model: HasId,
 {
     NAMES.of::<E>(db, ids, name)
+}
+
+/// Remembers the names of rows of `E` read anyway, for [`names_of`] to find.
+pub fn note_names<'m, E>(rows: impl IntoIterator<Item = &'m E::Model>, name: impl Fn(&E::Model) -> String)
+where
+    E: EntityTrait + Default,
+    E::Model: HasId + 'm,
+{
+    NAMES.note::<E>(rows, name)
 }
 
 /// Every row of a small reference table (organizations, depots, sites, parts, clusters), as id → name.
@@ -299,24 +324,23 @@ pub async fn rma_views_with(
     orgs: &HashMap<Uuid, organization::Model>,
     mut clocks: HashMap<Uuid, Vec<crate::domain::sla::Clock>>,
 ) -> Result<Vec<RmaView>, DbErr> {
-    let sites = names_of::<site::Entity>(db, rmas.iter().map(|r| r.site_id), |s| s.code.clone()).await?;
-    let clusters =
-        names_of::<cluster::Entity>(db, rmas.iter().filter_map(|r| r.cluster_id), |c| c.name.clone()).await?;
-    let slots = names_of::<slot::Entity>(db, rmas.iter().filter_map(|r| r.slot_id), |s| s.name.clone()).await?;
     let unit_ids = rmas
         .iter()
         .flat_map(|r| [Some(r.unit_id), Some(r.returned_unit_id), r.replacement_unit_id])
         .flatten();
-    let serials = names_of::<unit::Entity>(db, unit_ids, |u| u.serial.clone()).await?;
-    let parts = names_of::<part::Entity>(
-        db,
-        rmas.iter()
-            .flat_map(|r| [Some(r.part_id), r.replacement_part_id])
-            .flatten(),
-        |p| p.number.clone(),
-    )
-    .await?;
-    let depots = names_of::<depot::Entity>(db, rmas.iter().map(|r| r.return_depot_id), |d| d.code.clone()).await?;
+    let part_ids = rmas
+        .iter()
+        .flat_map(|r| [Some(r.part_id), r.replacement_part_id])
+        .flatten();
+    // Side by side on the pool; those already remembered ask nothing.
+    let (sites, clusters, slots, serials, parts, depots) = tokio::try_join!(
+        names_of::<site::Entity>(db, rmas.iter().map(|r| r.site_id), |s| s.code.clone()),
+        names_of::<cluster::Entity>(db, rmas.iter().filter_map(|r| r.cluster_id), |c| c.name.clone()),
+        names_of::<slot::Entity>(db, rmas.iter().filter_map(|r| r.slot_id), |s| s.name.clone()),
+        names_of::<unit::Entity>(db, unit_ids, |u| u.serial.clone()),
+        names_of::<part::Entity>(db, part_ids, |p| p.number.clone()),
+        names_of::<depot::Entity>(db, rmas.iter().map(|r| r.return_depot_id), |d| d.code.clone()),
+    )?;
     let serial = |id: Uuid| serials.get(&id).cloned().unwrap_or_default();
     Ok(rmas
         .into_iter()

@@ -13,7 +13,7 @@ use crate::domain::{Guard, Serial};
 use crate::entities::{depot, part, rma, site, slot, unit};
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
-use crate::services::views::names_of;
+use crate::services::views::{self, names_of};
 use crate::services::{Actor, diagnosis, repairs, stock};
 use chrono::Utc;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
@@ -282,11 +282,14 @@ async fn read_units(
         }
         units.push(u);
     }
-    let sites = names_of::<site::Entity>(db, units.iter().filter_map(|u| u.site_id), |s| s.code.clone()).await?;
-    let depots = names_of::<depot::Entity>(db, units.iter().filter_map(|u| u.depot_id), |d| d.code.clone()).await?;
-    let slots = names_of::<slot::Entity>(db, units.iter().filter_map(|u| u.slot_id), |s| s.name.clone()).await?;
-    let parents =
-        names_of::<unit::Entity>(db, units.iter().filter_map(|u| u.parent_unit_id), |u| u.serial.clone()).await?;
+    // The answer names the RMA's units by serial: found here without asking again.
+    views::note_names::<unit::Entity>(&units, |u| u.serial.clone());
+    let (sites, depots, slots, parents) = tokio::try_join!(
+        names_of::<site::Entity>(db, units.iter().filter_map(|u| u.site_id), |s| s.code.clone()),
+        names_of::<depot::Entity>(db, units.iter().filter_map(|u| u.depot_id), |d| d.code.clone()),
+        names_of::<slot::Entity>(db, units.iter().filter_map(|u| u.slot_id), |s| s.name.clone()),
+        names_of::<unit::Entity>(db, units.iter().filter_map(|u| u.parent_unit_id), |u| u.serial.clone()),
+    )?;
     Ok(Units {
         units,
         parts,
