@@ -542,10 +542,12 @@ async fn record_event(
 /// out atomically. The status and version (compare-and-set on `version`), the units, shipments and
 /// repair records, the event and the queued notifications commit together or not at all.
 ///
-/// On SQLite all of it runs as one piece of write work (`db::write`): the reads cost a few
-/// microseconds each on SQLite's writer, where a read through the pool costs two thread switches,
-/// and the answer is read in the transaction that made the change. On PostgreSQL, where every
-/// statement is a round trip, the reads come before the writes' transaction (see below).
+/// On SQLite the facts are read and the plan carried out as one piece of write work (`db::write`):
+/// the reads cost a few microseconds each on SQLite's writer, where a read through the pool costs
+/// two thread switches. The answer (the RMA as written, with its shipments, names and flags) is
+/// read after the commit, through the pool, so the writer's turn holds only what must be atomic.
+/// On PostgreSQL, where every statement is a round trip, the reads come before the writes'
+/// transaction (see below).
 #[tracing::instrument(skip(db, req), fields(actor = %actor.email, to = %req.to))]
 pub async fn transition(
     db: &DatabaseConnection,
@@ -554,7 +556,7 @@ pub async fn transition(
     req: TransitionRequest,
 ) -> AppResult<RmaView> {
     let to: Status = parse(&req.to)?;
-    let view = match db.get_database_backend() {
+    let (updated, at_hand) = match db.get_database_backend() {
         // A READ COMMITTED transaction's reads see the latest commits, as reads outside one do:
         // the facts are read first, and the transaction holds only the writes (and a plan that
         // changes only the RMA is one statement, without a transaction around it). The RMA's
@@ -575,14 +577,15 @@ pub async fn transition(
                 organization: Some(placed.organization),
                 flags: Some(flags),
             };
-            detail(db, actor, updated, at_hand).await?
+            (updated, at_hand)
         }
-        // One writer at a time: read, decided and written in the writer's transaction.
+        // One writer at a time: read, decided and written in the writer's transaction, which
+        // meanwhile goes on to the next piece of work while this answer is read.
         _ => {
-            let (actor, number) = (actor.clone(), number.to_string());
-            crate::db::write(db, move |txn| {
+            let (writer_actor, number) = (actor.clone(), number.to_string());
+            let (updated, organization) = crate::db::write(db, move |txn| {
                 Box::pin(async move {
-                    let actor = &actor;
+                    let actor = &writer_actor;
                     let Decided {
                         placed,
                         facts,
@@ -590,16 +593,19 @@ pub async fn transition(
                         plan,
                     } = decide(txn, actor, &number, &req).await?;
                     let updated = execute::apply(txn, actor, &facts, plan, audience).await?;
-                    let at_hand = AtHand {
-                        organization: Some(placed.organization),
-                        flags: None,
-                    };
-                    detail(txn, actor, updated, at_hand).await
+                    Ok::<_, AppError>((updated, placed.organization))
                 })
             })
-            .await?
+            .await?;
+            let at_hand = AtHand {
+                organization: Some(organization),
+                flags: None,
+            };
+            (updated, at_hand)
         }
     };
+    // The RMA as written, with what else its answer shows as committed.
+    let view = detail(db, actor, updated, at_hand).await?;
     metrics::counter!("depot_transitions_total", "to" => to.as_str()).increment(1);
     Ok(view)
 }

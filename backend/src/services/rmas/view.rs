@@ -117,7 +117,7 @@ pub(super) async fn detail(
         .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
     let organization_id = rma.organization_id;
     // Three independent reads: side by side on the pool (a connection each), one after another in
-    // a transaction (a transition's answer).
+    // a transaction (the answer to a change of references).
     let flags = async {
         match flags {
             Some(flags) => Ok(flags),
