@@ -683,8 +683,16 @@ async fn a_unit_back_within_90_days_and_a_slot_that_eats_two_units_are_flagged()
     let unit = app.get(FE, "/units/CN-ORD1-0101").await;
     assert_eq!(unit.status.as_u16(), 200);
 
+    assert!(
+        flags[0]["message"].as_str().unwrap().contains("0 days earlier"),
+        "{flags}"
+    );
+
+    // A transition's answer shows the same flags as the RMA's page.
+    let approved = app.step(FE, &again, "approved", whole_unit()).await;
+    assert_eq!(approved["flags"], flags);
+
     // Its slot: the node is replaced, and the replacement fails in the same slot.
-    app.step(FE, &again, "approved", whole_unit()).await;
     let spare = ship_and_swap(&app, FE, &again, "CN-ORD1-0101", None).await;
     let next = diagnosing(&app, &spare).await;
     let flags = app.rma(&next).await["flags"].clone();
@@ -702,6 +710,44 @@ async fn a_unit_back_within_90_days_and_a_slot_that_eats_two_units_are_flagged()
     assert_eq!(
         app.get(CW_TECH, &format!("/api/v1/rmas/{next}")).await.expect(200)["flags"],
         flags
+    );
+
+    // Looking back from when an RMA was opened: with the first RMA opened 100 days before the
+    // second, the second is no repeat (the window is 90 days); at 89 days it is, and says so.
+    let opened_days_before = |days: i64| {
+        let (app, first, again) = (&app, first.clone(), again.clone());
+        async move {
+            use depot::entities::rma;
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+            let again_opened = rma::Entity::find()
+                .filter(rma::Column::Number.eq(again.as_str()))
+                .one(&app.db)
+                .await
+                .unwrap()
+                .unwrap()
+                .created_at;
+            rma::Entity::update_many()
+                .col_expr(
+                    rma::Column::CreatedAt,
+                    Expr::value(again_opened - chrono::Duration::days(days)),
+                )
+                .filter(rma::Column::Number.eq(first.as_str()))
+                .exec(&app.db)
+                .await
+                .unwrap();
+            app.rma(&again).await["flags"].clone()
+        }
+    };
+    let flags = opened_days_before(100).await;
+    assert!(
+        flags.as_array().unwrap().iter().all(|f| f["code"] != "repeat_failure"),
+        "{flags}"
+    );
+    let flags = opened_days_before(89).await;
+    assert_eq!(flags[0]["code"], "repeat_failure", "{flags}");
+    assert!(
+        flags[0]["message"].as_str().unwrap().contains("89 days earlier"),
+        "{flags}"
     );
 }
 

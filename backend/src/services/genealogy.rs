@@ -3,7 +3,10 @@
 use crate::domain::lifecycle::Status;
 use crate::entities::rma;
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -32,9 +35,9 @@ fn ate_a_unit() -> Condition {
     Condition::all().add(rma::Column::Status.is_not_in(NO_UNIT_LOST.map(|s| s.as_str())))
 }
 
-/// Whether an RMA already read took a unit out of service.
-fn took_a_unit(r: &rma::Model) -> bool {
-    !NO_UNIT_LOST.iter().any(|s| r.status == s.as_str())
+/// Whether an RMA in `status` took a unit out of service.
+fn took_a_unit(status: &str) -> bool {
+    !NO_UNIT_LOST.iter().any(|s| status == s.as_str())
 }
 
 /// RMAs the viewer may see: a customer's own only (a refurbished unit may have served another).
@@ -45,31 +48,84 @@ fn visible(scope: Option<Uuid>) -> Condition {
     }
 }
 
-/// The flags of one RMA, looking back from when it was opened, naming only RMAs of `scope` if given.
-pub async fn rma_flags(db: &impl ConnectionTrait, r: &rma::Model, scope: Option<Uuid>) -> Result<Vec<Flag>, DbErr> {
-    // One query for both looks back (this RMA's page and every transition's answer ask it): the
-    // unit's RMAs and the slot's, over the longer window; each flag then takes its own.
-    let mut related = Condition::any()
-        .add(rma::Column::UnitId.eq(r.unit_id))
-        .add(rma::Column::ReturnedUnitId.eq(r.unit_id));
-    if let Some(slot_id) = r.slot_id {
-        related = related.add(rma::Column::SlotId.eq(slot_id));
-    }
+/// The column of [`earlier_rmas`].
+pub const EARLIER: &str = "earlier_rmas";
+
+/// The RMAs an outer `rmas` row's flags rest on, as a correlated subquery, so they come with the
+/// read of the RMA itself: those opened on its unit or in its slot over the longer look back
+/// (cancelled ones aside), one per line as `number seconds status same_unit other_unit_in_slot`,
+/// `seconds` being when it was opened, in whole seconds since 1970 as `DateTime::timestamp` counts.
+/// `scoped` keeps them to the RMA's own organization (a customer's view: a refurbished unit may
+/// have served another customer).
+pub fn earlier_rmas(backend: DbBackend, scoped: bool) -> Expr {
     let window = REPEAT_DAYS.max(SLOT_DAYS);
-    let earlier = rma::Entity::find()
-        .filter(visible(scope))
-        .filter(rma::Column::Id.ne(r.id))
-        .filter(related)
-        .filter(rma::Column::Status.ne(Status::Cancelled.as_str()))
-        .filter(rma::Column::CreatedAt.between(r.created_at - Duration::days(window), r.created_at))
-        .order_by_asc(rma::Column::CreatedAt)
-        .all(db)
-        .await?;
-    let within = |x: &rma::Model, days: i64| x.created_at >= r.created_at - Duration::days(days);
+    let (seconds, since, joined, newline) = match backend {
+        DbBackend::Postgres => (
+            r#"CAST(FLOOR(EXTRACT(EPOCH FROM e."created_at")) AS BIGINT)"#.to_string(),
+            format!(r#"e."created_at" >= "rmas"."created_at" - INTERVAL '{window} days'"#),
+            "string_agg",
+            "chr(10)",
+        ),
+        _ => (
+            r#"CAST(strftime('%s', e."created_at") AS INTEGER)"#.to_string(),
+            format!(
+                r#"CAST(strftime('%s', e."created_at") AS INTEGER) >= CAST(strftime('%s', "rmas"."created_at") AS INTEGER) - {}"#,
+                window * 86_400
+            ),
+            "group_concat",
+            "char(10)",
+        ),
+    };
+    let same_unit =
+        r#"CASE WHEN e."unit_id" = "rmas"."unit_id" OR e."returned_unit_id" = "rmas"."unit_id" THEN '1' ELSE '0' END"#;
+    let other_unit_in_slot =
+        r#"CASE WHEN e."slot_id" = "rmas"."slot_id" AND e."unit_id" <> "rmas"."unit_id" THEN '1' ELSE '0' END"#;
+    let scope = match scoped {
+        true => r#" AND e."organization_id" = "rmas"."organization_id""#,
+        false => "",
+    };
+    Expr::cust(format!(
+        r#"(SELECT {joined}(e."number" || ' ' || {seconds} || ' ' || e."status" || ' ' || {same_unit} || ' ' || {other_unit_in_slot}, {newline}) FROM "rmas" e WHERE (e."unit_id" = "rmas"."unit_id" OR e."returned_unit_id" = "rmas"."unit_id" OR e."slot_id" = "rmas"."slot_id") AND e."id" <> "rmas"."id" AND e."status" <> '{cancelled}' AND e."created_at" <= "rmas"."created_at" AND {since}{scope})"#,
+        cancelled = Status::Cancelled.as_str(),
+    ))
+}
+
+/// One line of [`earlier_rmas`].
+struct Earlier<'a> {
+    number: &'a str,
+    opened: i64,
+    status: &'a str,
+    same_unit: bool,
+    other_unit_in_slot: bool,
+}
+
+impl<'a> Earlier<'a> {
+    fn parse(line: &'a str) -> Option<Earlier<'a>> {
+        let mut fields = line.split(' ');
+        Some(Earlier {
+            number: fields.next()?,
+            opened: fields.next()?.parse().ok()?,
+            status: fields.next()?,
+            same_unit: fields.next()? == "1",
+            other_unit_in_slot: fields.next()? == "1",
+        })
+    }
+}
+
+/// The flags of RMA `r`, looking back from when it was opened, from its [`earlier_rmas`].
+pub fn flags_from(r: &rma::Model, earlier: Option<&str>) -> Vec<Flag> {
+    let mut earlier: Vec<Earlier> = earlier
+        .into_iter()
+        .flat_map(str::lines)
+        .filter_map(Earlier::parse)
+        .collect();
+    earlier.sort_by(|a, b| (a.opened, a.number).cmp(&(b.opened, b.number)));
+    let opened = r.created_at.timestamp();
+    let within = |x: &Earlier, days: i64| x.opened >= opened - days * 86_400;
     let mut flags = vec![];
-    let repeats: Vec<&rma::Model> = earlier
+    let repeats: Vec<&Earlier> = earlier
         .iter()
-        .filter(|x| (x.unit_id == r.unit_id || x.returned_unit_id == r.unit_id) && within(x, REPEAT_DAYS))
+        .filter(|x| x.same_unit && within(x, REPEAT_DAYS))
         .collect();
     if let Some(last) = repeats.last() {
         flags.push(Flag {
@@ -77,28 +133,35 @@ pub async fn rma_flags(db: &impl ConnectionTrait, r: &rma::Model, scope: Option<
             message: format!(
                 "this unit came back within {REPEAT_DAYS} days: {} was opened on it {} days earlier",
                 last.number,
-                (r.created_at - last.created_at).num_days()
+                (opened - last.opened) / 86_400
             ),
-            rmas: repeats.iter().map(|x| x.number.clone()).collect(),
+            rmas: repeats.iter().map(|x| x.number.to_string()).collect(),
         });
     }
     let ate_units: Vec<String> = earlier
         .iter()
-        .filter(|x| {
-            r.slot_id.is_some()
-                && x.slot_id == r.slot_id
-                && x.unit_id != r.unit_id
-                && took_a_unit(x)
-                && within(x, SLOT_DAYS)
-        })
-        .map(|x| x.number.clone())
+        .filter(|x| x.other_unit_in_slot && took_a_unit(x.status) && within(x, SLOT_DAYS))
+        .map(|x| x.number.to_string())
         .collect();
     if !ate_units.is_empty() {
         let mut rmas = ate_units;
         rmas.push(r.number.clone());
         flags.push(slot_flag(rmas));
     }
-    Ok(flags)
+    flags
+}
+
+/// The flags of one RMA, naming only RMAs of `scope` if given (and none if it is not `scope`'s).
+pub async fn rma_flags(db: &impl ConnectionTrait, r: &rma::Model, scope: Option<Uuid>) -> Result<Vec<Flag>, DbErr> {
+    let mut query = rma::Entity::find()
+        .select_only()
+        .expr_as(earlier_rmas(db.get_database_backend(), scope.is_some()), EARLIER)
+        .filter(rma::Column::Id.eq(r.id));
+    if let Some(org) = scope {
+        query = query.filter(rma::Column::OrganizationId.eq(org));
+    }
+    let earlier: Option<Option<String>> = query.into_tuple().one(db).await?;
+    Ok(flags_from(r, earlier.flatten().as_deref()))
 }
 
 fn slot_flag(rmas: Vec<String>) -> Flag {

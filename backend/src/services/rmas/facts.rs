@@ -137,6 +137,7 @@ async fn reference(
         site,
         organization,
         watchers,
+        ..
     }: &Placed,
     row: &'static Transition,
     req: &TransitionRequest,

@@ -15,9 +15,9 @@ use crate::domain::sla::Entered;
 use crate::domain::{Location, RmaNumber, Role, Serial, Severity};
 use crate::entities::{depot, event, rma, rma_counter, rma_watcher, site, slot, unit};
 use crate::error::{AppError, AppResult};
+use crate::services::history;
 use crate::services::views::{self, EventView, RmaView};
 use crate::services::{Actor, Page, page_limit, paginate, parse_cursor};
-use crate::services::{genealogy, history};
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -568,22 +568,14 @@ pub async fn transition(
                 audience,
                 plan,
             } = decide(db, actor, number, &req).await?;
-            let write = execute::carry_out(db, actor, facts, plan, audience);
-            // The flags rest on the RMA's unit, slot and opening, which no transition changes:
-            // read beside the write.
-            let flags = async { Ok(genealogy::rma_flags(db, &placed.rma, actor.organization_scope()).await?) };
-            let (updated, flags) = tokio::try_join!(write, flags)?;
-            let at_hand = AtHand {
-                organization: Some(placed.organization),
-                flags: Some(flags),
-            };
-            (updated, at_hand)
+            let updated = execute::carry_out(db, actor, facts, plan, audience).await?;
+            (updated, placed.at_hand())
         }
         // One writer at a time: read, decided and written in the writer's transaction, which
         // meanwhile goes on to the next piece of work while this answer is read.
         _ => {
             let (writer_actor, number) = (actor.clone(), number.to_string());
-            let (updated, organization) = crate::db::write(db, move |txn| {
+            crate::db::write(db, move |txn| {
                 Box::pin(async move {
                     let actor = &writer_actor;
                     let Decided {
@@ -593,15 +585,10 @@ pub async fn transition(
                         plan,
                     } = decide(txn, actor, &number, &req).await?;
                     let updated = execute::apply(txn, actor, &facts, plan, audience).await?;
-                    Ok::<_, AppError>((updated, placed.organization))
+                    Ok::<_, AppError>((updated, placed.at_hand()))
                 })
             })
-            .await?;
-            let at_hand = AtHand {
-                organization: Some(organization),
-                flags: None,
-            };
-            (updated, at_hand)
+            .await?
         }
     };
     // The RMA as written, with what else its answer shows as committed.

@@ -44,15 +44,29 @@ pub struct Placed {
     pub organization: organization::Model,
     /// The emails of the RMA's watchers who may still be told.
     pub watchers: Vec<String>,
+    /// Its flags, as `actor` may see them (they rest on its unit, slot and opening, which no
+    /// transition changes).
+    pub flags: Vec<Flag>,
 }
 
-/// [`find_visible`] with the RMA's site, organization and watchers, in one read.
+impl Placed {
+    /// What the RMA's answer needs of what was read with it.
+    pub(super) fn at_hand(self) -> AtHand {
+        AtHand {
+            organization: Some(self.organization),
+            flags: Some(self.flags),
+        }
+    }
+}
+
+/// [`find_visible`] with the RMA's site, organization, watchers and flags, in one read.
 pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor, number: &str) -> AppResult<Placed> {
     let mut query = visible(actor, number)?
         .find_also_related(site::Entity)
         .find_also_related(organization::Entity)
         .into_query();
     query.expr_as(watchers_emails(db.get_database_backend()), WATCHERS);
+    query.expr_as(earlier_rmas(db, actor), genealogy::EARLIER);
     let Some(row) = db.query_one(&query).await? else {
         return Err(not_found(number));
     };
@@ -68,12 +82,19 @@ pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor
         )));
     };
     let watchers: Option<String> = row.try_get("", WATCHERS)?;
+    let earlier: Option<String> = row.try_get("", genealogy::EARLIER)?;
     Ok(Placed {
+        flags: genealogy::flags_from(&rma, earlier.as_deref()),
         rma,
         site,
         organization,
         watchers: watchers.iter().flat_map(|w| w.lines()).map(str::to_string).collect(),
     })
+}
+
+/// The RMAs the outer RMA's flags rest on, as `actor` may see them.
+fn earlier_rmas(db: &impl ConnectionTrait, actor: &Actor) -> Expr {
+    genealogy::earlier_rmas(db.get_database_backend(), actor.organization_scope().is_some())
 }
 
 /// The column of [`watchers_emails`].
@@ -92,8 +113,17 @@ fn watchers_emails(backend: DbBackend) -> Expr {
 
 /// One RMA with its shipments and what `actor` may do next.
 pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppResult<RmaView> {
-    let rma = find_visible(db, actor, number).await?;
-    detail(db, actor, rma, AtHand::default()).await
+    // The RMA with its flags in one read.
+    let mut query = visible(actor, number)?.into_query();
+    query.expr_as(earlier_rmas(db, actor), genealogy::EARLIER);
+    let row = db.query_one(&query).await?.ok_or_else(|| not_found(number))?;
+    let rma = rma::Model::from_query_result(&row, "")?;
+    let earlier: Option<String> = row.try_get("", genealogy::EARLIER)?;
+    let at_hand = AtHand {
+        flags: Some(genealogy::flags_from(&rma, earlier.as_deref())),
+        ..AtHand::default()
+    };
+    detail(db, actor, rma, at_hand).await
 }
 
 /// What an RMA's answer shows that its caller may have read already.
