@@ -128,15 +128,8 @@ impl<T: Clone + Send + Sync + 'static> Remembered<T> {
                 return Ok(found);
             }
             let rows = load_map::<E>(db, missing).await?;
-            let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
-            if known.len() > REMEMBERED {
-                known.clear();
-            }
-            for (id, row) in rows {
-                let v = value(&row);
-                known.insert((table, id), v.clone());
-                found.insert(id, v);
-            }
+            self.note::<E>(rows.values(), &value);
+            found.extend(rows.values().map(|row| (row.id(), value(row))));
             Ok(found)
         }
     }

@@ -12,7 +12,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IdenStatic, QueryFilter,
-    QueryOrder, QueryTrait, Select, SelectA, SelectB, SelectC,
+    QueryOrder, QueryResult, QueryTrait, Select, SelectA, SelectB, SelectC,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -82,9 +82,8 @@ pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor
         )));
     };
     let watchers: Option<String> = row.try_get("", WATCHERS)?;
-    let earlier: Option<String> = row.try_get("", genealogy::EARLIER)?;
     Ok(Placed {
-        flags: genealogy::flags_from(&rma, earlier.as_deref()),
+        flags: flags_in(&row, &rma)?,
         rma,
         site,
         organization,
@@ -95,6 +94,12 @@ pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor
 /// The RMAs the outer RMA's flags rest on, as `actor` may see them.
 fn earlier_rmas(db: &impl ConnectionTrait, actor: &Actor) -> Expr {
     genealogy::earlier_rmas(db.get_database_backend(), actor.organization_scope().is_some())
+}
+
+/// The flags of `rma`, from the [`earlier_rmas`] read with it in `row`.
+fn flags_in(row: &QueryResult, rma: &rma::Model) -> Result<Vec<Flag>, sea_orm::DbErr> {
+    let earlier: Option<String> = row.try_get("", genealogy::EARLIER)?;
+    Ok(genealogy::flags_from(rma, earlier.as_deref()))
 }
 
 /// The column of [`watchers_emails`].
@@ -118,9 +123,8 @@ pub async fn get(db: &DatabaseConnection, actor: &Actor, number: &str) -> AppRes
     query.expr_as(earlier_rmas(db, actor), genealogy::EARLIER);
     let row = db.query_one(&query).await?.ok_or_else(|| not_found(number))?;
     let rma = rma::Model::from_query_result(&row, "")?;
-    let earlier: Option<String> = row.try_get("", genealogy::EARLIER)?;
     let at_hand = AtHand {
-        flags: Some(genealogy::flags_from(&rma, earlier.as_deref())),
+        flags: Some(flags_in(&row, &rma)?),
         ..AtHand::default()
     };
     detail(db, actor, rma, at_hand).await
