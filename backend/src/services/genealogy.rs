@@ -112,15 +112,16 @@ impl<'a> Earlier<'a> {
     }
 }
 
-/// The flags of RMA `r`, looking back from when it was opened, from its [`earlier_rmas`].
-pub fn flags_from(r: &rma::Model, earlier: Option<&str>) -> Vec<Flag> {
+/// The flags of the RMA `number` opened at `opened_at`, looking back from then, from its
+/// [`earlier_rmas`].
+pub fn flags_from(number: &str, opened_at: DateTime<Utc>, earlier: Option<&str>) -> Vec<Flag> {
     let mut earlier: Vec<Earlier> = earlier
         .into_iter()
         .flat_map(str::lines)
         .filter_map(Earlier::parse)
         .collect();
     earlier.sort_by(|a, b| (a.opened, a.number).cmp(&(b.opened, b.number)));
-    let opened = r.created_at.timestamp();
+    let opened = opened_at.timestamp();
     let within = |x: &Earlier, days: i64| x.opened >= opened - days * 86_400;
     let mut flags = vec![];
     let repeats: Vec<&Earlier> = earlier
@@ -145,7 +146,7 @@ pub fn flags_from(r: &rma::Model, earlier: Option<&str>) -> Vec<Flag> {
         .collect();
     if !ate_units.is_empty() {
         let mut rmas = ate_units;
-        rmas.push(r.number.clone());
+        rmas.push(number.to_string());
         flags.push(slot_flag(rmas));
     }
     flags
@@ -161,7 +162,7 @@ pub async fn rma_flags(db: &impl ConnectionTrait, r: &rma::Model, scope: Option<
         query = query.filter(rma::Column::OrganizationId.eq(org));
     }
     let earlier: Option<Option<String>> = query.into_tuple().one(db).await?;
-    Ok(flags_from(r, earlier.flatten().as_deref()))
+    Ok(flags_from(&r.number, r.created_at, earlier.flatten().as_deref()))
 }
 
 fn slot_flag(rmas: Vec<String>) -> Flag {
@@ -227,4 +228,65 @@ pub async fn unit_flags(db: &impl ConnectionTrait, unit_id: Uuid, scope: Option<
         }],
         None => vec![],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    fn flags(earlier: &[String]) -> Vec<Flag> {
+        let opened = DateTime::from_timestamp(1_000 * DAY, 0).unwrap();
+        flags_from("RMA-2026-000009", opened, Some(&earlier.join("\n")))
+    }
+
+    /// A line as [`earlier_rmas`] gives it, for an RMA opened `days_before` the one flagged.
+    fn line(number: &str, days_before: i64, status: &str, same_unit: bool, other_unit_in_slot: bool) -> String {
+        let bit = |b: bool| if b { "1" } else { "0" };
+        format!(
+            "{number} {} {status} {} {}",
+            (1_000 - days_before) * DAY,
+            bit(same_unit),
+            bit(other_unit_in_slot)
+        )
+    }
+
+    #[test]
+    fn a_repeat_names_every_earlier_rma_of_the_unit_within_90_days_and_counts_from_the_latest() {
+        let flags = flags(&[
+            line("RMA-2026-000003", 30, "restored", true, false),
+            line("RMA-2026-000001", 95, "scrapped", true, false),
+            line("RMA-2026-000002", 89, "scrapped", true, false),
+        ]);
+        assert_eq!(flags.len(), 1);
+        assert_eq!(flags[0].code, REPEAT_FAILURE);
+        assert_eq!(flags[0].rmas, ["RMA-2026-000002", "RMA-2026-000003"]);
+        assert!(
+            flags[0]
+                .message
+                .contains("RMA-2026-000003 was opened on it 30 days earlier")
+        );
+    }
+
+    #[test]
+    fn a_slot_flag_counts_other_units_that_were_taken_out_within_180_days() {
+        let flags = flags(&[
+            line("RMA-2026-000001", 200, "scrapped", false, true),
+            line("RMA-2026-000002", 150, "restored", false, true),
+            line("RMA-2026-000004", 120, "scrapped", false, true),
+            line("RMA-2026-000005", 60, "scrapped", false, false),
+        ]);
+        assert_eq!(flags.len(), 1);
+        assert_eq!(flags[0].code, SLOT_EATS_UNITS);
+        assert_eq!(flags[0].rmas, ["RMA-2026-000004", "RMA-2026-000009"]);
+    }
+
+    #[test]
+    fn nothing_earlier_or_unreadable_lines_give_no_flags() {
+        assert!(flags(&[]).is_empty());
+        assert!(flags(&["RMA-2026-000001 not-a-number closed 1 1".into()]).is_empty());
+        let opened = DateTime::from_timestamp(1_000 * DAY, 0).unwrap();
+        assert!(flags_from("RMA-2026-000009", opened, None).is_empty());
+    }
 }

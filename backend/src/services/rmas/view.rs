@@ -99,7 +99,7 @@ fn earlier_rmas(db: &impl ConnectionTrait, actor: &Actor) -> Expr {
 /// The flags of `rma`, from the [`earlier_rmas`] read with it in `row`.
 fn flags_in(row: &QueryResult, rma: &rma::Model) -> Result<Vec<Flag>, sea_orm::DbErr> {
     let earlier: Option<String> = row.try_get("", genealogy::EARLIER)?;
-    Ok(genealogy::flags_from(rma, earlier.as_deref()))
+    Ok(genealogy::flags_from(&rma.number, rma.created_at, earlier.as_deref()))
 }
 
 /// The column of [`watchers_emails`].
