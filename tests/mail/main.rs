@@ -444,6 +444,16 @@ async fn reminders_and_alerts_are_queued_once_per_day_and_once_per_breach() {
         .unwrap()
         .parse()
         .unwrap();
+    // A depot technician watches the RMA too: the reminders reach the site's contacts and every
+    // watcher (the field engineer who opened it watches it).
+    let watched = app
+        .client
+        .put(format!("{}/api/v1/rmas/{number}/watch", app.base))
+        .bearer_auth(app.token(CAM))
+        .send()
+        .await
+        .unwrap();
+    assert!(watched.status().is_success(), "{}", watched.status());
     let day = chrono::Duration::days(1);
     assert_eq!(
         depot::jobs::return_reminders(&app.db, BASE_URL, swapped_at + day * 4)
@@ -479,6 +489,15 @@ async fn reminders_and_alerts_are_queued_once_per_day_and_once_per_breach() {
         .unwrap();
     assert_eq!(reminders.len(), 2);
     assert!(reminders[0].subject.as_deref().unwrap().contains("5 days"));
+    assert_eq!(
+        reminders[0].recipients,
+        json!([
+            "cam@vast.example",
+            "dc-ord1@coreweave.example",
+            "dctech@coreweave.example",
+            "fe@vast.example"
+        ])
+    );
     let events = app.events(&number).await;
     assert_eq!(
         events.iter().filter(|e| e["kind"] == "reminder").count(),

@@ -7,7 +7,10 @@ use crate::entities::{organization, rma, site};
 use crate::mail::outbox;
 use crate::services::{alerts, views};
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    QueryTrait,
+};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -91,31 +94,30 @@ async fn used_keys(db: &DatabaseConnection, keys: Vec<String>) -> anyhow::Result
 
 /// A reminder a day once the failed unit is [`RETURN_GRACE_DAYS`] overdue after the swap.
 pub async fn return_reminders(db: &DatabaseConnection, base_url: &str, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let overdue = rma::Entity::find()
+    // The overdue RMAs with their watchers in one read; their sites and views in one batch each.
+    let mut query = rma::Entity::find()
         .filter(rma::Column::Status.eq(Status::Swapped.as_str()))
         .filter(rma::Column::StatusChangedAt.lte(now - Duration::days(RETURN_GRACE_DAYS)))
-        .all(db)
-        .await?;
-    let keyed: Vec<(String, rma::Model)> = overdue
-        .into_iter()
-        .map(|r| {
-            (
-                format!("return_reminder:{}:day{}", r.id, (now - r.status_changed_at).num_days()),
-                r,
-            )
-        })
-        .collect();
-    let used = used_keys(db, keyed.iter().map(|(k, _)| k.clone()).collect()).await?;
+        .into_query();
+    query.expr_as(outbox::watchers_emails(db.get_database_backend()), outbox::WATCHERS);
+    let mut due = vec![];
+    for row in db.query_all(&query).await? {
+        let r = rma::Model::from_query_result(&row, "")?;
+        let key = format!("return_reminder:{}:day{}", r.id, (now - r.status_changed_at).num_days());
+        due.push((key, r, outbox::watchers_in(&row)?));
+    }
+    let used = used_keys(db, due.iter().map(|(k, _, _)| k.clone()).collect()).await?;
+    due.retain(|(k, _, _)| !used.contains(k));
+    let sites = views::load_map::<site::Entity>(db, due.iter().map(|(_, r, _)| r.site_id)).await?;
+    let rmas_views = views::rma_views(db, due.iter().map(|(_, r, _)| r.clone()).collect()).await?;
     let mut queued = 0;
-    for (key, r) in keyed.into_iter().filter(|(k, _)| !used.contains(k)) {
+    for ((key, r, watchers), view) in due.into_iter().zip(rmas_views) {
         let days = (now - r.status_changed_at).num_days();
-        let site = site::Entity::find_by_id(r.site_id)
-            .one(db)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("site"))?;
-        let view = views::rma_views(db, vec![r.clone()]).await?.remove(0);
+        let site = sites
+            .get(&r.site_id)
+            .ok_or_else(|| anyhow::anyhow!("site of {}", r.number))?;
         let ctx = json!({"rma": view, "days": days, "link": format!("{base_url}/rmas/{}", r.number)});
-        let recipients = outbox::recipients(db, r.id, &site).await?;
+        let recipients = outbox::recipients_among(site, watchers);
         queued += alerts::alert(db, &r, "return_reminder", "reminder", recipients, ctx, key, now).await? as usize;
     }
     Ok(queued)

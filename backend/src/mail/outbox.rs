@@ -1,10 +1,11 @@
 //! Queueing notifications: one row per message and channel, inserted in the caller's transaction.
 use super::compose::Composed;
-use crate::entities::{notification, organization, rma_watcher, site, user};
+use crate::entities::{notification, organization, site};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TryInsert, TryInsertResult,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryResult, QuerySelect, Set, TryInsert,
+    TryInsertResult,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -35,25 +36,28 @@ pub struct Queued<'a> {
     pub webhook_url: Option<String>,
 }
 
-/// The site's DC-tech contacts and the RMA's watchers, without duplicates.
-pub async fn recipients(db: &impl ConnectionTrait, rma_id: Uuid, site: &site::Model) -> Result<Vec<String>, DbErr> {
-    let watching = Query::select()
-        .column(rma_watcher::Column::UserId)
-        .from(rma_watcher::Entity)
-        .and_where(rma_watcher::Column::RmaId.eq(rma_id))
-        .to_owned();
-    let watchers: Vec<String> = user::Entity::find()
-        .select_only()
-        .column(user::Column::Email)
-        .filter(user::Column::Id.in_subquery(watching))
-        .filter(user::Column::Disabled.eq(false))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(recipients_among(site, watchers))
+/// The column of [`watchers_emails`].
+pub const WATCHERS: &str = "watchers";
+
+/// The emails of the outer `rmas` row's watchers who may still be told (enabled users), one per
+/// line (emails hold no newline), to read with the RMA as [`WATCHERS`].
+pub fn watchers_emails(backend: DbBackend) -> Expr {
+    let joined = match backend {
+        DbBackend::Postgres => r#"string_agg("users"."email", chr(10))"#,
+        _ => r#"group_concat("users"."email", char(10))"#,
+    };
+    Expr::cust(format!(
+        r#"(SELECT {joined} FROM "rma_watchers" JOIN "users" ON "users"."id" = "rma_watchers"."user_id" WHERE "rma_watchers"."rma_id" = "rmas"."id" AND "users"."disabled" = FALSE)"#
+    ))
 }
 
-/// [`recipients`] with the watchers' emails at hand.
+/// The watchers' emails of a row read with [`watchers_emails`].
+pub fn watchers_in(row: &QueryResult) -> Result<Vec<String>, DbErr> {
+    let watchers: Option<String> = row.try_get("", WATCHERS)?;
+    Ok(watchers.iter().flat_map(|w| w.lines()).map(str::to_string).collect())
+}
+
+/// The site's DC-tech contacts and the RMA's watchers ([`watchers_in`]), without duplicates.
 pub fn recipients_among(site: &site::Model, watchers: Vec<String>) -> Vec<String> {
     let mut to: Vec<String> = serde_json::from_value(site.contact_emails.clone()).unwrap_or_default();
     to.extend(watchers);

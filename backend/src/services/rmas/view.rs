@@ -5,13 +5,14 @@ use crate::domain::sla::Entered;
 use crate::domain::{RmaNumber, Severity};
 use crate::entities::{event, organization, part, rma, shipment, site, tracking_scan};
 use crate::error::{AppError, AppResult};
+use crate::mail::outbox;
 use crate::services::genealogy::{self, Flag};
 use crate::services::views::{self, NextTransition, RmaView};
 use crate::services::{Actor, repairs, stock};
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, IdenStatic, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic, QueryFilter,
     QueryOrder, QueryResult, QueryTrait, Select, SelectA, SelectB, SelectC,
 };
 use serde_json::{Value, json};
@@ -65,7 +66,7 @@ pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor
         .find_also_related(site::Entity)
         .find_also_related(organization::Entity)
         .into_query();
-    query.expr_as(watchers_emails(db.get_database_backend()), WATCHERS);
+    query.expr_as(outbox::watchers_emails(db.get_database_backend()), outbox::WATCHERS);
     query.expr_as(earlier_rmas(db, actor), genealogy::EARLIER);
     let Some(row) = db.query_one(&query).await? else {
         return Err(not_found(number));
@@ -81,13 +82,12 @@ pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor
             "{number}: its site or organization is missing"
         )));
     };
-    let watchers: Option<String> = row.try_get("", WATCHERS)?;
     Ok(Placed {
         flags: flags_in(&row, &rma)?,
         rma,
         site,
         organization,
-        watchers: watchers.iter().flat_map(|w| w.lines()).map(str::to_string).collect(),
+        watchers: outbox::watchers_in(&row)?,
     })
 }
 
@@ -100,20 +100,6 @@ fn earlier_rmas(db: &impl ConnectionTrait, actor: &Actor) -> Expr {
 fn flags_in(row: &QueryResult, rma: &rma::Model) -> Result<Vec<Flag>, sea_orm::DbErr> {
     let earlier: Option<String> = row.try_get("", genealogy::EARLIER)?;
     Ok(genealogy::flags_from(&rma.number, rma.created_at, earlier.as_deref()))
-}
-
-/// The column of [`watchers_emails`].
-const WATCHERS: &str = "watchers";
-
-/// The emails of the outer row's RMA's enabled watchers, one per line (emails hold no newline).
-fn watchers_emails(backend: DbBackend) -> Expr {
-    let joined = match backend {
-        DbBackend::Postgres => r#"string_agg("users"."email", chr(10))"#,
-        _ => r#"group_concat("users"."email", char(10))"#,
-    };
-    Expr::cust(format!(
-        r#"(SELECT {joined} FROM "rma_watchers" JOIN "users" ON "users"."id" = "rma_watchers"."user_id" WHERE "rma_watchers"."rma_id" = "rmas"."id" AND "users"."disabled" = FALSE)"#
-    ))
 }
 
 /// One RMA with its shipments and what `actor` may do next.
