@@ -297,7 +297,10 @@ async fn a_tracked_box_without_a_scan_for_a_day_alerts_once() {
     let app = spawn_app().await;
     let (_, _) = shipped(&app, "CN-ORD1-0105", UPS).await;
     let now = chrono::Utc::now();
-    let scan = json!({"status": "in_transit", "at": (now - chrono::Duration::hours(30)).to_rfc3339()});
+    // Minutes past the 30th hour: PostgreSQL rounds a time to the microsecond, which may put a scan
+    // of exactly 30 hours ago a fraction of a microsecond under 30 hours.
+    let last_scan = now - chrono::Duration::hours(30) - chrono::Duration::minutes(5);
+    let scan = json!({"status": "in_transit", "at": last_scan.to_rfc3339()});
     app.post(INTEGRATION, &format!("/api/v1/shipments/{UPS}/events"), &scan)
         .await
         .expect(200);

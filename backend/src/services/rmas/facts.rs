@@ -1,7 +1,6 @@
-//! What a transition's plan is decided on ([`read`]), in the transition's own write transaction:
-//! reference data and settings, then the RMA's units and those the request names. The RMA itself
-//! is the one the transaction read first; the update's compare-and-set on its version catches any
-//! change since.
+//! What a transition's plan is decided on ([`read`]): reference data and settings, and the units
+//! the request names. The RMA and its own units are the ones read first ([`Placed`]); the update's
+//! compare-and-set on the RMA's version catches any change since.
 use super::view::Placed;
 use crate::domain::lifecycle::{
     ActorFacts, Field, KnownUnit, PartRef, Place, PlanFacts, RmaFacts, Transition, TransitionRequest, UnitEffect,
@@ -16,7 +15,7 @@ use crate::mail::outbox;
 use crate::services::views::{self, names_of};
 use crate::services::{Actor, diagnosis, repairs, stock};
 use chrono::Utc;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -120,10 +119,8 @@ pub async fn read(
     req: &TransitionRequest,
 ) -> AppResult<(PlanFacts, Audience)> {
     // Side by side: on PostgreSQL each read is a round trip of its own connection.
-    let (mut reference, units) = tokio::try_join!(
-        reference(db, actor, placed, row, req),
-        read_units(db, &placed.rma, row, req)
-    )?;
+    let (mut reference, units) =
+        tokio::try_join!(reference(db, actor, placed, row, req), read_units(db, placed, row, req))?;
     let audience = std::mem::take(&mut reference.audience);
     Ok((with_units(actor, &placed.rma, reference, units)?, audience))
 }
@@ -250,7 +247,7 @@ struct Units {
 
 async fn read_units(
     db: &impl ConnectionTrait,
-    rma: &rma::Model,
+    placed: &Placed,
     row: &'static Transition,
     req: &TransitionRequest,
 ) -> AppResult<Units> {
@@ -264,23 +261,27 @@ async fn read_units(
             .collect(),
         false => vec![],
     };
-    // The RMA's own units and those the request names, each with its part, in one read.
-    let own_ids = [Some(rma.unit_id), Some(rma.returned_unit_id), rma.replacement_unit_id];
-    let mut wanted = Condition::any().add(unit::Column::Id.is_in(own_ids.into_iter().flatten()));
-    if !(names.is_empty() && removed.is_empty()) {
-        wanted = wanted.add(unit::Column::Serial.is_in(names.iter().chain(&removed).cloned()));
+    // The RMA's own units came with it; those the request names (but its own), each with its
+    // part, in one read.
+    let mut rows = placed.units.clone();
+    let elsewhere: Vec<String> = names
+        .iter()
+        .chain(&removed)
+        .filter(|serial| rows.iter().all(|(u, _)| &u.serial != *serial))
+        .cloned()
+        .collect();
+    if !elsewhere.is_empty() {
+        let named = unit::Entity::find()
+            .filter(unit::Column::Serial.is_in(elsewhere))
+            .find_also_related(part::Entity)
+            .all(db)
+            .await?;
+        rows.extend(named.into_iter().filter_map(|(u, p)| Some(u).zip(p)));
     }
-    let rows = unit::Entity::find()
-        .filter(wanted)
-        .find_also_related(part::Entity)
-        .all(db)
-        .await?;
     let mut parts = HashMap::new();
     let mut units = Vec::with_capacity(rows.len());
     for (u, p) in rows {
-        if let Some(p) = p {
-            parts.insert(p.id, p);
-        }
+        parts.insert(p.id, p);
         units.push(u);
     }
     // The answer names the RMA's units by serial: found here without asking again.

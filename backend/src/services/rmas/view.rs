@@ -3,16 +3,16 @@
 use crate::domain::lifecycle::{self, Status};
 use crate::domain::sla::Entered;
 use crate::domain::{RmaNumber, Severity};
-use crate::entities::{event, organization, part, rma, shipment, site, tracking_scan};
+use crate::entities::{event, organization, part, rma, shipment, site, tracking_scan, unit};
 use crate::error::{AppError, AppResult};
 use crate::mail::outbox;
 use crate::services::genealogy::{self, Flag};
 use crate::services::views::{self, NextTransition, RmaView};
 use crate::services::{Actor, repairs, stock};
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, SelectStatement};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryFilter,
     QueryOrder, QueryResult, QueryTrait, Select, SelectA, SelectB, SelectC,
 };
 use serde_json::{Value, json};
@@ -48,6 +48,9 @@ pub struct Placed {
     /// Its flags, as `actor` may see them (they rest on its unit, slot and opening, which no
     /// transition changes).
     pub flags: Vec<Flag>,
+    /// Its own units (the failed one, the one returned and the replacement), each once, with its
+    /// part.
+    pub units: Vec<(unit::Model, part::Model)>,
 }
 
 impl Placed {
@@ -60,7 +63,7 @@ impl Placed {
     }
 }
 
-/// [`find_visible`] with the RMA's site, organization, watchers and flags, in one read.
+/// [`find_visible`] with the RMA's site, organization, watchers, flags and own units, in one read.
 pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor, number: &str) -> AppResult<Placed> {
     let mut query = visible(actor, number)?
         .find_also_related(site::Entity)
@@ -68,27 +71,79 @@ pub(super) async fn find_visible_placed(db: &impl ConnectionTrait, actor: &Actor
         .into_query();
     query.expr_as(outbox::watchers_emails(db.get_database_backend()), outbox::WATCHERS);
     query.expr_as(earlier_rmas(db, actor), genealogy::EARLIER);
-    let Some(row) = db.query_one(&query).await? else {
+    join_own_units(&mut query);
+    // A row per unit of the RMA's own (one, two or three), the RMA's columns the same in each.
+    let rows = db.query_all(&query).await?;
+    let Some(row) = rows.first() else {
         return Err(not_found(number));
     };
-    // Each model's columns carry the prefix sea-orm gives them in a select of three.
+    // Each model's columns carry the prefix sea-orm gives them in a select of several.
     let (rma, site, organization) = (
-        rma::Model::from_query_result(&row, SelectA.as_str())?,
-        site::Model::from_query_result_optional(&row, SelectB.as_str())?,
-        organization::Model::from_query_result_optional(&row, SelectC.as_str())?,
+        rma::Model::from_query_result(row, SelectA.as_str())?,
+        site::Model::from_query_result_optional(row, SelectB.as_str())?,
+        organization::Model::from_query_result_optional(row, SelectC.as_str())?,
     );
     let (Some(site), Some(organization)) = (site, organization) else {
         return Err(AppError::Internal(anyhow::anyhow!(
             "{number}: its site or organization is missing"
         )));
     };
+    let mut units = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let unit = unit::Model::from_query_result_optional(row, OWN_UNIT)?;
+        let part = part::Model::from_query_result_optional(row, OWN_PART)?;
+        units.extend(unit.zip(part));
+    }
     Ok(Placed {
-        flags: flags_in(&row, &rma)?,
+        flags: flags_in(row, &rma)?,
+        watchers: outbox::watchers_in(row)?,
         rma,
         site,
         organization,
-        watchers: outbox::watchers_in(&row)?,
+        units,
     })
+}
+
+/// The prefixes of the RMA's own units' and their parts' columns, after sea-orm's `A_`, `B_` and
+/// `C_` of the RMA, its site and organization.
+const OWN_UNIT: &str = "D_";
+const OWN_PART: &str = "E_";
+
+/// Joins the RMA's own units (failed, returned, replacement: one join, a row each, rather than a
+/// join each, which PostgreSQL takes milliseconds to plan) and their parts to the RMA's read.
+fn join_own_units(query: &mut SelectStatement) {
+    let (own, own_part) = (Alias::new("own"), Alias::new("own_part"));
+    let of_rma = [
+        rma::Column::UnitId,
+        rma::Column::ReturnedUnitId,
+        rma::Column::ReplacementUnitId,
+    ]
+    .map(|column| Expr::col((rma::Entity, column)));
+    query.join_as(
+        JoinType::LeftJoin,
+        unit::Entity,
+        own.clone(),
+        Expr::col((own.clone(), unit::Column::Id)).is_in(of_rma),
+    );
+    query.join_as(
+        JoinType::LeftJoin,
+        part::Entity,
+        own_part.clone(),
+        Expr::col((own_part.clone(), part::Column::Id)).equals((own.clone(), unit::Column::PartId)),
+    );
+    select_prefixed::<unit::Entity>(query, &own, OWN_UNIT);
+    select_prefixed::<part::Entity>(query, &own_part, OWN_PART);
+}
+
+/// Selects `E`'s columns from the table joined as `table`, named as `from_query_result` with
+/// `prefix` reads them.
+fn select_prefixed<E: EntityTrait>(query: &mut SelectStatement, table: &Alias, prefix: &str) {
+    for column in E::Column::iter() {
+        query.expr_as(
+            column.select_as(Expr::col((table.clone(), column))),
+            Alias::new(format!("{prefix}{}", column.as_str())),
+        );
+    }
 }
 
 /// The RMAs the outer RMA's flags rest on, as `actor` may see them.
