@@ -176,3 +176,48 @@ async fn writes_arriving_together_commit_together_and_a_refusal_undoes_only_itse
         assert_eq!(events.iter().filter(|e| e["to"] == "diagnosing").count(), 1, "{number}");
     }
 }
+
+/// SQLite: what the writer commits reaches the database file itself, not only its log, while the
+/// writer checkpoints only past thousands of log pages: the checkpointer beside it copies it there.
+#[tokio::test]
+async fn sqlite_commits_reach_the_database_file_off_the_writers_turn() {
+    if crate::support::on_postgres() {
+        return;
+    }
+    let app = spawn_app().await;
+    let rma = app.open(FE, "cw-ord1", "CN-ORD1-0101").await;
+    let number = rma["number"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/rmas/{number}/transitions");
+    app.post(FE, &path, &json!({"to": "diagnosing", "version": 1}))
+        .await
+        .expect(200);
+    // The file alone, its log ignored (`immutable`), read by another process: this one's SQLite
+    // locks would not survive a descriptor of the file opened and closed beside them.
+    let file = app
+        .database_url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let status_in_file = || {
+        let read = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3, sys\n\
+                 db = sqlite3.connect(f'file:{sys.argv[1]}?immutable=1', uri=True)\n\
+                 row = db.execute('SELECT status FROM rmas WHERE number = ?', (sys.argv[2],)).fetchone()\n\
+                 print(row[0] if row else '')",
+                &file,
+                &number,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&read.stdout).trim().to_string()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while status_in_file() != "diagnosing" && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status_in_file(), "diagnosing");
+}
