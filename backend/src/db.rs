@@ -176,6 +176,15 @@ fn sqlite_path(url: &str) -> Option<String> {
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
 }
 
+/// SQL of the aggregate joining a group's `values` (text, none holding a newline) one per line,
+/// for a row to carry a subquery's rows in one column; `None` when the group is empty.
+pub fn lines_of(backend: DbBackend, values: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("string_agg({values}, chr(10))"),
+        _ => format!("group_concat({values}, char(10))"),
+    }
+}
+
 /// How many values an `IN (...)` list carries at most: long lists are asked in slices, as SQLite
 /// takes at most 32766 parameters in a statement.
 pub const IN_LIST_SLICE: usize = 1000;

@@ -446,14 +446,9 @@ async fn reminders_and_alerts_are_queued_once_per_day_and_once_per_breach() {
         .unwrap();
     // A depot technician watches the RMA too: the reminders reach the site's contacts and every
     // watcher (the field engineer who opened it watches it).
-    let watched = app
-        .client
-        .put(format!("{}/api/v1/rmas/{number}/watch", app.base))
-        .bearer_auth(app.token(CAM))
-        .send()
+    app.put(CAM, &format!("/api/v1/rmas/{number}/watch"), &json!({}))
         .await
-        .unwrap();
-    assert!(watched.status().is_success(), "{}", watched.status());
+        .expect(204);
     let day = chrono::Duration::days(1);
     assert_eq!(
         depot::jobs::return_reminders(&app.db, BASE_URL, swapped_at + day * 4)

@@ -42,10 +42,7 @@ pub const WATCHERS: &str = "watchers";
 /// The emails of the outer `rmas` row's watchers who may still be told (enabled users), one per
 /// line (emails hold no newline), to read with the RMA as [`WATCHERS`].
 pub fn watchers_emails(backend: DbBackend) -> Expr {
-    let joined = match backend {
-        DbBackend::Postgres => r#"string_agg("users"."email", chr(10))"#,
-        _ => r#"group_concat("users"."email", char(10))"#,
-    };
+    let joined = crate::db::lines_of(backend, r#""users"."email""#);
     Expr::cust(format!(
         r#"(SELECT {joined} FROM "rma_watchers" JOIN "users" ON "users"."id" = "rma_watchers"."user_id" WHERE "rma_watchers"."rma_id" = "rmas"."id" AND "users"."disabled" = FALSE)"#
     ))

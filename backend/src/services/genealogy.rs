@@ -59,12 +59,10 @@ pub const EARLIER: &str = "earlier_rmas";
 /// have served another customer).
 pub fn earlier_rmas(backend: DbBackend, scoped: bool) -> Expr {
     let window = REPEAT_DAYS.max(SLOT_DAYS);
-    let (seconds, since, joined, newline) = match backend {
+    let (seconds, since) = match backend {
         DbBackend::Postgres => (
             r#"CAST(FLOOR(EXTRACT(EPOCH FROM e."created_at")) AS BIGINT)"#.to_string(),
             format!(r#"e."created_at" >= "rmas"."created_at" - INTERVAL '{window} days'"#),
-            "string_agg",
-            "chr(10)",
         ),
         _ => (
             r#"CAST(strftime('%s', e."created_at") AS INTEGER)"#.to_string(),
@@ -72,8 +70,6 @@ pub fn earlier_rmas(backend: DbBackend, scoped: bool) -> Expr {
                 r#"CAST(strftime('%s', e."created_at") AS INTEGER) >= CAST(strftime('%s', "rmas"."created_at") AS INTEGER) - {}"#,
                 window * 86_400
             ),
-            "group_concat",
-            "char(10)",
         ),
     };
     let same_unit =
@@ -84,8 +80,14 @@ pub fn earlier_rmas(backend: DbBackend, scoped: bool) -> Expr {
         true => r#" AND e."organization_id" = "rmas"."organization_id""#,
         false => "",
     };
+    let joined = crate::db::lines_of(
+        backend,
+        &format!(
+            r#"e."number" || ' ' || {seconds} || ' ' || e."status" || ' ' || {same_unit} || ' ' || {other_unit_in_slot}"#
+        ),
+    );
     Expr::cust(format!(
-        r#"(SELECT {joined}(e."number" || ' ' || {seconds} || ' ' || e."status" || ' ' || {same_unit} || ' ' || {other_unit_in_slot}, {newline}) FROM "rmas" e WHERE (e."unit_id" = "rmas"."unit_id" OR e."returned_unit_id" = "rmas"."unit_id" OR e."slot_id" = "rmas"."slot_id") AND e."id" <> "rmas"."id" AND e."status" <> '{cancelled}' AND e."created_at" <= "rmas"."created_at" AND {since}{scope})"#,
+        r#"(SELECT {joined} FROM "rmas" e WHERE (e."unit_id" = "rmas"."unit_id" OR e."returned_unit_id" = "rmas"."unit_id" OR e."slot_id" = "rmas"."slot_id") AND e."id" <> "rmas"."id" AND e."status" <> '{cancelled}' AND e."created_at" <= "rmas"."created_at" AND {since}{scope})"#,
         cancelled = Status::Cancelled.as_str(),
     ))
 }
