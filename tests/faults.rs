@@ -307,3 +307,70 @@ async fn a_read_only_database_answers_503_never_stale_data_and_recovers() {
     assert_eq!(answer.0, 200, "recovered: {}", answer.1);
     assert_eq!(answer.1["status"], "cancelled");
 }
+
+/// PostgreSQL restarted, or an administrator ended depot's sessions: every pooled connection is
+/// dead. Requests after that answer as before, without a restart of depot: a connection unused for
+/// a second is tested before it is handed out and replaced if it is gone.
+#[tokio::test]
+async fn postgres_sessions_ended_under_depot_are_replaced() {
+    if !support::on_postgres() {
+        return; // PostgreSQL's sessions; a SQLite file has none to lose.
+    }
+    let db = support::ScratchDb::for_suite("sessions_ended").await;
+    support::load_demo_records(&db.url);
+    let token = support::token(depot(&db.url), "fe@vast.example");
+    let server = start(&db.url);
+    let base = server.1.clone();
+    let http = reqwest::Client::new();
+    let list = || call(&http, &token, "GET", format!("{base}/api/v1/rmas?limit=5"), None);
+    // Several connections in the pool, all in use within the last moment.
+    for answer in futures::future::join_all((0..8).map(|_| list())).await {
+        assert_eq!(answer.0, 200, "{}", answer.1);
+    }
+
+    let admin = Database::connect(support::postgres_admin_url()).await.unwrap();
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let end_sessions = format!(
+        "SELECT COUNT(*) AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND pid <> pg_backend_pid()) AS ended"
+    );
+    let ended = admin
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            end_sessions.clone(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    admin.close().await.unwrap();
+    assert!(ended >= 1, "depot's sessions ended: {ended}");
+    let ended = ended as usize;
+
+    // A connection used within the last second is handed out untested: a request on one that
+    // is gone answers 503 (nothing was changed) and the connection is dropped, so each fails at
+    // most one request, and never as an internal error.
+    let mut refused = 0;
+    for _ in 0..ended + 3 {
+        let answer = list().await;
+        if answer.0 != 200 {
+            assert_unavailable(&answer, "on a connection that is gone");
+            refused += 1;
+        }
+    }
+    assert!(refused <= ended, "{refused} refused for {ended} sessions ended");
+    assert_eq!(list().await.0, 200, "every connection that was gone is replaced");
+    // Ended again, then left unused for over a second: tested, replaced, none refused.
+    let admin = Database::connect(support::postgres_admin_url()).await.unwrap();
+    admin.execute_unprepared(&end_sessions).await.unwrap();
+    admin.close().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for answer in futures::future::join_all((0..8).map(|_| list())).await {
+        assert_eq!(answer.0, 200, "after the sessions ended: {}", answer.1);
+    }
+    let open = json!({"site": "cw-ord1", "serial": "CN-ORD1-0101", "severity": "sev3", "symptom": "sessions ended"});
+    let (status, rma) = call(&http, &token, "POST", format!("{base}/api/v1/rmas"), Some(open)).await;
+    assert_eq!(status, 201, "a write after the sessions ended: {rma}");
+    drop(server);
+}

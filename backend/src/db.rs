@@ -36,6 +36,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
         // Waiting for a usable connection is waiting for the database, as for its lock.
         .acquire_timeout(busy_timeout.max(Duration::from_secs(1)))
         .max_lifetime(settings.db_connection_lifetime)
+        // sqlx pings a connection on every checkout by default: a round trip to PostgreSQL's
+        // backend before each statement of a request. A connection in use within the last
+        // second is live; one idle longer (the database may have restarted meanwhile) is still
+        // pinged, and replaced if the ping fails.
+        .test_before_acquire_if_idle_for(PING_WHEN_IDLE_FOR)
         .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
@@ -66,6 +71,9 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
     }
     Ok(db)
 }
+
+/// How long a pooled connection may stay unused and still be handed out without a ping.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// SQLite opens a file it may not write read-only without saying so, and shares that state among
 /// all of the process's connections to the file: it would outlast the fault for as long as any

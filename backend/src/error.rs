@@ -184,6 +184,11 @@ impl From<DbErr> for AppError {
             "pool timed out",
             "connection refused",
             "no space left",
+            // PostgreSQL ended the session (restart, failover, an administrator) or is not
+            // accepting sessions yet; the socket itself failed. The pool replaces the connection.
+            "terminating connection",
+            "the database system is",
+            "error communicating with database",
         ];
         if unavailable.iter().any(|needle| text.contains(needle)) {
             tracing::error!(error = %err, "database unavailable");
