@@ -53,6 +53,16 @@ fn start(url: &str) -> Server {
     Server(child, url)
 }
 
+/// The count `sql` answers in its column `n`.
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> usize {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap() as usize
+}
+
 fn assert_unavailable((status, body): &(u16, Value), what: &str) {
     assert_eq!(*status, 503, "{what}: {body}");
     assert_eq!(body["error"]["code"], "unavailable", "{what}: {body}");
@@ -162,18 +172,9 @@ async fn a_locked_or_full_database_answers_503_and_recovers() {
     // still believed inside the refused transaction once turned later "transactions" into
     // uncommitted savepoints; db.rs closes such connections.)
     let direct = Database::connect(format!("sqlite://{}", file.display())).await.unwrap();
-    let committed = direct
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Sqlite,
-            "SELECT COUNT(*) AS n FROM rmas",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    let committed = count(&direct, "SELECT COUNT(*) AS n FROM rmas").await;
     direct.close().await.unwrap();
-    assert_eq!(committed as usize, kept, "every acknowledged open is committed");
+    assert_eq!(committed, kept, "every acknowledged open is committed");
 
     // Recovered: the same write goes through, without a restart, once the background work that
     // was refused meanwhile (mail, scheduler) has let go of the lock; a few seconds at most.
@@ -334,19 +335,9 @@ async fn postgres_sessions_ended_under_depot_are_replaced() {
         "SELECT COUNT(*) AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = '{name}' AND pid <> pg_backend_pid()) AS ended"
     );
-    let ended = admin
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            end_sessions.clone(),
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    let ended = count(&admin, &end_sessions).await;
     admin.close().await.unwrap();
     assert!(ended >= 1, "depot's sessions ended: {ended}");
-    let ended = ended as usize;
 
     // A connection used within the last second is handed out untested: a request on one that
     // is gone answers 503 (nothing was changed) and the connection is dropped, so each fails at
