@@ -388,7 +388,7 @@ async fn a_message_is_dead_lettered_after_bounded_attempts_and_an_admin_can_retr
 
 #[tokio::test]
 async fn reminders_and_alerts_are_queued_once_per_day_and_once_per_breach() {
-    use depot::jobs::run_once;
+    use depot::jobs::{Scheduler, run_once};
     let app = spawn_app().await;
     let number = app.open(FE, "cw-ord1", "CN-ORD1-0203").await["number"]
         .as_str()
@@ -398,14 +398,24 @@ async fn reminders_and_alerts_are_queued_once_per_day_and_once_per_breach() {
     let created: chrono::DateTime<chrono::Utc> = reported["created_at"].as_str().unwrap().parse().unwrap();
     // sev2: first response due in two hours; at risk from 96 minutes (80 %).
     let at = |minutes: i64| created + chrono::Duration::minutes(minutes);
-    assert_eq!(run_once(&app.db, BASE_URL, at(95)).await.unwrap(), 0);
-    assert_eq!(run_once(&app.db, BASE_URL, at(97)).await.unwrap(), 1, "at risk");
-    assert_eq!(run_once(&app.db, BASE_URL, at(110)).await.unwrap(), 0, "once");
-    assert_eq!(run_once(&app.db, BASE_URL, at(121)).await.unwrap(), 1, "breached");
+    // One instance's scheduler sweep after sweep, remembering the keys it has seen used.
+    let mut scheduler = Scheduler::default();
+    let mut sweep = async |minutes| scheduler.run_once(&app.db, BASE_URL, at(minutes)).await.unwrap();
+    assert_eq!(sweep(95).await, 0);
+    assert_eq!(sweep(97).await, 1, "at risk");
+    assert_eq!(sweep(110).await, 0, "once");
+    assert_eq!(sweep(121).await, 1, "breached");
+    assert_eq!(sweep(200).await, 0, "once per breach");
+    // Another instance, or this one restarted, remembers nothing and finds them in the outbox.
+    assert_eq!(
+        run_once(&app.db, BASE_URL, at(110)).await.unwrap(),
+        0,
+        "once, for a new scheduler"
+    );
     assert_eq!(
         run_once(&app.db, BASE_URL, at(200)).await.unwrap(),
         0,
-        "once per breach"
+        "once per breach, for a new scheduler"
     );
     let alerts = notification::Entity::find()
         .filter(notification::Column::Template.eq("sla_breach"))
