@@ -64,118 +64,8 @@ impl Scheduler {
         now: DateTime<Utc>,
     ) -> anyhow::Result<usize> {
         Ok(return_reminders(db, base_url, now).await?
-            + self.sla_alerts(db, base_url, now).await?
+            + sla_alerts(db, base_url, now, &mut self.alerted).await?
             + quiet_shipments(db, base_url, now).await?)
-    }
-
-    /// One alert to the organization's on-call list when a clock goes at risk, and one when it
-    /// breaches; a sev1 also pages whoever is on call. Sets the Prometheus gauges on the way.
-    pub async fn sla_alerts(
-        &mut self,
-        db: &DatabaseConnection,
-        base_url: &str,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<usize> {
-        use futures_util::TryStreamExt;
-        let orgs: HashMap<Uuid, organization::Model> = organization::Entity::find()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|o| (o.id, o))
-            .collect();
-        let terms: HashMap<Uuid, _> = orgs
-            .values()
-            .map(|o| (o.id, crate::services::sla::terms(Some(o))))
-            .collect();
-        let default_terms = crate::services::sla::terms(None);
-        let mut gauges: BTreeMap<(String, &'static str, &'static str), f64> = Default::default();
-        for org in orgs.values() {
-            for clock in crate::services::sla::CLOCKS {
-                for state in ["at_risk", "breached"] {
-                    gauges.insert((org.code.clone(), clock, state), 0.0);
-                }
-            }
-        }
-        // Only what the clocks are computed from, streamed (at a million RMAs some ten thousand are
-        // open); only those with a clock at risk or breached are read whole, a batch at a time.
-        let mut open = rma::Entity::find()
-            .select_only()
-            .columns([
-                rma::Column::Id,
-                rma::Column::OrganizationId,
-                rma::Column::Severity,
-                rma::Column::CreatedAt,
-                rma::Column::StatusEntered,
-            ])
-            .filter(rma::Column::ClosedAt.is_null())
-            .into_tuple::<(Uuid, Uuid, String, DateTime<Utc>, serde_json::Value)>()
-            .stream(db)
-            .await?;
-        let mut alerting: Vec<(Uuid, Clock, String)> = vec![];
-        while let Some((id, organization_id, severity, created_at, entered)) = open.try_next().await? {
-            let terms = terms.get(&organization_id).unwrap_or(&default_terms);
-            for c in crate::services::sla::clocks_from(terms, &severity, created_at, &entered, now) {
-                if !c.needs_attention() {
-                    continue;
-                }
-                if let Some(org) = orgs.get(&organization_id) {
-                    *gauges.entry((org.code.clone(), c.name, c.state.as_str())).or_default() += 1.0;
-                }
-                let key = sla_key(c.name, c.state.as_str(), id);
-                alerting.push((id, c, key));
-            }
-        }
-        drop(open);
-        {
-            // Remembered only while still alerting: a clock that stopped is not asked about again.
-            let alerting_keys: HashSet<&String> = alerting.iter().map(|(_, _, key)| key).collect();
-            self.alerted.retain(|key| alerting_keys.contains(key));
-        }
-        let unknown = alerting
-            .iter()
-            .map(|(_, _, key)| key)
-            .filter(|key| !self.alerted.contains(*key))
-            .cloned()
-            .collect();
-        self.alerted.extend(used_keys(db, unknown).await?);
-        // Alerted on an earlier sweep: nothing to read, build, compose or roll back.
-        alerting.retain(|(_, _, key)| !self.alerted.contains(key));
-        let mut queued = 0;
-        // Who is on call is one answer per organization for the whole sweep (`now` does not move).
-        let mut on_call: HashMap<Uuid, Option<String>> = HashMap::new();
-        for batch in alerting.chunks(ALERT_BATCH) {
-            let rmas = views::load_map::<rma::Entity>(db, batch.iter().map(|(id, _, _)| *id)).await?;
-            let views: HashMap<Uuid, views::RmaView> =
-                views::rma_views_among(db, rmas.values().cloned().collect(), orgs.clone())
-                    .await?
-                    .into_iter()
-                    .map(|v| (v.id, v))
-                    .collect();
-            for (id, c, key) in batch {
-                let (Some(r), Some(view)) = (rmas.get(id), views.get(id)) else {
-                    continue;
-                };
-                let state = c.state.as_str();
-                let mut to = orgs
-                    .get(&r.organization_id)
-                    .map(alerts::oncall_list)
-                    .unwrap_or_default();
-                if r.severity == Severity::Sev1.as_str() {
-                    if let std::collections::hash_map::Entry::Vacant(e) = on_call.entry(r.organization_id) {
-                        e.insert(crate::services::oncall::on_call(db, r.organization_id, now).await?);
-                    }
-                    to.extend(on_call[&r.organization_id].clone());
-                }
-                let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
-                    "link": format!("{base_url}/rmas/{}", r.number)});
-                queued += alerts::alert(db, r, "sla_breach", "sla_alert", to, ctx, key.clone(), now).await? as usize;
-                self.alerted.insert(key.clone());
-            }
-        }
-        for ((org, clock, state), n) in gauges {
-            metrics::gauge!("depot_sla_clocks", "organization" => org, "clock" => clock, "state" => state).set(n);
-        }
-        Ok(queued)
     }
 }
 
@@ -252,6 +142,117 @@ pub async fn return_reminders(db: &DatabaseConnection, base_url: &str, now: Date
         let ctx = json!({"rma": view, "days": days, "link": format!("{base_url}/rmas/{}", r.number)});
         let recipients = outbox::recipients_among(site, watchers);
         queued += alerts::alert(db, &r, "return_reminder", "reminder", recipients, ctx, key, now).await? as usize;
+    }
+    Ok(queued)
+}
+
+/// One alert to the organization's on-call list when a clock goes at risk, and one when it
+/// breaches; a sev1 also pages whoever is on call. Sets the Prometheus gauges on the way. `alerted`
+/// holds the keys known used, and is kept to those of the clocks alerting now.
+pub async fn sla_alerts(
+    db: &DatabaseConnection,
+    base_url: &str,
+    now: DateTime<Utc>,
+    alerted: &mut HashSet<String>,
+) -> anyhow::Result<usize> {
+    use futures_util::TryStreamExt;
+    let orgs: HashMap<Uuid, organization::Model> = organization::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
+    let terms: HashMap<Uuid, _> = orgs
+        .values()
+        .map(|o| (o.id, crate::services::sla::terms(Some(o))))
+        .collect();
+    let default_terms = crate::services::sla::terms(None);
+    let mut gauges: BTreeMap<(String, &'static str, &'static str), f64> = Default::default();
+    for org in orgs.values() {
+        for clock in crate::services::sla::CLOCKS {
+            for state in ["at_risk", "breached"] {
+                gauges.insert((org.code.clone(), clock, state), 0.0);
+            }
+        }
+    }
+    // Only what the clocks are computed from, streamed (at a million RMAs some ten thousand are
+    // open); only those with a clock at risk or breached are read whole, a batch at a time.
+    let mut open = rma::Entity::find()
+        .select_only()
+        .columns([
+            rma::Column::Id,
+            rma::Column::OrganizationId,
+            rma::Column::Severity,
+            rma::Column::CreatedAt,
+            rma::Column::StatusEntered,
+        ])
+        .filter(rma::Column::ClosedAt.is_null())
+        .into_tuple::<(Uuid, Uuid, String, DateTime<Utc>, serde_json::Value)>()
+        .stream(db)
+        .await?;
+    let mut alerting: Vec<(Uuid, Clock, String)> = vec![];
+    while let Some((id, organization_id, severity, created_at, entered)) = open.try_next().await? {
+        let terms = terms.get(&organization_id).unwrap_or(&default_terms);
+        for c in crate::services::sla::clocks_from(terms, &severity, created_at, &entered, now) {
+            if !c.needs_attention() {
+                continue;
+            }
+            if let Some(org) = orgs.get(&organization_id) {
+                *gauges.entry((org.code.clone(), c.name, c.state.as_str())).or_default() += 1.0;
+            }
+            let key = sla_key(c.name, c.state.as_str(), id);
+            alerting.push((id, c, key));
+        }
+    }
+    drop(open);
+    {
+        // Remembered only while still alerting: a clock that stopped is not asked about again.
+        let alerting_keys: HashSet<&String> = alerting.iter().map(|(_, _, key)| key).collect();
+        alerted.retain(|key| alerting_keys.contains(key));
+    }
+    let unknown = alerting
+        .iter()
+        .map(|(_, _, key)| key)
+        .filter(|key| !alerted.contains(*key))
+        .cloned()
+        .collect();
+    alerted.extend(used_keys(db, unknown).await?);
+    // Alerted on an earlier sweep: nothing to read, build, compose or roll back.
+    alerting.retain(|(_, _, key)| !alerted.contains(key));
+    let mut queued = 0;
+    // Who is on call is one answer per organization for the whole sweep (`now` does not move).
+    let mut on_call: HashMap<Uuid, Option<String>> = HashMap::new();
+    for batch in alerting.chunks(ALERT_BATCH) {
+        let rmas = views::load_map::<rma::Entity>(db, batch.iter().map(|(id, _, _)| *id)).await?;
+        let views: HashMap<Uuid, views::RmaView> =
+            views::rma_views_among(db, rmas.values().cloned().collect(), orgs.clone())
+                .await?
+                .into_iter()
+                .map(|v| (v.id, v))
+                .collect();
+        for (id, c, key) in batch {
+            let (Some(r), Some(view)) = (rmas.get(id), views.get(id)) else {
+                continue;
+            };
+            let state = c.state.as_str();
+            let mut to = orgs
+                .get(&r.organization_id)
+                .map(alerts::oncall_list)
+                .unwrap_or_default();
+            if r.severity == Severity::Sev1.as_str() {
+                if let std::collections::hash_map::Entry::Vacant(e) = on_call.entry(r.organization_id) {
+                    e.insert(crate::services::oncall::on_call(db, r.organization_id, now).await?);
+                }
+                to.extend(on_call[&r.organization_id].clone());
+            }
+            let ctx = json!({"rma": view, "clock": c.name, "state": state, "deadline": c.deadline.to_rfc3339(),
+                "link": format!("{base_url}/rmas/{}", r.number)});
+            queued += alerts::alert(db, r, "sla_breach", "sla_alert", to, ctx, key.clone(), now).await? as usize;
+            alerted.insert(key.clone());
+        }
+    }
+    for ((org, clock, state), n) in gauges {
+        metrics::gauge!("depot_sla_clocks", "organization" => org, "clock" => clock, "state" => state).set(n);
     }
     Ok(queued)
 }
