@@ -178,7 +178,8 @@ fn no_transaction_left_open(conn: &mut sqlx::SqliteConnection) -> bool {
     depth == 0
 }
 
-fn sqlite_path(url: &str) -> Option<String> {
+/// The file a SQLite `url` names; `None` for an in-memory database or another engine's URL.
+pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())

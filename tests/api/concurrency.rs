@@ -193,13 +193,7 @@ async fn sqlite_commits_reach_the_database_file_off_the_writers_turn() {
         .expect(200);
     // The file alone, its log ignored (`immutable`), read by another process: this one's SQLite
     // locks would not survive a descriptor of the file opened and closed beside them.
-    let file = app
-        .database_url
-        .trim_start_matches("sqlite://")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string();
+    let file = depot::db::sqlite_path(&app.database_url).unwrap();
     let status_in_file = || {
         let read = std::process::Command::new("python3")
             .args([

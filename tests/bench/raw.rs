@@ -127,18 +127,14 @@ pub fn run(database_url: &str, clients: usize, rmas: &[(Uuid, String)]) -> (usiz
 
 /// `sqlite3` processes, each with a script of its share.
 fn run_sqlite3(database_url: &str, clients: usize, rmas: &[(Uuid, String)]) -> (usize, Duration) {
-    let path = database_url
-        .trim_start_matches("sqlite://")
-        .split('?')
-        .next()
-        .unwrap_or_default();
+    let path = depot::db::sqlite_path(database_url).expect("a SQLite file");
     let scripts: Vec<String> = rmas.chunks(rmas.len().div_ceil(clients).max(1)).map(script).collect();
     let started = Instant::now();
     let children: Vec<_> = scripts
         .into_iter()
         .map(|script| {
             let mut child = Command::new("sqlite3")
-                .arg(path)
+                .arg(&path)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .spawn()
